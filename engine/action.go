@@ -1,0 +1,78 @@
+package engine
+
+// ActionKind says what an Action asks the channel to show or the platform to do.
+type ActionKind string
+
+// The kinds of action a step can produce.
+const (
+	// ActText is a text message (Text, optionally Markdown).
+	ActText ActionKind = "text"
+	// ActMedia is an image, video, audio clip or file given by URL (Media).
+	ActMedia ActionKind = "media"
+	// ActButtons is a text with URL buttons (Text, Buttons).
+	ActButtons ActionKind = "buttons"
+	// ActNavigate makes the contact's browser open URL.
+	ActNavigate ActionKind = "navigate"
+	// ActDelay pauses the following messages for Seconds, showing a typing indicator.
+	ActDelay ActionKind = "delay"
+	// ActChoice offers options to click (Choice).
+	ActChoice ActionKind = "choice"
+	// ActPlatform is a platform action passed through to the chat platform
+	// (contact_update, forward_any, end, …): Name and Payload.
+	ActPlatform ActionKind = "platform"
+)
+
+// Action is one thing the bot says or does, before any channel rendering.
+// Exactly the fields that belong to Kind are set.
+type Action struct {
+	Kind     ActionKind
+	Text     string      // ActText, ActButtons: the message body
+	Markdown bool        // ActText: Text uses markdown (text_format markdown_v1)
+	Media    *Media      // ActMedia
+	Buttons  []URLButton // ActButtons
+	URL      string      // ActNavigate
+	Seconds  float64     // ActDelay
+	Choice   *Choice     // ActChoice
+	Name     string      // ActPlatform: the Userlike packet name, e.g. "contact_update"
+	Payload  map[string]any
+}
+
+// Media is a file the bot sends by URL.
+type Media struct {
+	Type    string // image, video, audio or file
+	URL     string
+	Caption string
+}
+
+// URLButton is a button that opens a URL; it produces no click event.
+type URLButton struct {
+	Label string
+	URL   string
+}
+
+// Choice forms an author may ask for. The channel renderer may degrade them.
+const (
+	FormBubbles        = "bubbles"
+	FormButtonTemplate = "button_template"
+	FormListTemplate   = "list_template"
+	FormCarousel       = "carousel"
+)
+
+// Choice is a question with options to click.
+type Choice struct {
+	Form     string // one of the Form constants; empty means bubbles
+	Body     string // the question shown above the options
+	Fallback string // text shown before the numbered options where buttons are impossible
+	Header   string // optional; button and list templates only
+	Footer   string // optional; button and list templates only
+	Button   string // optional; the list template's button text
+	Options  []Option
+}
+
+// Option is one clickable answer of a Choice.
+type Option struct {
+	ID          string
+	Label       string
+	Description string // optional; list templates show it
+	Image       string // optional image URL; carousels show it
+}

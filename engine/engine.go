@@ -1,0 +1,692 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/looplab/fsm"
+
+	"github.com/flowbot/flowbot/flows"
+)
+
+// newState is the machine state of a conversation that has not started.
+const newState = "(new)"
+
+// MaxStepsPerTurn bounds the states one event may pass through, so that a
+// loop of states that never wait cannot spin forever.
+const MaxStepsPerTurn = 64
+
+// Bot runs conversations on one compiled flow. It is safe for concurrent use.
+type Bot struct {
+	flow   *flows.Flow
+	events []fsm.EventDesc
+	pool   sync.Pool // *fsm.FSM, reused: building one costs microseconds
+}
+
+// New compiles a flow's transitions into a finite-state machine.
+func New(f *flows.Flow) *Bot {
+	b := &Bot{flow: f}
+	all := append([]string{newState}, f.Order...)
+	b.events = append(b.events, fsm.EventDesc{Name: "start", Src: all, Dst: f.Start})
+	for _, name := range f.Order {
+		for _, e := range f.States[name].Edges() {
+			b.events = append(b.events, fsm.EventDesc{Name: e.Trigger, Src: []string{name}, Dst: e.Target.State})
+		}
+	}
+	for i, c := range f.Commands {
+		b.events = append(b.events, fsm.EventDesc{Name: commandTrigger(i), Src: all, Dst: c.Goto.State})
+	}
+	for _, ev := range sortedKeys(f.On) {
+		var src []string
+		for _, name := range all {
+			if st := f.States[name]; st == nil || st.On[ev].State == "" {
+				src = append(src, name)
+			}
+		}
+		b.events = append(b.events, fsm.EventDesc{Name: "on:" + ev, Src: src, Dst: f.On[ev].State})
+	}
+	b.pool.New = func() any { return fsm.NewFSM(newState, b.events, nil) }
+	return b
+}
+
+func commandTrigger(i int) string { return "command:" + strconv.Itoa(i) }
+
+// Flow returns the compiled flow the bot runs.
+func (b *Bot) Flow() *flows.Flow { return b.flow }
+
+// Transition is one move of the machine during a turn.
+type Transition struct {
+	From    string
+	Trigger string
+	To      string
+}
+
+// Recovery says how a session that did not match the flow was handled.
+type Recovery string
+
+// Recoveries.
+const (
+	RecoveryNone      Recovery = ""
+	RecoveryMigrated  Recovery = "migrated"  // older flow version, state still exists: continued
+	RecoveryRestarted Recovery = "restarted" // state gone or context foreign: restarted politely
+)
+
+// Result is what one event produced.
+type Result struct {
+	Actions   []Action
+	Session   Session
+	Trace     []Transition
+	Recovery  Recovery
+	Errors    []error // problems the flow handled (error paths taken); for logs
+	Ignored   bool    // the event means nothing to the flow (unknown event, no handler)
+}
+
+// Restore prepares a session for this flow: it adopts sessions of this flow,
+// marks older versions as migrated when their state still exists, and
+// restarts foreign or broken ones. ok is false when the conversation must
+// restart.
+func (b *Bot) restore(s Session) (Session, Recovery, bool) {
+	f := b.flow
+	if s.Foreign {
+		return Session{}, RecoveryRestarted, false
+	}
+	if s.Flow == "" && s.State == "" {
+		return Session{}, RecoveryNone, true
+	}
+	if s.Flow != f.Name {
+		return Session{}, RecoveryRestarted, false
+	}
+	if s.State != "" && f.States[s.State] == nil {
+		return Session{}, RecoveryRestarted, false
+	}
+	if s.Version != f.ShortHash() {
+		s.Version = f.ShortHash()
+		if st := f.States[s.State]; st != nil && st.Choice == nil {
+			s.Pending = nil
+		}
+		return s, RecoveryMigrated, true
+	}
+	return s, RecoveryNone, true
+}
+
+// Step runs one event through the flow. It never panics on any session or
+// event: what the flow cannot handle restarts or takes the error path.
+func (b *Bot) Step(s Session, ev Event) Result {
+	m := b.pool.Get().(*fsm.FSM)
+	defer b.pool.Put(m)
+	r := &run{bot: b, flow: b.flow, m: m, ev: ev}
+	restored, rec, ok := b.restore(s)
+	r.res.Recovery = rec
+	r.s = restored.clone()
+	switch {
+	case !ok:
+		r.say(b.flow.Texts.Restart)
+		r.begin(true)
+	case ev.Name == EvStart || r.s.State == "":
+		r.begin(ev.Name == EvStart || ev.Text != "" || ev.ClickID != "")
+	default:
+		r.handle()
+	}
+	r.s.Flow, r.s.Version = b.flow.Name, b.flow.ShortHash()
+	if len(r.s.Vars) == 0 {
+		r.s.Vars = nil
+	}
+	r.res.Session = r.s
+	r.res.Actions = r.out
+	return r.res
+}
+
+// clone copies a session so that Step never changes its caller's maps.
+func (s Session) clone() Session {
+	c := s
+	if s.Vars != nil {
+		c.Vars = make(map[string]string, len(s.Vars))
+		for k, v := range s.Vars {
+			c.Vars[k] = v
+		}
+	}
+	if s.Pending != nil {
+		p := *s.Pending
+		p.Options = append([]PendingOption(nil), s.Pending.Options...)
+		c.Pending = &p
+	}
+	return c
+}
+
+// run is one turn in progress.
+type run struct {
+	bot   *Bot
+	flow  *flows.Flow
+	m     *fsm.FSM
+	s     Session
+	ev    Event
+	out   []Action
+	res   Result
+	steps int
+}
+
+// begin starts the flow from its start state. When the starting event carries
+// a text (messaging channels send the first message with start), a global
+// command or an option of the first choice may answer at once.
+func (r *run) begin(withInput bool) {
+	vars := r.s.Vars
+	r.s = Session{Vars: vars}
+	if r.res.Recovery == RecoveryRestarted {
+		r.s.Vars = nil
+	}
+	if withInput && r.command() {
+		return
+	}
+	mark := len(r.out)
+	r.fire("start")
+	r.enter()
+	st := r.current()
+	if !withInput || st == nil || st.Choice == nil || r.ev.Text == "" && r.ev.ClickID == "" {
+		return
+	}
+	id, ok := r.s.Pending.Read(r.ev.Text)
+	if r.ev.ClickID != "" && r.s.Pending.Has(r.ev.ClickID) {
+		id, ok = r.ev.ClickID, true
+	}
+	if !ok {
+		return
+	}
+	// The first message already answers the first choice: drop the choice
+	// just rendered and take the option.
+	for i := len(r.out) - 1; i >= mark; i-- {
+		if r.out[i].Kind == ActChoice {
+			r.out = append(r.out[:i], r.out[i+1:]...)
+			break
+		}
+	}
+	r.choose(st, id)
+}
+
+func (r *run) current() *flows.State { return r.flow.States[r.s.State] }
+
+// handle processes an event for a conversation in progress.
+func (r *run) handle() {
+	switch r.ev.Name {
+	case EvMessage, EvClick, EvMedia, EvLocation:
+	case EvForwardFailed, EvCampaignUnsubscribe:
+		if !r.on(r.ev.Name) {
+			r.res.Ignored = true
+		}
+		return
+	default:
+		r.res.Ignored = true
+		return
+	}
+	if r.command() {
+		return
+	}
+	if r.s.Done {
+		// The flow ended (or handed off) and the contact writes again: start over.
+		r.begin(true)
+		return
+	}
+	st := r.current()
+	switch {
+	case st.Choice != nil:
+		r.answerChoice(st)
+	case st.Ask != nil:
+		r.answerQuestion(st)
+	case st.Wait:
+		if r.complete(st) && !r.next(st) {
+			r.s.Done = true
+		}
+	default:
+		r.begin(true)
+	}
+}
+
+// command fires the first global command the event matches.
+func (r *run) command() bool {
+	text := strings.TrimSpace(r.ev.Text)
+	for i, c := range r.flow.Commands {
+		hit := false
+		if r.ev.Name == EvClick {
+			hit = containsStr(c.Clicks, r.ev.ClickID)
+		} else if text != "" {
+			for _, k := range c.Match {
+				if strings.EqualFold(strings.TrimSpace(k), text) {
+					hit = true
+				}
+			}
+			if !hit && c.Pattern != nil {
+				hit = c.Pattern.MatchString(text)
+			}
+		}
+		if hit {
+			r.s.Done = false
+			r.fire(commandTrigger(i))
+			r.enter()
+			return true
+		}
+	}
+	return false
+}
+
+func containsStr(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// on takes a platform event's handler in the current state, else the flow's.
+func (r *run) on(event string) bool {
+	st := r.current()
+	if st != nil && st.On[event].State != "" {
+		r.s.Done = false
+		r.fire("on:" + event)
+		r.enter()
+		return true
+	}
+	if r.flow.On[event].State != "" {
+		r.s.Done = false
+		r.fire("on:" + event)
+		r.enter()
+		return true
+	}
+	return false
+}
+
+func (r *run) answerChoice(st *flows.State) {
+	var id string
+	var ok bool
+	switch r.ev.Name {
+	case EvClick:
+		id = r.ev.ClickID
+		ok = r.s.Pending.Has(id) || (r.s.Pending == nil && optionOf(st.Choice, id) != nil)
+	case EvMessage:
+		id, ok = r.s.Pending.Read(r.ev.Text)
+	case EvMedia, EvLocation:
+		if r.on(r.ev.Name) {
+			return
+		}
+	}
+	if ok && optionOf(st.Choice, id) != nil {
+		r.choose(st, id)
+		return
+	}
+	if st.Choice.Otherwise.State != "" {
+		r.fire("otherwise")
+		r.enter()
+		return
+	}
+	inv := st.Choice.Invalid
+	if inv.IsZero() {
+		inv = r.flow.Texts.Invalid
+	}
+	r.say(inv)
+	r.offer(st)
+}
+
+func optionOf(c *flows.Choice, id string) *flows.Option {
+	for _, o := range c.Options {
+		if o.ID == id {
+			return o
+		}
+	}
+	return nil
+}
+
+func (r *run) choose(st *flows.State, id string) {
+	r.s.Pending = nil
+	if !r.complete(st) {
+		return
+	}
+	r.fire("option:" + id)
+	r.enter()
+}
+
+func (r *run) answerQuestion(st *flows.State) {
+	q := st.Ask
+	if (r.ev.Name == EvMedia && q.Expect != "media") || (r.ev.Name == EvLocation && q.Expect != "location") {
+		if r.on(r.ev.Name) {
+			return
+		}
+	}
+	value, ok := answer(q, r.ev)
+	if ok && q.Save != "" {
+		ok = r.setVar(q.Save, value)
+		if !ok {
+			return
+		}
+	}
+	if ok {
+		if r.complete(st) {
+			r.next(st)
+		}
+		return
+	}
+	r.s.Retries++
+	if q.Retries > 0 && r.s.Retries >= q.Retries {
+		r.fire("give_up")
+		r.enter()
+		return
+	}
+	if !q.Invalid.IsZero() {
+		r.say(q.Invalid)
+		return
+	}
+	r.say(r.flow.Texts.Invalid)
+	r.ask(q)
+}
+
+// setVar stores a variable unless the context would outgrow its limit; then
+// it takes the error path and reports false.
+func (r *run) setVar(name, value string) bool {
+	if r.s.Vars == nil {
+		r.s.Vars = map[string]string{}
+	}
+	old, had := r.s.Vars[name]
+	r.s.Vars[name] = value
+	if _, err := EncodeContext(r.s); err != nil {
+		if had {
+			r.s.Vars[name] = old
+		} else {
+			delete(r.s.Vars, name)
+		}
+		r.fail(fmt.Errorf("variable %q refused: %w", name, err))
+		return false
+	}
+	return true
+}
+
+// enter runs the states from the machine's current state until one waits or
+// the flow ends.
+func (r *run) enter() {
+	for {
+		r.steps++
+		if r.steps > MaxStepsPerTurn {
+			r.res.Errors = append(r.res.Errors, fmt.Errorf("state %q: more than %d states in one turn without waiting; is there a loop?", r.s.State, MaxStepsPerTurn))
+			r.say(r.flow.Texts.Error)
+			r.s.Done = true
+			return
+		}
+		st := r.current()
+		if st == nil {
+			return
+		}
+		r.s.Retries = 0
+		r.s.Pending = nil
+		r.s.Done = false
+		for _, m := range st.Say {
+			if !r.message(m) {
+				return
+			}
+		}
+		switch {
+		case st.Ask != nil:
+			r.ask(st.Ask)
+			return
+		case st.Choice != nil:
+			r.offer(st)
+			return
+		case st.Wait:
+			return
+		}
+		if !r.complete(st) || r.s.Done {
+			return // a step failed, or the state ended or handed off the conversation
+		}
+		if !r.next(st) {
+			r.s.Done = true
+			return
+		}
+	}
+}
+
+// next takes the first branch of `next` whose condition holds; it reports
+// false when the state has nowhere to go.
+func (r *run) next(st *flows.State) bool {
+	for i, b := range st.Next {
+		if b.If != nil && !r.holds(b.If) {
+			continue
+		}
+		trig := "next"
+		if b.If != nil {
+			trig = "next#" + strconv.Itoa(i)
+		}
+		r.fire(trig)
+		if !st.Waits() {
+			return true
+		}
+		r.enter()
+		return true
+	}
+	return false
+}
+
+// complete runs a state's `set` and `do`. It reports false if a step failed
+// (the error path was taken).
+func (r *run) complete(st *flows.State) bool {
+	for _, a := range st.Set {
+		v, err := a.Value.Render(r.lookup)
+		if err != nil {
+			r.fail(fmt.Errorf("state %q: set %s: %w", st.Name, a.Var, err))
+			return false
+		}
+		if !r.setVar(a.Var, clean(v)) {
+			return false
+		}
+	}
+	for _, a := range st.Do {
+		payload := make(map[string]any, len(a.Payload))
+		for k, v := range a.Payload {
+			out, err := v.Render(r.lookup)
+			if err != nil {
+				r.fail(fmt.Errorf("state %q: %s.%s: %w", st.Name, a.Name, k, err))
+				return false
+			}
+			payload[k] = out
+		}
+		if a.Name == "delay" {
+			sec, _ := payload["seconds"].(float64)
+			r.out = append(r.out, Action{Kind: ActDelay, Seconds: sec})
+			continue
+		}
+		r.out = append(r.out, Action{Kind: ActPlatform, Name: a.Name, Payload: payload})
+		if flows.TerminalActions[a.Name] {
+			r.s.Done = true
+		}
+	}
+	return true
+}
+
+// fire moves the machine by trigger; the destination comes from the FSM.
+func (r *run) fire(trigger string) {
+	from := r.s.State
+	if from == "" {
+		from = newState
+	}
+	r.m.SetState(from)
+	err := r.m.Event(context.Background(), trigger)
+	var noTransition fsm.NoTransitionError
+	if err != nil && !errors.As(err, &noTransition) {
+		// Cannot happen for a checked flow; keep the conversation where it is.
+		r.res.Errors = append(r.res.Errors, fmt.Errorf("state %q: %s: %w", from, trigger, err))
+		return
+	}
+	to := r.m.Current()
+	r.res.Trace = append(r.res.Trace, Transition{From: from, Trigger: trigger, To: to})
+	r.s.State = to
+}
+
+// fail takes the error path: the state's `on: error`, the flow's, or the
+// error text while staying in the current state.
+func (r *run) fail(err error) {
+	r.res.Errors = append(r.res.Errors, err)
+	st := r.current()
+	if (st != nil && st.On["error"].State != "") || r.flow.On["error"].State != "" {
+		if r.steps < MaxStepsPerTurn {
+			r.fire("on:error")
+			r.enter()
+			return
+		}
+	}
+	r.say(r.flow.Texts.Error)
+}
+
+func (r *run) say(t flows.Template) {
+	text, err := t.Render(r.lookup)
+	if err != nil || text == "" {
+		return
+	}
+	r.out = append(r.out, Action{Kind: ActText, Text: text})
+}
+
+func (r *run) ask(q *flows.Question) {
+	text, err := q.Prompt.Render(r.lookup)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	r.out = append(r.out, Action{Kind: ActText, Text: text, Markdown: q.Markdown})
+}
+
+// message renders one `say` entry; false means a step failed.
+func (r *run) message(m flows.Message) bool {
+	text, err := m.Text.Render(r.lookup)
+	if err != nil {
+		r.fail(err)
+		return false
+	}
+	url, err := m.URL.Render(r.lookup)
+	if err != nil {
+		r.fail(err)
+		return false
+	}
+	switch m.Kind {
+	case flows.MsgText:
+		r.out = append(r.out, Action{Kind: ActText, Text: text})
+	case flows.MsgMarkdown:
+		r.out = append(r.out, Action{Kind: ActText, Text: text, Markdown: true})
+	case flows.MsgImage, flows.MsgVideo, flows.MsgAudio, flows.MsgFile:
+		r.out = append(r.out, Action{Kind: ActMedia, Media: &Media{Type: string(m.Kind), URL: url, Caption: text}})
+	case flows.MsgNavigate:
+		r.out = append(r.out, Action{Kind: ActNavigate, URL: url})
+	case flows.MsgDelay:
+		r.out = append(r.out, Action{Kind: ActDelay, Seconds: m.Seconds})
+	case flows.MsgButtons:
+		a := Action{Kind: ActButtons, Text: text}
+		for _, b := range m.Buttons {
+			label, err1 := b.Label.Render(r.lookup)
+			u, err2 := b.URL.Render(r.lookup)
+			if err := errors.Join(err1, err2); err != nil {
+				r.fail(err)
+				return false
+			}
+			a.Buttons = append(a.Buttons, URLButton{Label: label, URL: u})
+		}
+		r.out = append(r.out, a)
+	}
+	return true
+}
+
+// offer renders a choice and remembers it as pending.
+func (r *run) offer(st *flows.State) {
+	c := st.Choice
+	ch := &Choice{Form: c.Form}
+	var errs []error
+	render := func(t flows.Template) string {
+		s, err := t.Render(r.lookup)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return s
+	}
+	ch.Body, ch.Fallback = render(c.Body), render(c.Fallback)
+	ch.Header, ch.Footer, ch.Button = render(c.Header), render(c.Footer), render(c.Button)
+	pending := &Pending{Options: make([]PendingOption, 0, len(c.Options))}
+	for _, o := range c.Options {
+		opt := Option{ID: o.ID, Label: render(o.Label), Description: render(o.Description), Image: render(o.Image)}
+		ch.Options = append(ch.Options, opt)
+		pending.Options = append(pending.Options, PendingOption{ID: opt.ID, Label: opt.Label})
+	}
+	if len(errs) > 0 {
+		r.fail(errors.Join(errs...))
+		return
+	}
+	r.out = append(r.out, Action{Kind: ActChoice, Choice: ch})
+	r.s.Pending = pending
+}
+
+// lookup resolves template and condition variables.
+func (r *run) lookup(path string) (string, bool) {
+	root, rest, dotted := strings.Cut(path, ".")
+	switch root {
+	case "contact":
+		v, ok := r.ev.Contact[rest]
+		return v, ok
+	case "event":
+		switch rest {
+		case "text":
+			return r.ev.Text, true
+		case "click":
+			return r.ev.ClickID, true
+		case "media":
+			return r.ev.MediaURL, true
+		case "name":
+			return r.ev.Name, true
+		}
+		return "", false
+	case "channel":
+		return r.ev.Channel, !dotted
+	}
+	if dotted {
+		return "", false
+	}
+	v, ok := r.s.Vars[path]
+	return v, ok
+}
+
+// holds evaluates a condition.
+func (r *run) holds(c *flows.Condition) bool {
+	v, set := r.lookup(c.Var)
+	switch c.Op {
+	case "equals":
+		return v == c.Value
+	case "not_equals":
+		return v != c.Value
+	case "in":
+		return containsStr(c.Values, v)
+	case "matches":
+		return c.Regexp != nil && c.Regexp.MatchString(v)
+	case "present":
+		return set && v != ""
+	case "absent":
+		return !set || v == ""
+	case "greater_than", "less_than":
+		a, err1 := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		b, err2 := strconv.ParseFloat(c.Value, 64)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		if c.Op == "greater_than" {
+			return a > b
+		}
+		return a < b
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}

@@ -1,0 +1,27 @@
+package engine
+
+// Session is the whole state of one conversation. It travels in the chat
+// platform's context object (see EncodeContext), never in server memory.
+type Session struct {
+	Flow    string            // the flow's name
+	Version string            // the compiled flow's content hash (short form)
+	State   string            // the current state; empty before the flow started
+	Vars    map[string]string // collected variables
+	Pending *Pending          // the choice waiting for an answer, if any
+	Retries int               // invalid answers given to the current question
+	Done    bool              // the flow reached an end (end, forward, abort)
+	Foreign bool              // the context could not be read: Step restarts politely (never serialized)
+}
+
+// Pending is the last choice sent, kept so that a reply of "2" or a typed
+// label can be read back as a click on any instance.
+type Pending struct {
+	Options  []PendingOption
+	Numbered bool // the options were shown as a numbered text list
+}
+
+// PendingOption is the id and label of one option of the pending choice.
+type PendingOption struct {
+	ID    string
+	Label string
+}

@@ -1,0 +1,424 @@
+package flows
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// MaxContextBytes is the largest serialized context a chat platform accepts.
+const MaxContextBytes = 10240
+
+// contextOverhead bounds the bytes of a context beyond its variables and
+// pending choice: keys, flow name, version hash, state, counters.
+const contextOverhead = 160
+
+// check runs the whole-flow checks after parsing: every state reference
+// resolves, every state is reachable, no dead ends, variables are set before
+// they are read, and the context always fits.
+func check(p *parser, f *Flow) {
+	names := f.Order
+	ref := func(t Target, what string) {
+		if t.State == "" {
+			return
+		}
+		if _, ok := f.States[t.State]; !ok {
+			p.add(Error, t.Pos, "unknown state %q in %s%s", t.State, what, didYouMean(t.State, names))
+		}
+	}
+	if f.Start != "" {
+		if _, ok := f.States[f.Start]; !ok && len(f.States) > 0 {
+			p.add(Error, f.StartPos, "unknown start state %q%s", f.Start, didYouMean(f.Start, names))
+		}
+	}
+	for _, name := range names {
+		st := f.States[name]
+		for edge := range edges(st) {
+			ref(edge.Target, edge.What)
+		}
+	}
+	for _, c := range f.Commands {
+		ref(c.Goto, "a command's `goto`")
+	}
+	for ev, t := range f.On {
+		ref(t, fmt.Sprintf("`on: %s`", ev))
+	}
+	if p.lints.HasErrors() {
+		return
+	}
+	checkReachable(p, f)
+	checkDeadEnds(p, f)
+	checkVars(p, f)
+	checkContextBound(p, f)
+	checkEnv(p, f)
+}
+
+// Edge is one transition of a flow, for checks and graphs.
+type Edge struct {
+	Target  Target
+	Trigger string // next, option:<id>, give_up, otherwise, on:<event>
+	What    string // how an error message names it
+	Error   bool   // an error or give-up path
+}
+
+// edges yields the outgoing transitions of a state.
+func edges(st *State) func(func(Edge) bool) {
+	return func(yield func(Edge) bool) {
+		for i, b := range st.Next {
+			trig := "next"
+			if b.If != nil {
+				trig = fmt.Sprintf("next#%d", i)
+			}
+			if !yield(Edge{Target: b.Goto, Trigger: trig, What: fmt.Sprintf("`next` of state %q", st.Name)}) {
+				return
+			}
+		}
+		if st.Ask != nil && st.Ask.OnGiveUp.State != "" {
+			if !yield(Edge{Target: st.Ask.OnGiveUp, Trigger: "give_up", What: fmt.Sprintf("`on_give_up` of state %q", st.Name), Error: true}) {
+				return
+			}
+		}
+		if c := st.Choice; c != nil {
+			for _, o := range c.Options {
+				if !yield(Edge{Target: o.Goto, Trigger: "option:" + o.ID, What: fmt.Sprintf("option %q of state %q", o.ID, st.Name)}) {
+					return
+				}
+			}
+			if c.Otherwise.State != "" {
+				if !yield(Edge{Target: c.Otherwise, Trigger: "otherwise", What: fmt.Sprintf("`otherwise` of state %q", st.Name)}) {
+					return
+				}
+			}
+		}
+		for _, ev := range sortedKeys(st.On) {
+			if !yield(Edge{Target: st.On[ev], Trigger: "on:" + ev, What: fmt.Sprintf("`on: %s` of state %q", ev, st.Name), Error: ev == "error"}) {
+				return
+			}
+		}
+	}
+}
+
+// Edges lists the outgoing transitions of a state, in a stable order.
+func (s *State) Edges() []Edge {
+	var out []Edge
+	for e := range edges(s) {
+		out = append(out, e)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// roots are the states a conversation can be in without a transition from
+// another state: the start, command targets and flow-wide handlers.
+func roots(f *Flow) []string {
+	out := []string{f.Start}
+	for _, c := range f.Commands {
+		out = append(out, c.Goto.State)
+	}
+	for _, ev := range sortedKeys(f.On) {
+		out = append(out, f.On[ev].State)
+	}
+	return out
+}
+
+func checkReachable(p *parser, f *Flow) {
+	seen := map[string]bool{}
+	var visit func(string)
+	visit = func(name string) {
+		if seen[name] || f.States[name] == nil {
+			return
+		}
+		seen[name] = true
+		for e := range edges(f.States[name]) {
+			visit(e.Target.State)
+		}
+	}
+	for _, r := range roots(f) {
+		visit(r)
+	}
+	for _, name := range f.Order {
+		if !seen[name] {
+			p.add(Warning, f.States[name].Pos, "state %q is unreachable: no transition, command or handler leads to it", name)
+		}
+	}
+}
+
+func checkDeadEnds(p *parser, f *Flow) {
+	for _, name := range f.Order {
+		st := f.States[name]
+		if st.Waits() || len(st.Next) > 0 || st.Terminal() {
+			continue
+		}
+		p.add(Warning, st.Pos, "state %q is a dead end: it does not wait, has no `next` and does not end or forward; the conversation stops here (add `next`, or `do: [end]`)", name)
+	}
+}
+
+// stateUses calls fn for each variable path a state reads; early reports
+// whether the read happens on entry (before the state's own answer is saved).
+func stateUses(st *State, fn func(path string, pos Pos, early bool)) {
+	tpl := func(t Template, pos Pos, early bool) {
+		for _, v := range t.Vars() {
+			fn(v, pos, early)
+		}
+	}
+	for _, m := range st.Say {
+		tpl(m.Text, m.Pos, true)
+		tpl(m.URL, m.Pos, true)
+		for _, b := range m.Buttons {
+			tpl(b.Label, m.Pos, true)
+			tpl(b.URL, m.Pos, true)
+		}
+	}
+	if q := st.Ask; q != nil {
+		tpl(q.Prompt, q.Pos, true)
+		tpl(q.Invalid, q.Pos, true)
+	}
+	if c := st.Choice; c != nil {
+		for _, t := range []Template{c.Body, c.Fallback, c.Header, c.Footer, c.Button, c.Invalid} {
+			tpl(t, c.Pos, true)
+		}
+		for _, o := range c.Options {
+			tpl(o.Label, o.Pos, true)
+			tpl(o.Description, o.Pos, true)
+			tpl(o.Image, o.Pos, true)
+		}
+	}
+	for _, a := range st.Set {
+		tpl(a.Value, a.Pos, false)
+	}
+	for _, a := range st.Do {
+		for _, v := range a.Payload {
+			v.templates(func(t Template) { tpl(t, a.Pos, false) })
+		}
+	}
+	for _, b := range st.Next {
+		if b.If != nil {
+			fn(b.If.Var, b.If.Pos, false)
+		}
+	}
+}
+
+// stateSets lists the variables a state sets when it completes.
+func stateSets(st *State) []string {
+	var out []string
+	if st.Ask != nil && st.Ask.Save != "" {
+		out = append(out, st.Ask.Save)
+	}
+	for _, a := range st.Set {
+		out = append(out, a.Var)
+	}
+	return out
+}
+
+// builtinRoot reports whether a variable path reads platform data rather
+// than a flow variable.
+func builtinRoot(path string) bool {
+	root, _, _ := strings.Cut(path, ".")
+	return reservedVar(root)
+}
+
+func checkVars(p *parser, f *Flow) {
+	setAnywhere := map[string]bool{}
+	for _, name := range f.Order {
+		for _, v := range stateSets(f.States[name]) {
+			setAnywhere[v] = true
+		}
+	}
+	// Must-analysis: in[s] is the set of variables set on every path to s.
+	all := map[string]bool{}
+	for v := range setAnywhere {
+		all[v] = true
+	}
+	in := map[string]map[string]bool{}
+	isRoot := map[string]bool{}
+	for _, r := range roots(f) {
+		isRoot[r] = true
+	}
+	for _, name := range f.Order {
+		if isRoot[name] {
+			in[name] = map[string]bool{}
+		} else {
+			in[name] = copySet(all)
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, name := range f.Order {
+			st := f.States[name]
+			for e := range edges(st) {
+				out := copySet(in[name])
+				if e.Trigger != "give_up" {
+					for _, v := range stateSets(st) {
+						out[v] = true
+					}
+				}
+				dst := in[e.Target.State]
+				for v := range dst {
+					if !out[v] {
+						delete(dst, v)
+						changed = true
+					}
+				}
+			}
+		}
+	}
+	reported := map[string]bool{}
+	for _, name := range f.Order {
+		st := f.States[name]
+		own := stateSets(st)
+		stateUses(st, func(path string, pos Pos, early bool) {
+			if builtinRoot(path) {
+				return
+			}
+			root, _, _ := strings.Cut(path, ".")
+			key := fmt.Sprintf("%s@%d:%d", root, pos.Line, pos.Column)
+			if reported[key] {
+				return
+			}
+			if !setAnywhere[root] {
+				reported[key] = true
+				var known []string
+				for v := range setAnywhere {
+					known = append(known, v)
+				}
+				p.add(Error, pos, "variable %q is used in state %q but no state sets it (with `save` or `set`)%s", root, name, didYouMean(root, known))
+				return
+			}
+			if in[name][root] || (!early && contains(own, root)) {
+				return
+			}
+			reported[key] = true
+			p.add(Warning, pos, "variable %q may be read in state %q before any state sets it; it would be empty", root, name)
+		})
+	}
+}
+
+func copySet(s map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(s))
+	for k, v := range s {
+		out[k] = v
+	}
+	return out
+}
+
+// VarBound is the largest number of bytes a variable can take in a context.
+type VarBound struct {
+	Name  string
+	Bytes int
+}
+
+// ContextBound is an upper bound of the serialized context of a flow, and
+// the variables that dominate it, largest first.
+func ContextBound(f *Flow) (int, []VarBound) {
+	const bytesPerRune = 4 // UTF-8; control characters are removed from answers
+	size := map[string]int{}
+	for _, name := range f.Order {
+		st := f.States[name]
+		if q := st.Ask; q != nil && q.Save != "" {
+			size[q.Save] = max(size[q.Save], q.MaxLength*bytesPerRune)
+		}
+	}
+	for _, name := range f.Order {
+		for _, a := range f.States[name].Set {
+			n := a.Value.MaxLiteralLen() * 2
+			for _, v := range a.Value.Vars() {
+				if s, ok := size[v]; ok {
+					n += s
+				} else {
+					n += DefaultMaxLength["text"] * bytesPerRune
+				}
+			}
+			size[a.Var] = max(size[a.Var], n)
+		}
+	}
+	var vars []VarBound
+	total := contextOverhead + len(f.Name) + 12
+	longestState := 0
+	for _, name := range f.Order {
+		longestState = max(longestState, len(name))
+	}
+	total += longestState
+	for v, n := range size {
+		vars = append(vars, VarBound{Name: v, Bytes: n + len(v) + 6})
+		total += n + len(v) + 6
+	}
+	pending := 0
+	for _, name := range f.Order {
+		c := f.States[name].Choice
+		if c == nil {
+			continue
+		}
+		n := 16
+		for _, o := range c.Options {
+			n += 2*len(o.ID) + 8
+			n += 2 * o.Label.MaxLiteralLen()
+			for range o.Label.Vars() {
+				n += DefaultMaxLength["text"] * bytesPerRune
+			}
+		}
+		pending = max(pending, n)
+	}
+	total += pending
+	sort.Slice(vars, func(i, j int) bool {
+		if vars[i].Bytes != vars[j].Bytes {
+			return vars[i].Bytes > vars[j].Bytes
+		}
+		return vars[i].Name < vars[j].Name
+	})
+	return total, vars
+}
+
+func checkContextBound(p *parser, f *Flow) {
+	total, vars := ContextBound(f)
+	if total <= MaxContextBytes {
+		return
+	}
+	var top []string
+	for i, v := range vars {
+		if i == 3 {
+			break
+		}
+		top = append(top, fmt.Sprintf("%s (%d bytes)", v.Name, v.Bytes))
+	}
+	p.add(Error, Pos{1, 1}, "the context may grow to %d bytes, over the platform's limit of %d; the largest variables are %s — lower their questions' max_length",
+		total, MaxContextBytes, strings.Join(top, ", "))
+}
+
+func checkEnv(p *parser, f *Flow) {
+	seen := map[string]bool{}
+	warn := func(t Template, pos Pos) {
+		for _, name := range t.MissingEnv() {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			p.add(Warning, pos, "environment variable %s is not set and has no default; the steps that use it will take their error path (set it, or write ${env.%s:-default})", name, name)
+		}
+	}
+	for _, name := range f.Order {
+		st := f.States[name]
+		for _, m := range st.Say {
+			warn(m.Text, m.Pos)
+			warn(m.URL, m.Pos)
+		}
+		if st.Ask != nil {
+			warn(st.Ask.Prompt, st.Ask.Pos)
+		}
+		for _, a := range st.Set {
+			warn(a.Value, a.Pos)
+		}
+		for _, a := range st.Do {
+			for _, v := range a.Payload {
+				v.templates(func(t Template) { warn(t, a.Pos) })
+			}
+		}
+	}
+}

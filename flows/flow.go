@@ -1,0 +1,272 @@
+package flows
+
+import "regexp"
+
+// LanguageVersion is the version of the flow language this package reads.
+const LanguageVersion = 1
+
+// Pos is a position in a flow file (1-based).
+type Pos struct {
+	Line   int
+	Column int
+}
+
+// Flow is a compiled, validated flow. It is immutable once loaded and safe
+// to share between goroutines.
+type Flow struct {
+	Name        string
+	Description string
+	File        string // the path it was loaded from
+	Hash        string // hex SHA-256 of the source; identifies this version
+	Start       string
+	StartPos    Pos // where `start` is written
+	States      map[string]*State
+	Order       []string // state names in the order the file lists them
+	Commands    []*Command
+	On          map[string]Target // flow-wide handlers: event name or "error" → state
+	Texts       Texts
+	Source      []byte // the file's bytes, for version history
+	Lints       Lints  // the warnings found while loading
+}
+
+// ShortHash is the first 12 hex digits of Hash, as carried in contexts.
+func (f *Flow) ShortHash() string {
+	if len(f.Hash) < 12 {
+		return f.Hash
+	}
+	return f.Hash[:12]
+}
+
+// Texts are the messages flowbot itself says; a flow may override them.
+type Texts struct {
+	Invalid Template // said when an answer is not valid and the question has no `invalid`
+	Error   Template // said when a step fails and no error state is set
+	Restart Template // said when a conversation restarts because its state is gone
+}
+
+// State is one step of a flow. Entering a state says its messages, then
+// either waits (a question or a choice) or runs its actions and moves on.
+type State struct {
+	Name   string
+	Pos    Pos
+	Say    []Message
+	Ask    *Question
+	Choice *Choice
+	Wait   bool         // wait silently for the next input, then go on by Next
+	Set    []Assignment // variables set when the state completes
+	Do     []PlatformAction
+	Next   []Branch          // evaluated in order; the first that matches wins
+	On     map[string]Target // event name or "error" → state
+}
+
+// Waits reports whether the state waits for the contact.
+func (s *State) Waits() bool { return s.Ask != nil || s.Choice != nil || s.Wait }
+
+// Terminal reports whether the state hands the conversation off or ends it
+// (end, abort, forward_*), so a missing `next` is not a dead end.
+func (s *State) Terminal() bool {
+	for _, a := range s.Do {
+		if TerminalActions[a.Name] {
+			return true
+		}
+	}
+	return false
+}
+
+// TerminalActions are the platform actions after which the bot session is over.
+var TerminalActions = map[string]bool{
+	"end": true, "abort": true, "forward_any": true, "forward_group": true, "forward_skills": true,
+}
+
+// Target is a transition target with the position it was written at.
+type Target struct {
+	State string
+	Pos   Pos
+}
+
+// MessageKind names the kinds of message a state can say.
+type MessageKind string
+
+// Message kinds.
+const (
+	MsgText     MessageKind = "text"
+	MsgMarkdown MessageKind = "markdown"
+	MsgImage    MessageKind = "image"
+	MsgVideo    MessageKind = "video"
+	MsgAudio    MessageKind = "audio"
+	MsgFile     MessageKind = "file"
+	MsgButtons  MessageKind = "buttons"
+	MsgNavigate MessageKind = "navigate"
+	MsgDelay    MessageKind = "delay"
+)
+
+// Message is one thing a state says.
+type Message struct {
+	Kind    MessageKind
+	Pos     Pos
+	Text    Template    // text, markdown, buttons body, media caption
+	URL     Template    // media, navigate
+	Buttons []URLButton // buttons
+	Seconds float64     // delay
+}
+
+// URLButton is a button that opens a URL.
+type URLButton struct {
+	Label Template
+	URL   Template
+}
+
+// Question asks the contact for a value and checks it.
+type Question struct {
+	Pos       Pos
+	Prompt    Template
+	Markdown  bool
+	Expect    string         // text, email, phone, number, yes_no, regex, media, location
+	Pattern   *regexp.Regexp // expect: regex
+	Invalid   Template       // said on an invalid answer (default: Texts.Invalid, then the prompt again)
+	Retries   int            // invalid answers allowed before giving up; 0 means ask forever
+	OnGiveUp  Target
+	Save      string // variable that receives the answer
+	MaxLength int    // longest accepted answer, in characters
+}
+
+// Validators are the built-in answer checks a question may expect.
+var Validators = []string{"text", "email", "phone", "number", "yes_no", "regex", "media", "location"}
+
+// DefaultMaxLength is the longest answer kept for each validator, in characters.
+var DefaultMaxLength = map[string]int{
+	"text": 500, "email": 254, "phone": 32, "number": 32, "yes_no": 3,
+	"regex": 500, "media": 2000, "location": 64,
+}
+
+// Choice offers options; the contact answers by clicking, typing the number
+// shown, or typing an option's label.
+type Choice struct {
+	Pos       Pos
+	Form      string // bubbles, button_template, list_template, carousel
+	Body      Template
+	Fallback  Template
+	Header    Template
+	Footer    Template
+	Button    Template
+	Options   []*Option
+	Otherwise Target   // where any other answer goes; empty: say Invalid and re-send the choice
+	Invalid   Template // said before the choice is sent again
+}
+
+// Forms are the choice forms an author may ask for.
+var Forms = []string{"bubbles", "button_template", "list_template", "carousel"}
+
+// Option is one answer of a Choice.
+type Option struct {
+	Pos         Pos
+	ID          string
+	Label       Template
+	Description Template
+	Image       Template
+	Goto        Target
+}
+
+// Assignment sets a variable from a template.
+type Assignment struct {
+	Pos   Pos
+	Var   string
+	Value Template
+}
+
+// PlatformAction is a Userlike platform action (contact_update, forward_any, …).
+type PlatformAction struct {
+	Pos     Pos
+	Name    string
+	Payload map[string]Value
+}
+
+// Value is a payload value: a string template, a number, a bool, a list or a map.
+type Value struct {
+	Str  *Template
+	Num  *float64
+	Bool *bool
+	List []Value
+	Map  map[string]Value
+}
+
+// Render turns the value into plain Go data for JSON.
+func (v Value) Render(lookup Lookup) (any, error) {
+	switch {
+	case v.Str != nil:
+		return v.Str.Render(lookup)
+	case v.Num != nil:
+		return *v.Num, nil
+	case v.Bool != nil:
+		return *v.Bool, nil
+	case v.Map != nil:
+		out := make(map[string]any, len(v.Map))
+		for k, e := range v.Map {
+			r, err := e.Render(lookup)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	case v.List != nil:
+		out := make([]any, 0, len(v.List))
+		for _, e := range v.List {
+			r, err := e.Render(lookup)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// templates calls fn for every template inside the value.
+func (v Value) templates(fn func(Template)) {
+	switch {
+	case v.Str != nil:
+		fn(*v.Str)
+	case v.Map != nil:
+		for _, e := range v.Map {
+			e.templates(fn)
+		}
+	case v.List != nil:
+		for _, e := range v.List {
+			e.templates(fn)
+		}
+	}
+}
+
+// Branch is one arm of `next`: go to State if the condition holds (or always).
+type Branch struct {
+	Pos  Pos
+	If   *Condition
+	Goto Target
+}
+
+// Condition compares a variable with a value.
+type Condition struct {
+	Pos    Pos
+	Var    string // a variable path: name, contact.email, event.text, channel
+	Op     string // equals, not_equals, in, matches, present, absent, greater_than, less_than
+	Value  string
+	Values []string
+	Regexp *regexp.Regexp
+}
+
+// Operators are the comparison operators a condition may use.
+var Operators = []string{"equals", "not_equals", "in", "matches", "present", "absent", "greater_than", "less_than"}
+
+// Command is a global command: a keyword or pattern that works from any state.
+type Command struct {
+	Pos      Pos
+	Match    []string // keywords, compared trimmed and case-insensitively with the whole message
+	Pattern  *regexp.Regexp
+	Clicks   []string // option ids whose clicks (even on old choices) trigger the command
+	Goto     Target
+}
+
+// Events are the inbound events a flow may handle in `on:`, besides "error".
+var Events = []string{"forward_failed", "campaign_unsubscribe", "media", "location", "error"}

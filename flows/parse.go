@@ -1,0 +1,878 @@
+package flows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Options change how flows load.
+type Options struct {
+	// Env resolves ${env.NAME}; nil means every variable is unset.
+	Env EnvFunc
+}
+
+// MaxFlowBytes is the largest flow file accepted.
+const MaxFlowBytes = 1 << 20
+
+// Parse compiles the flow in src, reported as file. It returns the flow
+// (nil if there are errors) and every problem found, errors and warnings.
+func Parse(file string, src []byte, opts Options) (*Flow, Lints) {
+	p := &parser{file: file, env: opts.Env}
+	if len(src) > MaxFlowBytes {
+		p.lints = append(p.lints, Lint{File: file, Line: 1, Column: 1, Level: Error,
+			What: fmt.Sprintf("the file is %d bytes; a flow may be at most %d", len(src), MaxFlowBytes)})
+		return nil, p.lints
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		p.lints = append(p.lints, yamlErrorLint(file, err))
+		return nil, p.lints
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		p.lints = append(p.lints, Lint{File: file, Line: 1, Column: 1, Level: Error,
+			What: "the file is empty; a flow needs at least `name`, `start` and `states`"})
+		return nil, p.lints
+	}
+	f := p.flow(doc.Content[0])
+	if f != nil {
+		sum := sha256.Sum256(src)
+		f.Hash = hex.EncodeToString(sum[:])
+		f.Source = append([]byte(nil), src...)
+		check(p, f)
+	}
+	p.lints.Sort()
+	if p.lints.HasErrors() {
+		return nil, p.lints
+	}
+	f.Lints = p.lints
+	return f, p.lints
+}
+
+var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlErrorLint(file string, err error) Lint {
+	msg := err.Error()
+	line := 1
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	return Lint{File: file, Line: line, Column: 1, Level: Error, What: "not valid YAML: " + msg}
+}
+
+type parser struct {
+	file  string
+	env   EnvFunc
+	lints Lints
+}
+
+func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Column: n.Column} }
+
+func (p *parser) add(level Level, pos Pos, format string, args ...any) {
+	p.lints = append(p.lints, Lint{File: p.file, Line: pos.Line, Column: pos.Column, Level: level, What: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	p.add(Error, posOf(n), format, args...)
+}
+
+// fields checks a mapping against a field table: unknown keys, duplicate
+// keys, missing required keys and the shape of each value. It returns the
+// value nodes by key and the key nodes (for positions).
+func (p *parser) fields(n *yaml.Node, table string, what string) (vals map[string]*yaml.Node, keys map[string]*yaml.Node, ok bool) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s must be a mapping of keys to values, not %s", what, describe(n))
+		return nil, nil, false
+	}
+	spec := Language[table]
+	known := make(map[string]Field, len(spec))
+	names := make([]string, 0, len(spec))
+	for _, f := range spec {
+		known[f.Name] = f
+		names = append(names, f.Name)
+	}
+	vals = map[string]*yaml.Node{}
+	keys = map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		name := k.Value
+		f, isKnown := known[name]
+		if !isKnown {
+			p.errorf(k, "unknown key %q in %s%s", name, what, hintOrList(name, names))
+			continue
+		}
+		if _, dup := vals[name]; dup {
+			p.errorf(k, "key %q appears twice in %s; keep one", name, what)
+			continue
+		}
+		if !p.shapeOK(v, f, what) {
+			continue
+		}
+		vals[name] = v
+		keys[name] = k
+	}
+	for _, f := range spec {
+		if f.Required {
+			if _, has := vals[f.Name]; !has {
+				if _, present := findKey(n, f.Name); !present {
+					p.errorf(n, "%s needs `%s` (%s)", what, f.Name, f.Doc)
+				}
+			}
+		}
+	}
+	return vals, keys, true
+}
+
+func findKey(n *yaml.Node, name string) (*yaml.Node, bool) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == name {
+			return n.Content[i+1], true
+		}
+	}
+	return nil, false
+}
+
+func hintOrList(word string, names []string) string {
+	if h := didYouMean(word, names); h != "" {
+		return h
+	}
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	return " (known keys: " + strings.Join(sorted, ", ") + ")"
+}
+
+// describe names the shape of a node for error messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	switch n.Tag {
+	case "!!null":
+		return "nothing"
+	case "!!int", "!!float":
+		return "the number " + n.Value
+	case "!!bool":
+		return "the boolean " + n.Value
+	}
+	return fmt.Sprintf("the text %q", n.Value)
+}
+
+func isScalar(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag != "!!null" }
+
+func (p *parser) shapeOK(v *yaml.Node, f Field, what string) bool {
+	bad := func(want string) bool {
+		p.errorf(v, "`%s` in %s must be %s, not %s", f.Name, what, want, describe(v))
+		return false
+	}
+	if v.Kind == yaml.AliasNode {
+		return bad("written out (aliases are not supported)")
+	}
+	switch f.Kind {
+	case KString, KState:
+		if !isScalar(v) {
+			return bad("a text")
+		}
+	case KInt:
+		if !isScalar(v) || v.Tag != "!!int" {
+			return bad("a whole number")
+		}
+	case KNumber:
+		if !isScalar(v) || (v.Tag != "!!int" && v.Tag != "!!float") {
+			return bad("a number")
+		}
+	case KBool:
+		if !isScalar(v) || v.Tag != "!!bool" {
+			return bad("true or false")
+		}
+	case KStrings:
+		if v.Kind == yaml.SequenceNode {
+			for _, e := range v.Content {
+				if !isScalar(e) {
+					p.errorf(e, "each entry of `%s` in %s must be a text, not %s", f.Name, what, describe(e))
+					return false
+				}
+			}
+		} else if !isScalar(v) {
+			return bad("a text or a list of texts")
+		}
+	case KMessages:
+		if v.Kind != yaml.SequenceNode && !isScalar(v) && v.Kind != yaml.MappingNode {
+			return bad("a message or a list of messages")
+		}
+	case KNext:
+		if v.Kind != yaml.SequenceNode && !isScalar(v) {
+			return bad("a state name or a list of branches")
+		}
+	case KMap, KObject, KStateMap, KVarMap, KStatesDefs:
+		if v.Kind != yaml.MappingNode {
+			return bad("a mapping")
+		}
+	case KList, KActions:
+		if v.Kind != yaml.SequenceNode {
+			return bad("a list")
+		}
+	}
+	return true
+}
+
+// template compiles a string value, reporting malformed references at their position.
+func (p *parser) template(n *yaml.Node) Template {
+	t, problem, offset := compileTemplate(n.Value, p.env)
+	if problem != "" {
+		pos := posOf(n)
+		if !strings.Contains(n.Value, "\n") && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
+			pos.Column += offset
+		}
+		p.add(Error, pos, "%s", problem)
+	}
+	return t
+}
+
+func (p *parser) target(n *yaml.Node) Target {
+	return Target{State: n.Value, Pos: posOf(n)}
+}
+
+func (p *parser) flow(root *yaml.Node) *Flow {
+	vals, _, ok := p.fields(root, "flow", "the flow")
+	if !ok {
+		return nil
+	}
+	f := &Flow{File: p.file, States: map[string]*State{}, On: map[string]Target{}}
+	if v := vals["name"]; v != nil {
+		f.Name = v.Value
+		if !validName(f.Name) {
+			p.errorf(v, "flow name %q may only use letters, digits, '-' and '_' (it becomes part of a URL)", f.Name)
+		}
+	}
+	if v := vals["description"]; v != nil {
+		f.Description = v.Value
+	}
+	if v := vals["version"]; v != nil {
+		if v.Value != strconv.Itoa(LanguageVersion) {
+			p.errorf(v, "flow language version %s is not supported; this flowbot reads version %d", v.Value, LanguageVersion)
+		}
+	}
+	if v := vals["start"]; v != nil {
+		f.Start = v.Value
+		f.StartPos = posOf(v)
+	}
+	if v := vals["texts"]; v != nil {
+		tv, _, ok := p.fields(v, "texts", "texts")
+		if ok {
+			if n := tv["invalid"]; n != nil {
+				f.Texts.Invalid = p.template(n)
+			}
+			if n := tv["error"]; n != nil {
+				f.Texts.Error = p.template(n)
+			}
+			if n := tv["restart"]; n != nil {
+				f.Texts.Restart = p.template(n)
+			}
+		}
+	}
+	if f.Texts.Invalid.IsZero() {
+		f.Texts.Invalid, _, _ = compileTemplate("Sorry, I didn't get that.", nil)
+	}
+	if f.Texts.Error.IsZero() {
+		f.Texts.Error, _, _ = compileTemplate("Sorry, something went wrong on my side. Let's try that again.", nil)
+	}
+	if f.Texts.Restart.IsZero() {
+		f.Texts.Restart, _, _ = compileTemplate("Sorry, I lost track of our conversation. Let's start again.", nil)
+	}
+	if v := vals["states"]; v != nil {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, sv := v.Content[i], v.Content[i+1]
+			name := k.Value
+			if !validName(name) {
+				p.errorf(k, "state name %q may only use letters, digits, '-' and '_'", name)
+				continue
+			}
+			if _, dup := f.States[name]; dup {
+				p.errorf(k, "state %q is defined twice; rename one of them", name)
+				continue
+			}
+			st := p.state(name, k, sv)
+			if st != nil {
+				f.States[name] = st
+				f.Order = append(f.Order, name)
+			}
+		}
+		if len(v.Content) == 0 {
+			p.errorf(v, "`states` is empty; a flow needs at least the start state")
+		}
+	}
+	if v := vals["commands"]; v != nil {
+		for _, cn := range v.Content {
+			if c := p.command(cn); c != nil {
+				f.Commands = append(f.Commands, c)
+			}
+		}
+	}
+	if v := vals["on"]; v != nil {
+		f.On = p.onMap(v, "the flow's `on`")
+	}
+	return f
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) onMap(n *yaml.Node, what string) map[string]Target {
+	out := map[string]Target{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !contains(Events, k.Value) {
+			p.errorf(k, "unknown event %q in %s%s", k.Value, what, hintOrList(k.Value, Events))
+			continue
+		}
+		if !isScalar(v) {
+			p.errorf(v, "the handler of %q must be a state name, not %s", k.Value, describe(v))
+			continue
+		}
+		out[k.Value] = p.target(v)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *parser) state(name string, key, n *yaml.Node) *State {
+	what := fmt.Sprintf("state %q", name)
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		p.errorf(key, "%s is empty; give it at least `say`, `ask`, `choice`, `do` or `next`", what)
+		return nil
+	}
+	vals, keys, ok := p.fields(n, "state", what)
+	if !ok {
+		return nil
+	}
+	st := &State{Name: name, Pos: posOf(key), On: map[string]Target{}}
+	if v := vals["say"]; v != nil {
+		st.Say = p.messages(v)
+	}
+	questionKeys := []string{"expect", "pattern", "invalid", "retries", "on_give_up", "save", "max_length", "markdown"}
+	if v := vals["ask"]; v != nil {
+		st.Ask = p.question(v, vals)
+	} else {
+		for _, k := range questionKeys {
+			if keys[k] != nil && !(k == "invalid" && vals["choice"] != nil) {
+				p.errorf(keys[k], "`%s` belongs to a question, but %s has no `ask`", k, what)
+			}
+		}
+	}
+	if v := vals["choice"]; v != nil {
+		if st.Ask != nil {
+			p.errorf(v, "%s has both `ask` and `choice`; a state waits for one thing — split it into two states", what)
+		}
+		st.Choice = p.choice(v, what)
+	}
+	if v := vals["wait"]; v != nil && v.Value == "true" {
+		if st.Ask != nil || st.Choice != nil {
+			p.errorf(v, "%s already waits for an answer (`ask` or `choice`); remove `wait`", what)
+		}
+		if vals["next"] == nil {
+			p.errorf(v, "`wait` needs `next`: where to go with the contact's next message")
+		}
+		st.Wait = true
+	}
+	if v := vals["set"]; v != nil {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, val := v.Content[i], v.Content[i+1]
+			if !validIdent(k.Value) {
+				p.errorf(k, "%q is not a variable name (use letters, digits and _)", k.Value)
+				continue
+			}
+			if !isScalar(val) {
+				p.errorf(val, "the value of variable %q must be a text, not %s", k.Value, describe(val))
+				continue
+			}
+			st.Set = append(st.Set, Assignment{Pos: posOf(k), Var: k.Value, Value: p.template(val)})
+		}
+	}
+	if v := vals["do"]; v != nil {
+		for _, an := range v.Content {
+			if a := p.action(an); a != nil {
+				st.Do = append(st.Do, *a)
+			}
+		}
+	}
+	if v := vals["next"]; v != nil {
+		st.Next = p.next(v, what)
+	}
+	if v := vals["on"]; v != nil {
+		st.On = p.onMap(v, what+"'s `on`")
+	}
+	if st.Choice != nil && len(st.Next) > 0 {
+		p.errorf(keys["next"], "%s has a choice and `next`; a choice moves on by each option's `goto` — remove `next`", what)
+	}
+	return st
+}
+
+func (p *parser) messages(n *yaml.Node) []Message {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	var out []Message
+	for _, item := range items {
+		if m, ok := p.message(item); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (p *parser) message(n *yaml.Node) (Message, bool) {
+	if isScalar(n) {
+		return Message{Kind: MsgText, Pos: posOf(n), Text: p.template(n)}, true
+	}
+	vals, _, ok := p.fields(n, "message", "a message")
+	if !ok {
+		return Message{}, false
+	}
+	m := Message{Pos: posOf(n)}
+	var kinds []string
+	for _, k := range []MessageKind{MsgMarkdown, MsgImage, MsgVideo, MsgAudio, MsgFile, MsgButtons, MsgNavigate, MsgDelay} {
+		if vals[string(k)] != nil {
+			kinds = append(kinds, string(k))
+			m.Kind = k
+		}
+	}
+	if len(kinds) > 1 {
+		p.errorf(n, "a message is one thing, but this one has %s; make them separate messages", strings.Join(kinds, " and "))
+		return m, false
+	}
+	if len(kinds) == 0 {
+		if vals["text"] == nil {
+			p.errorf(n, "a message needs one of text, markdown, image, video, audio, file, buttons, navigate or delay")
+			return m, false
+		}
+		m.Kind = MsgText
+	}
+	if v := vals["text"]; v != nil {
+		if m.Kind != MsgText && m.Kind != MsgButtons {
+			p.errorf(v, "`text` goes with buttons, or stands alone; for media use `caption`")
+		}
+		m.Text = p.template(v)
+	}
+	if v := vals["caption"]; v != nil {
+		switch m.Kind {
+		case MsgImage, MsgVideo, MsgAudio, MsgFile:
+			m.Text = p.template(v)
+		default:
+			p.errorf(v, "`caption` belongs to an image, video, audio or file message")
+		}
+	}
+	switch m.Kind {
+	case MsgMarkdown:
+		m.Text = p.template(vals["markdown"])
+	case MsgImage, MsgVideo, MsgAudio, MsgFile, MsgNavigate:
+		m.URL = p.template(vals[string(m.Kind)])
+	case MsgDelay:
+		sec, _ := strconv.ParseFloat(vals["delay"].Value, 64)
+		if sec <= 0 || sec > 60 || math.IsNaN(sec) {
+			p.errorf(vals["delay"], "a delay must be between 0 and 60 seconds, not %s", vals["delay"].Value)
+		}
+		m.Seconds = sec
+	case MsgButtons:
+		for _, bn := range vals["buttons"].Content {
+			bv, _, ok := p.fields(bn, "button", "a button")
+			if !ok || bv["label"] == nil || bv["url"] == nil {
+				continue
+			}
+			m.Buttons = append(m.Buttons, URLButton{Label: p.template(bv["label"]), URL: p.template(bv["url"])})
+		}
+		if len(vals["buttons"].Content) == 0 {
+			p.errorf(vals["buttons"], "`buttons` is empty; give at least one {label, url}")
+		}
+	}
+	return m, true
+}
+
+func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Question {
+	q := &Question{Pos: posOf(askNode), Prompt: p.template(askNode), Expect: "text"}
+	if v := vals["markdown"]; v != nil {
+		q.Markdown = v.Value == "true"
+	}
+	if v := vals["expect"]; v != nil {
+		if !contains(Validators, v.Value) {
+			p.errorf(v, "unknown validator %q%s", v.Value, hintOrList(v.Value, Validators))
+		} else {
+			q.Expect = v.Value
+		}
+	}
+	if v := vals["pattern"]; v != nil {
+		re, err := regexp.Compile(v.Value)
+		if err != nil {
+			p.errorf(v, "the pattern is not a valid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+		q.Pattern = re
+		if q.Expect != "regex" && vals["expect"] != nil {
+			p.errorf(v, "`pattern` needs `expect: regex` (this question expects %s)", q.Expect)
+		}
+		if vals["expect"] == nil {
+			q.Expect = "regex"
+		}
+	} else if q.Expect == "regex" {
+		p.errorf(vals["expect"], "`expect: regex` needs a `pattern`")
+	}
+	if v := vals["invalid"]; v != nil {
+		q.Invalid = p.template(v)
+	}
+	if v := vals["retries"]; v != nil {
+		q.Retries, _ = strconv.Atoi(v.Value)
+		if q.Retries < 1 || q.Retries > 100 {
+			p.errorf(v, "retries must be between 1 and 100, not %s", v.Value)
+		}
+		if vals["on_give_up"] == nil {
+			p.errorf(v, "`retries` needs `on_give_up`: the state to go to after %s invalid answers", v.Value)
+		}
+	}
+	if v := vals["on_give_up"]; v != nil {
+		q.OnGiveUp = p.target(v)
+		if vals["retries"] == nil {
+			q.Retries = 3
+		}
+	}
+	if v := vals["save"]; v != nil {
+		q.Save = v.Value
+		if !validIdent(q.Save) || strings.Contains(q.Save, "-") {
+			p.errorf(v, "%q is not a variable name (use letters, digits and _)", q.Save)
+		}
+		if reservedVar(q.Save) {
+			p.errorf(v, "%q is a built-in name (contact, event, channel, bot, env); choose another variable name", q.Save)
+		}
+	}
+	q.MaxLength = DefaultMaxLength[q.Expect]
+	if v := vals["max_length"]; v != nil {
+		q.MaxLength, _ = strconv.Atoi(v.Value)
+		if q.MaxLength < 1 || q.MaxLength > 5000 {
+			p.errorf(v, "max_length must be between 1 and 5000 characters, not %s", v.Value)
+		}
+	}
+	return q
+}
+
+// reservedVar reports whether name is a built-in variable root.
+func reservedVar(name string) bool {
+	switch name {
+	case "contact", "event", "channel", "bot", "env":
+		return true
+	}
+	return false
+}
+
+func (p *parser) choice(n *yaml.Node, stateWhat string) *Choice {
+	vals, _, ok := p.fields(n, "choice", "the choice of "+stateWhat)
+	if !ok {
+		return nil
+	}
+	c := &Choice{Pos: posOf(n), Form: "bubbles"}
+	if v := vals["text"]; v != nil {
+		c.Body = p.template(v)
+	}
+	if v := vals["fallback"]; v != nil {
+		c.Fallback = p.template(v)
+	} else {
+		c.Fallback = c.Body
+	}
+	if v := vals["form"]; v != nil {
+		if !contains(Forms, v.Value) {
+			p.errorf(v, "unknown choice form %q%s", v.Value, hintOrList(v.Value, Forms))
+		} else {
+			c.Form = v.Value
+		}
+	}
+	for key, dst := range map[string]*Template{"header": &c.Header, "footer": &c.Footer, "button": &c.Button, "invalid": &c.Invalid} {
+		if v := vals[key]; v != nil {
+			*dst = p.template(v)
+		}
+	}
+	if v := vals["otherwise"]; v != nil {
+		c.Otherwise = p.target(v)
+	}
+	if v := vals["options"]; v != nil {
+		ids := map[string]Pos{}
+		labels := map[string]Pos{}
+		for _, on := range v.Content {
+			ov, _, ok := p.fields(on, "option", "an option")
+			if !ok || ov["id"] == nil || ov["label"] == nil || ov["goto"] == nil {
+				continue
+			}
+			o := &Option{Pos: posOf(on), ID: ov["id"].Value, Label: p.template(ov["label"]), Goto: p.target(ov["goto"])}
+			if first, dup := ids[o.ID]; dup {
+				p.errorf(ov["id"], "duplicate option id %q (first used at line %d); option ids must be unique within a choice", o.ID, first.Line)
+			} else {
+				ids[o.ID] = posOf(ov["id"])
+			}
+			if o.ID == "" || len(o.ID) > 200 {
+				p.errorf(ov["id"], "an option id must be 1 to 200 characters")
+			}
+			folded := strings.ToLower(strings.TrimSpace(o.Label.Source))
+			if first, dup := labels[folded]; dup {
+				p.errorf(ov["label"], "duplicate option label %q (first used at line %d); a typed label must pick one option", o.Label.Source, first.Line)
+			} else {
+				labels[folded] = posOf(ov["label"])
+			}
+			if isNumber(folded) {
+				p.add(Warning, posOf(ov["label"]), "option label %q is a number; on numbered-text channels it can be confused with the option numbers", o.Label.Source)
+			}
+			if d := ov["description"]; d != nil {
+				o.Description = p.template(d)
+			}
+			if im := ov["image"]; im != nil {
+				o.Image = p.template(im)
+			}
+			c.Options = append(c.Options, o)
+		}
+		if len(v.Content) == 0 {
+			p.errorf(v, "a choice needs at least one option")
+		}
+	}
+	return c
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+func (p *parser) action(n *yaml.Node) *PlatformAction {
+	names := make([]string, 0, len(PlatformActions))
+	for k := range PlatformActions {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var name string
+	var payload *yaml.Node
+	switch {
+	case isScalar(n):
+		name = n.Value
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2:
+		name, payload = n.Content[0].Value, n.Content[1]
+	default:
+		p.errorf(n, "an action is a name (forward_any) or a name with its payload ({contact_update: {name: ...}}), not %s", describe(n))
+		return nil
+	}
+	spec, known := PlatformActions[name]
+	if !known {
+		p.errorf(n, "unknown action %q%s", name, hintOrList(name, names))
+		return nil
+	}
+	a := &PlatformAction{Pos: posOf(n), Name: name, Payload: map[string]Value{}}
+	if payload == nil || (payload.Kind == yaml.ScalarNode && payload.Tag == "!!null") {
+		for _, f := range spec {
+			if f.Required {
+				p.errorf(n, "action %s needs `%s`", name, f.Name)
+			}
+		}
+		return a
+	}
+	if payload.Kind != yaml.MappingNode {
+		p.errorf(payload, "the payload of %s must be a mapping, not %s", name, describe(payload))
+		return nil
+	}
+	fieldNames := make([]string, 0, len(spec))
+	known2 := map[string]Field{}
+	for _, f := range spec {
+		fieldNames = append(fieldNames, f.Name)
+		known2[f.Name] = f
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(payload.Content); i += 2 {
+		k, v := payload.Content[i], payload.Content[i+1]
+		f, ok := known2[k.Value]
+		if !ok {
+			if len(fieldNames) == 0 {
+				p.errorf(k, "action %s takes no payload", name)
+			} else {
+				p.errorf(k, "unknown key %q for %s%s", k.Value, name, hintOrList(k.Value, fieldNames))
+			}
+			continue
+		}
+		if !p.shapeOK(v, f, name) {
+			continue
+		}
+		seen[k.Value] = true
+		a.Payload[k.Value] = p.value(v)
+	}
+	for _, f := range spec {
+		if f.Required && !seen[f.Name] {
+			p.errorf(payload, "action %s needs `%s`", name, f.Name)
+		}
+	}
+	if name == "contact_update" && len(seen) == 0 {
+		p.errorf(payload, "contact_update needs at least one of name, email, mobile_number, external_customer_id, custom_fields, campaigns")
+	}
+	return a
+}
+
+func (p *parser) value(n *yaml.Node) Value {
+	switch n.Kind {
+	case yaml.MappingNode:
+		m := map[string]Value{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m[n.Content[i].Value] = p.value(n.Content[i+1])
+		}
+		return Value{Map: m}
+	case yaml.SequenceNode:
+		l := []Value{}
+		for _, e := range n.Content {
+			l = append(l, p.value(e))
+		}
+		return Value{List: l}
+	}
+	switch n.Tag {
+	case "!!int", "!!float":
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err == nil {
+			return Value{Num: &f}
+		}
+	case "!!bool":
+		b := n.Value == "true"
+		return Value{Bool: &b}
+	case "!!null":
+		return Value{}
+	}
+	t := p.template(n)
+	return Value{Str: &t}
+}
+
+func (p *parser) next(n *yaml.Node, what string) []Branch {
+	if isScalar(n) {
+		return []Branch{{Pos: posOf(n), Goto: p.target(n)}}
+	}
+	var out []Branch
+	for i, bn := range n.Content {
+		if isScalar(bn) {
+			out = append(out, Branch{Pos: posOf(bn), Goto: p.target(bn)})
+			continue
+		}
+		bv, _, ok := p.fields(bn, "branch", "a branch of "+what+"'s `next`")
+		if !ok || bv["goto"] == nil {
+			continue
+		}
+		b := Branch{Pos: posOf(bn), Goto: p.target(bv["goto"])}
+		if c := bv["if"]; c != nil {
+			b.If = p.condition(c)
+		} else if i < len(n.Content)-1 {
+			p.add(Warning, posOf(bn), "this branch has no `if`, so it always matches and the branches after it never run")
+		}
+		out = append(out, b)
+	}
+	if len(out) > 0 && out[len(out)-1].If != nil {
+		p.add(Warning, posOf(n), "every branch of %s's `next` has a condition; when none holds the conversation stays where it is — add a last branch without `if`", what)
+	}
+	return out
+}
+
+func (p *parser) condition(n *yaml.Node) *Condition {
+	vals, _, ok := p.fields(n, "condition", "a condition")
+	if !ok || vals["var"] == nil {
+		return nil
+	}
+	c := &Condition{Pos: posOf(n), Var: vals["var"].Value}
+	if !validPath(c.Var) {
+		p.errorf(vals["var"], "%q is not a variable name", c.Var)
+	}
+	var ops []string
+	for _, op := range Operators {
+		if vals[op] != nil {
+			ops = append(ops, op)
+		}
+	}
+	if len(ops) != 1 {
+		p.errorf(n, "a condition needs exactly one of %s, not %d", strings.Join(Operators, ", "), len(ops))
+		return c
+	}
+	c.Op = ops[0]
+	v := vals[c.Op]
+	switch c.Op {
+	case "in":
+		if v.Kind == yaml.SequenceNode {
+			for _, e := range v.Content {
+				c.Values = append(c.Values, e.Value)
+			}
+		} else {
+			c.Values = []string{v.Value}
+		}
+	case "matches":
+		re, err := regexp.Compile(v.Value)
+		if err != nil {
+			p.errorf(v, "not a valid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+		c.Regexp = re
+	case "present", "absent":
+		if v.Value != "true" {
+			p.errorf(v, "write `%s: true`", c.Op)
+		}
+	default:
+		c.Value = v.Value
+	}
+	return c
+}
+
+func (p *parser) command(n *yaml.Node) *Command {
+	vals, _, ok := p.fields(n, "command", "a command")
+	if !ok || vals["goto"] == nil {
+		return nil
+	}
+	c := &Command{Pos: posOf(n), Goto: p.target(vals["goto"])}
+	strs := func(v *yaml.Node) []string {
+		if v == nil {
+			return nil
+		}
+		if v.Kind == yaml.SequenceNode {
+			var out []string
+			for _, e := range v.Content {
+				out = append(out, e.Value)
+			}
+			return out
+		}
+		return []string{v.Value}
+	}
+	c.Match = strs(vals["match"])
+	c.Clicks = strs(vals["clicks"])
+	if v := vals["pattern"]; v != nil {
+		re, err := regexp.Compile(v.Value)
+		if err != nil {
+			p.errorf(v, "not a valid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+		c.Pattern = re
+	}
+	if len(c.Match) == 0 && c.Pattern == nil && len(c.Clicks) == 0 {
+		p.errorf(n, "a command needs `match`, `pattern` or `clicks`")
+	}
+	return c
+}

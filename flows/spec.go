@@ -1,0 +1,150 @@
+package flows
+
+// This file is the single description of the flow language's keys. The
+// parser checks every mapping against it (unknown keys, wrong types), and
+// the JSON Schema is generated from it, so the two cannot drift.
+
+// Kind is the YAML shape a key accepts.
+type Kind string
+
+// The shapes a key may take.
+const (
+	KString     Kind = "string"
+	KInt        Kind = "integer"
+	KNumber     Kind = "number"
+	KBool       Kind = "boolean"
+	KStrings    Kind = "string or list of strings"
+	KState      Kind = "state name"
+	KMessages   Kind = "message or list of messages"
+	KMap        Kind = "mapping"
+	KList       Kind = "list"
+	KNext       Kind = "state name or list of branches"
+	KActions    Kind = "list of actions"
+	KAny        Kind = "any value"
+	KObject     Kind = "object"
+	KStateMap   Kind = "mapping of names to states"
+	KVarMap     Kind = "mapping of variables to values"
+	KStatesDefs Kind = "mapping of state names to states"
+)
+
+// Field describes one key of a mapping in the flow language.
+type Field struct {
+	Name     string
+	Kind     Kind
+	Object   string // for KObject and lists of objects: the name of the object's field table
+	Required bool
+	Doc      string
+}
+
+// Language lists, for each kind of mapping, the keys it accepts.
+var Language = map[string][]Field{
+	"flow": {
+		{Name: "name", Kind: KString, Required: true, Doc: "The flow's name; serve exposes it at /bots/{name}/webhook."},
+		{Name: "description", Kind: KString, Doc: "What the flow is for."},
+		{Name: "version", Kind: KInt, Doc: "The flow language version (1)."},
+		{Name: "start", Kind: KState, Required: true, Doc: "The state a new conversation starts in."},
+		{Name: "states", Kind: KStatesDefs, Object: "state", Required: true, Doc: "The steps of the flow, by name."},
+		{Name: "commands", Kind: KList, Object: "command", Doc: "Global commands that work from any state."},
+		{Name: "on", Kind: KStateMap, Doc: "Flow-wide handlers: forward_failed, campaign_unsubscribe, media, location or error → state."},
+		{Name: "texts", Kind: KObject, Object: "texts", Doc: "The messages flowbot itself says."},
+	},
+	"texts": {
+		{Name: "invalid", Kind: KString, Doc: "Said when an answer is invalid and the question has no `invalid` text."},
+		{Name: "error", Kind: KString, Doc: "Said when a step fails and no error state is set."},
+		{Name: "restart", Kind: KString, Doc: "Said when a conversation restarts because the flow changed under it."},
+	},
+	"state": {
+		{Name: "say", Kind: KMessages, Object: "message", Doc: "Messages said when the state is entered."},
+		{Name: "ask", Kind: KString, Doc: "A question; the state waits for the answer."},
+		{Name: "markdown", Kind: KBool, Doc: "The question text uses markdown."},
+		{Name: "expect", Kind: KString, Doc: "How to check the answer: text, email, phone, number, yes_no, regex, media or location."},
+		{Name: "pattern", Kind: KString, Doc: "The regular expression an answer must match (expect: regex)."},
+		{Name: "invalid", Kind: KString, Doc: "Said when the answer is not valid, before asking again."},
+		{Name: "retries", Kind: KInt, Doc: "Invalid answers allowed before going to on_give_up."},
+		{Name: "on_give_up", Kind: KState, Doc: "Where to go after too many invalid answers."},
+		{Name: "save", Kind: KString, Doc: "The variable that receives the answer."},
+		{Name: "max_length", Kind: KInt, Doc: "The longest answer accepted, in characters."},
+		{Name: "choice", Kind: KObject, Object: "choice", Doc: "Options to click; the state waits for one."},
+		{Name: "wait", Kind: KBool, Doc: "Wait silently for the contact's next message, click, media or location, then go on by `next` (which may test event.text or event.click)."},
+		{Name: "set", Kind: KVarMap, Doc: "Variables to set when the state completes."},
+		{Name: "do", Kind: KActions, Object: "action", Doc: "Platform actions run when the state completes."},
+		{Name: "next", Kind: KNext, Object: "branch", Doc: "Where to go when the state completes."},
+		{Name: "on", Kind: KStateMap, Doc: "Handlers for events in this state: forward_failed, campaign_unsubscribe, media, location or error → state."},
+	},
+	"message": {
+		{Name: "text", Kind: KString, Doc: "A text message (or the body of buttons)."},
+		{Name: "markdown", Kind: KString, Doc: "A markdown message."},
+		{Name: "image", Kind: KString, Doc: "An image URL."},
+		{Name: "video", Kind: KString, Doc: "A video URL."},
+		{Name: "audio", Kind: KString, Doc: "An audio URL."},
+		{Name: "file", Kind: KString, Doc: "A file URL."},
+		{Name: "caption", Kind: KString, Doc: "A caption for media."},
+		{Name: "buttons", Kind: KList, Object: "button", Doc: "URL buttons, shown under `text`."},
+		{Name: "navigate", Kind: KString, Doc: "A URL the contact's browser opens."},
+		{Name: "delay", Kind: KNumber, Doc: "Seconds of typing indicator before the next message."},
+	},
+	"button": {
+		{Name: "label", Kind: KString, Required: true, Doc: "The button's text."},
+		{Name: "url", Kind: KString, Required: true, Doc: "The URL it opens."},
+	},
+	"choice": {
+		{Name: "text", Kind: KString, Required: true, Doc: "The question shown with the options."},
+		{Name: "fallback", Kind: KString, Doc: "Shown before a numbered list where buttons are impossible (default: text)."},
+		{Name: "form", Kind: KString, Doc: "bubbles (default), button_template, list_template or carousel."},
+		{Name: "header", Kind: KString, Doc: "Header of a button or list template."},
+		{Name: "footer", Kind: KString, Doc: "Footer of a button or list template."},
+		{Name: "button", Kind: KString, Doc: "The text of a list template's button."},
+		{Name: "options", Kind: KList, Object: "option", Required: true, Doc: "The options."},
+		{Name: "otherwise", Kind: KState, Doc: "Where any other answer goes (default: say `invalid` and send the choice again)."},
+		{Name: "invalid", Kind: KString, Doc: "Said before the choice is sent again."},
+	},
+	"option": {
+		{Name: "id", Kind: KString, Required: true, Doc: "The option's id, sent back in the click event."},
+		{Name: "label", Kind: KString, Required: true, Doc: "The option's text."},
+		{Name: "description", Kind: KString, Doc: "A longer text (list templates)."},
+		{Name: "image", Kind: KString, Doc: "An image URL (carousels)."},
+		{Name: "goto", Kind: KState, Required: true, Doc: "Where a click on this option goes."},
+	},
+	"branch": {
+		{Name: "if", Kind: KObject, Object: "condition", Doc: "The condition; without it the branch always matches."},
+		{Name: "goto", Kind: KState, Required: true, Doc: "Where to go."},
+	},
+	"condition": {
+		{Name: "var", Kind: KString, Required: true, Doc: "The variable to test: name, contact.email, event.text, channel, …"},
+		{Name: "equals", Kind: KString, Doc: "Holds when the variable equals this value."},
+		{Name: "not_equals", Kind: KString, Doc: "Holds when the variable differs from this value."},
+		{Name: "in", Kind: KStrings, Doc: "Holds when the variable is one of these values."},
+		{Name: "matches", Kind: KString, Doc: "Holds when the variable matches this regular expression."},
+		{Name: "present", Kind: KBool, Doc: "Holds when the variable is set and not empty."},
+		{Name: "absent", Kind: KBool, Doc: "Holds when the variable is unset or empty."},
+		{Name: "greater_than", Kind: KNumber, Doc: "Holds when the variable is a number above this."},
+		{Name: "less_than", Kind: KNumber, Doc: "Holds when the variable is a number below this."},
+	},
+	"command": {
+		{Name: "match", Kind: KStrings, Doc: "Keywords; a message equal to one (trimmed, any case) triggers the command."},
+		{Name: "pattern", Kind: KString, Doc: "A regular expression a message may match instead."},
+		{Name: "clicks", Kind: KStrings, Doc: "Option ids whose clicks trigger the command, even on old choices."},
+		{Name: "goto", Kind: KState, Required: true, Doc: "Where the command goes."},
+	},
+}
+
+// PlatformActions lists the Userlike platform actions a state may `do`, with
+// the payload keys each accepts.
+var PlatformActions = map[string][]Field{
+	"contact_update": {
+		{Name: "name", Kind: KString}, {Name: "email", Kind: KString}, {Name: "mobile_number", Kind: KString},
+		{Name: "external_customer_id", Kind: KString}, {Name: "custom_fields", Kind: KMap}, {Name: "campaigns", Kind: KBool},
+	},
+	"conversation_update": {
+		{Name: "subject", Kind: KString}, {Name: "topics", Kind: KStrings}, {Name: "locale", Kind: KString}, {Name: "custom_fields", Kind: KMap},
+	},
+	"note_create":    {{Name: "body", Kind: KString, Required: true}, {Name: "contact_identity_id", Kind: KAny}},
+	"forward_group":  {{Name: "group_id", Kind: KAny, Required: true}, {Name: "on_failure", Kind: KString}},
+	"forward_skills": {{Name: "skills", Kind: KStrings, Required: true}, {Name: "on_failure", Kind: KString}},
+	"forward_any":    {{Name: "on_failure", Kind: KString}},
+	"abort":          {},
+	"end":            {},
+	"addon_dispatch": {{Name: "type", Kind: KString, Required: true}},
+	"email_dispatch": {{Name: "recipient_type", Kind: KString, Required: true}, {Name: "recipient_id", Kind: KAny}},
+	"delay":          {{Name: "seconds", Kind: KNumber, Required: true}},
+}

@@ -1,0 +1,212 @@
+package flows
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Template is a string with {{ variable }} references, compiled once.
+// ${env.NAME} and ${env.NAME:-default} references are resolved when the flow
+// loads; an unset variable without a default makes Render fail, so the step
+// that needs it takes its error path.
+type Template struct {
+	Source string
+	parts  []part
+}
+
+type partKind uint8
+
+const (
+	partText partKind = iota
+	partVar
+	partMissingEnv
+)
+
+type part struct {
+	kind partKind
+	text string // literal text, variable path, or missing env name
+}
+
+// Lookup returns the value of a variable path such as "name" or "contact.email".
+type Lookup func(path string) (string, bool)
+
+// MissingEnvError reports a ${env.NAME} that was unset when the flow loaded.
+type MissingEnvError struct{ Name string }
+
+func (e *MissingEnvError) Error() string {
+	return fmt.Sprintf("environment variable %s is not set (set it, or give a default: ${env.%s:-value})", e.Name, e.Name)
+}
+
+// IsZero reports whether the template is empty.
+func (t Template) IsZero() bool { return t.Source == "" }
+
+// IsConstant reports whether the template renders the same text every time.
+func (t Template) IsConstant() bool {
+	for _, p := range t.parts {
+		if p.kind != partText {
+			return false
+		}
+	}
+	return true
+}
+
+// Vars lists the variable paths the template reads, in order.
+func (t Template) Vars() []string {
+	var out []string
+	for _, p := range t.parts {
+		if p.kind == partVar {
+			out = append(out, p.text)
+		}
+	}
+	return out
+}
+
+// MissingEnv lists the unset environment variables the template needs.
+func (t Template) MissingEnv() []string {
+	var out []string
+	for _, p := range t.parts {
+		if p.kind == partMissingEnv {
+			out = append(out, p.text)
+		}
+	}
+	return out
+}
+
+// Render fills in the variables. Unknown variables render as "".
+func (t Template) Render(lookup Lookup) (string, error) {
+	if len(t.parts) == 1 && t.parts[0].kind == partText {
+		return t.parts[0].text, nil
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		switch p.kind {
+		case partText:
+			b.WriteString(p.text)
+		case partVar:
+			if lookup != nil {
+				if v, ok := lookup(p.text); ok {
+					b.WriteString(v)
+				}
+			}
+		case partMissingEnv:
+			return "", &MissingEnvError{Name: p.text}
+		}
+	}
+	return b.String(), nil
+}
+
+// MaxLiteralLen is the number of bytes of literal text in the template.
+func (t Template) MaxLiteralLen() int {
+	n := 0
+	for _, p := range t.parts {
+		if p.kind == partText {
+			n += len(p.text)
+		}
+	}
+	return n
+}
+
+// EnvFunc looks up an environment variable; os.LookupEnv fits.
+type EnvFunc func(name string) (string, bool)
+
+// compileTemplate parses src. It returns a problem description for a
+// malformed reference (with the byte offset where it starts), or "".
+func compileTemplate(src string, env EnvFunc) (Template, string, int) {
+	t := Template{Source: src}
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			t.parts = append(t.parts, part{kind: partText, text: lit.String()})
+			lit.Reset()
+		}
+	}
+	i := 0
+	for i < len(src) {
+		switch {
+		case strings.HasPrefix(src[i:], "{{"):
+			end := strings.Index(src[i+2:], "}}")
+			if end < 0 {
+				return t, `"{{" without a closing "}}"`, i
+			}
+			path := strings.TrimSpace(src[i+2 : i+2+end])
+			if !validPath(path) {
+				return t, fmt.Sprintf("%q is not a variable name (use letters, digits, _ and dots, e.g. {{ name }} or {{ contact.email }})", path), i
+			}
+			flush()
+			t.parts = append(t.parts, part{kind: partVar, text: path})
+			i += 2 + end + 2
+		case strings.HasPrefix(src[i:], "${env."):
+			end := strings.IndexByte(src[i:], '}')
+			if end < 0 {
+				return t, `"${env." without a closing "}"`, i
+			}
+			ref := src[i+len("${env.") : i+end]
+			name, def, hasDef := strings.Cut(ref, ":-")
+			if !validEnvName(name) {
+				return t, fmt.Sprintf("%q is not an environment variable name (use letters, digits and _)", name), i
+			}
+			val, ok := "", false
+			if env != nil {
+				val, ok = env(name)
+			}
+			switch {
+			case ok:
+				lit.WriteString(val)
+			case hasDef:
+				lit.WriteString(def)
+			default:
+				flush()
+				t.parts = append(t.parts, part{kind: partMissingEnv, text: name})
+			}
+			i += end + 1
+		default:
+			lit.WriteByte(src[i])
+			i++
+		}
+	}
+	flush()
+	return t, "", 0
+}
+
+func validPath(p string) bool {
+	if p == "" {
+		return false
+	}
+	for _, seg := range strings.Split(p, ".") {
+		if !validIdent(seg) {
+			return false
+		}
+	}
+	return true
+}
+
+func validIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		case r == '-' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
