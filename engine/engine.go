@@ -77,12 +77,12 @@ const (
 
 // Result is what one event produced.
 type Result struct {
-	Actions   []Action
-	Session   Session
-	Trace     []Transition
-	Recovery  Recovery
-	Errors    []error // problems the flow handled (error paths taken); for logs
-	Ignored   bool    // the event means nothing to the flow (unknown event, no handler)
+	Actions  []Action
+	Session  Session
+	Trace    []Transition
+	Recovery Recovery
+	Errors   []error // problems the flow handled (error paths taken); for logs
+	Ignored  bool    // the event means nothing to the flow (unknown event, no handler)
 }
 
 // Restore prepares a session for this flow: it adopts sessions of this flow,

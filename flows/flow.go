@@ -261,11 +261,11 @@ var Operators = []string{"equals", "not_equals", "in", "matches", "present", "ab
 
 // Command is a global command: a keyword or pattern that works from any state.
 type Command struct {
-	Pos      Pos
-	Match    []string // keywords, compared trimmed and case-insensitively with the whole message
-	Pattern  *regexp.Regexp
-	Clicks   []string // option ids whose clicks (even on old choices) trigger the command
-	Goto     Target
+	Pos     Pos
+	Match   []string // keywords, compared trimmed and case-insensitively with the whole message
+	Pattern *regexp.Regexp
+	Clicks  []string // option ids whose clicks (even on old choices) trigger the command
+	Goto    Target
 }
 
 // Events are the inbound events a flow may handle in `on:`, besides "error".
