@@ -67,7 +67,7 @@ func yamlErrorLint(file string, err error) Lint {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	return Lint{File: file, Line: line, Column: 1, Level: Error, What: "not valid YAML: " + msg}
+	return Lint{File: file, Line: line, Column: 1, Level: Error, What: "not valid YAML: " + msg + " (check quotes, colons and indentation near here)"}
 }
 
 type parser struct {
@@ -732,7 +732,7 @@ func (p *parser) action(n *yaml.Node) *PlatformAction {
 			p.errorf(payload, "action %s needs `%s`", name, f.Name)
 		}
 	}
-	if name == "contact_update" && len(seen) == 0 {
+	if name == "contact_update" && len(payload.Content) == 0 {
 		p.errorf(payload, "contact_update needs at least one of name, email, mobile_number, external_customer_id, custom_fields, campaigns")
 	}
 	return a

@@ -1,0 +1,64 @@
+package flows
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// TestLintGolden loads every flow in testdata/lint and compares the lints
+// with the .golden file beside it. Run `go test ./flows -update` to rewrite.
+func TestLintGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/lint/*.yaml")
+	if err != nil || len(files) < 12 {
+		t.Fatalf("want at least 12 lint cases, found %d (%v)", len(files), err)
+	}
+	env := func(name string) (string, bool) { return "", false }
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, lints := Parse(filepath.ToSlash(file), src, Options{Env: env})
+			if len(lints) == 0 {
+				t.Fatalf("%s: no lint reported; each case must show a mistake", file)
+			}
+			got := lints.String()
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("missing golden file (run go test ./flows -update): %v", err)
+			}
+			if got != string(want) {
+				t.Errorf("lints differ from %s\n--- want\n%s--- got\n%s", golden, want, got)
+			}
+		})
+	}
+}
+
+// TestExamplesLoadClean checks that every example flow loads with no error
+// and no warning.
+func TestExamplesLoadClean(t *testing.T) {
+	flows, lints, err := LoadDir("../examples", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lints) > 0 {
+		t.Errorf("examples should lint clean, got:\n%s", lints)
+	}
+	if len(flows) < 2 {
+		t.Errorf("want the example flows, got %d", len(flows))
+	}
+}
