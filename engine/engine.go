@@ -124,8 +124,9 @@ func (b *Bot) Step(s Session, ev Event) Result {
 	r.s = restored.clone()
 	switch {
 	case !ok:
+		// The reply belonged to a conversation we lost: greet, don't guess.
 		r.say(b.flow.Texts.Restart)
-		r.begin(true)
+		r.begin(false)
 	case ev.Name == EvStart || r.s.State == "":
 		r.begin(ev.Name == EvStart || ev.Text != "" || ev.ClickID != "")
 	default:

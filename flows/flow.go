@@ -135,7 +135,7 @@ var Validators = []string{"text", "email", "phone", "number", "yes_no", "regex",
 
 // DefaultMaxLength is the longest answer kept for each validator, in characters.
 var DefaultMaxLength = map[string]int{
-	"text": 500, "email": 254, "phone": 32, "number": 32, "yes_no": 3,
+	"text": 500, "email": 254, "phone": 32, "number": 32, "yes_no": 16,
 	"regex": 500, "media": 2000, "location": 64,
 }
 
