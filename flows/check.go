@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -90,6 +91,11 @@ func edges(st *State) func(func(Edge) bool) {
 				}
 			}
 		}
+		for _, code := range sortedInts(st.OnStatus) {
+			if !yield(Edge{Target: st.OnStatus[code], Trigger: fmt.Sprintf("status:%d", code), What: fmt.Sprintf("`on_status: %d` of state %q", code, st.Name), Error: true}) {
+				return
+			}
+		}
 		for _, ev := range sortedKeys(st.On) {
 			if !yield(Edge{Target: st.On[ev], Trigger: "on:" + ev, What: fmt.Sprintf("`on: %s` of state %q", ev, st.Name), Error: ev == "error"}) {
 				return
@@ -104,6 +110,15 @@ func (s *State) Edges() []Edge {
 	for e := range edges(s) {
 		out = append(out, e)
 	}
+	return out
+}
+
+func sortedInts[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
 	return out
 }
 
@@ -154,6 +169,9 @@ func checkReachable(p *parser, f *Flow) {
 func checkDeadEnds(p *parser, f *Flow) {
 	for _, name := range f.Order {
 		st := f.States[name]
+		if st.HTTP != nil && len(st.Next) == 0 {
+			p.add(Error, st.HTTP.Pos, "state %q makes an http request but has no `next` for a successful answer", name)
+		}
 		if st.Waits() || len(st.Next) > 0 || st.Terminal() {
 			continue
 		}
@@ -191,6 +209,18 @@ func stateUses(st *State, fn func(path string, pos Pos, early bool)) {
 			tpl(o.Image, o.Pos, true)
 		}
 	}
+	if h := st.HTTP; h != nil {
+		tpl(h.URL, h.Pos, true)
+		for _, hd := range h.Headers {
+			tpl(hd.Value, h.Pos, true)
+		}
+		if h.Body != nil {
+			tpl(*h.Body, h.Pos, true)
+		}
+		if h.JSON != nil {
+			h.JSON.templates(func(t Template) { tpl(t, h.Pos, true) })
+		}
+	}
 	for _, a := range st.Set {
 		tpl(a.Value, a.Pos, false)
 	}
@@ -212,10 +242,41 @@ func stateSets(st *State) []string {
 	if st.Ask != nil && st.Ask.Save != "" {
 		out = append(out, st.Ask.Save)
 	}
+	if st.HTTP != nil {
+		for _, fs := range st.HTTP.Save {
+			out = append(out, fs.Var)
+		}
+	}
+	out = append(out, scriptVars(st.Script)...)
 	for _, a := range st.Set {
 		out = append(out, a.Var)
 	}
 	return out
+}
+
+var scriptVarRe = regexp.MustCompile(`\bvars\.([A-Za-z_][A-Za-z0-9_]*)\s*(=[^=]|\+=)|\bvars\[\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*\]\s*=[^=]`)
+
+// scriptVars finds the variables a script assigns (vars.x = …), so that the
+// variable checks know about them.
+func scriptVars(sc *Script) []string {
+	if sc == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range scriptVarRe.FindAllStringSubmatch(sc.Source, -1) {
+		if m[1] != "" {
+			out = append(out, m[1])
+		} else {
+			out = append(out, m[3])
+		}
+	}
+	return out
+}
+
+// carriesSets reports whether an edge leaves a state that completed (so the
+// variables it sets are set on arrival).
+func carriesSets(trigger string) bool {
+	return strings.HasPrefix(trigger, "next") || strings.HasPrefix(trigger, "option:")
 }
 
 // builtinRoot reports whether a variable path reads platform data rather
@@ -255,7 +316,7 @@ func checkVars(p *parser, f *Flow) {
 			st := f.States[name]
 			for e := range edges(st) {
 				out := copySet(in[name])
-				if e.Trigger != "give_up" {
+				if carriesSets(e.Trigger) {
 					for _, v := range stateSets(st) {
 						out[v] = true
 					}
@@ -309,6 +370,10 @@ func copySet(s map[string]bool) map[string]bool {
 	return out
 }
 
+// MaxSavedField is the longest value an http step saves into a variable, in
+// characters; a longer field takes the error path.
+const MaxSavedField = 1000
+
 // VarBound is the largest number of bytes a variable can take in a context.
 type VarBound struct {
 	Name  string
@@ -324,6 +389,14 @@ func ContextBound(f *Flow) (int, []VarBound) {
 		st := f.States[name]
 		if q := st.Ask; q != nil && q.Save != "" {
 			size[q.Save] = max(size[q.Save], q.MaxLength*bytesPerRune)
+		}
+		if st.HTTP != nil {
+			for _, fs := range st.HTTP.Save {
+				size[fs.Var] = max(size[fs.Var], MaxSavedField*bytesPerRune)
+			}
+		}
+		for _, v := range scriptVars(st.Script) {
+			size[v] = max(size[v], DefaultMaxLength["text"]*bytesPerRune)
 		}
 	}
 	for _, name := range f.Order {
@@ -414,6 +487,12 @@ func checkEnv(p *parser, f *Flow) {
 		}
 		for _, a := range st.Set {
 			warn(a.Value, a.Pos)
+		}
+		if h := st.HTTP; h != nil {
+			warn(h.URL, h.Pos)
+			for _, hd := range h.Headers {
+				warn(hd.Value, h.Pos)
+			}
 		}
 		for _, a := range st.Do {
 			for _, v := range a.Payload {

@@ -42,25 +42,29 @@ type Texts struct {
 	Invalid Template // said when an answer is not valid and the question has no `invalid`
 	Error   Template // said when a step fails and no error state is set
 	Restart Template // said when a conversation restarts because its state is gone
+	Busy    Template // said when the contact writes while a background request runs
 }
 
 // State is one step of a flow. Entering a state says its messages, then
 // either waits (a question or a choice) or runs its actions and moves on.
 type State struct {
-	Name   string
-	Pos    Pos
-	Say    []Message
-	Ask    *Question
-	Choice *Choice
-	Wait   bool         // wait silently for the next input, then go on by Next
-	Set    []Assignment // variables set when the state completes
-	Do     []PlatformAction
-	Next   []Branch          // evaluated in order; the first that matches wins
-	On     map[string]Target // event name or "error" → state
+	Name     string
+	Pos      Pos
+	Say      []Message
+	Ask      *Question
+	Choice   *Choice
+	Wait     bool           // wait silently for the next input, then go on by Next
+	Script   *Script        // JavaScript run when the state completes
+	HTTP     *HTTPStep      // a request made on entry; the state waits for its result
+	OnStatus map[int]Target // HTTP status code → state
+	Set      []Assignment   // variables set when the state completes
+	Do       []PlatformAction
+	Next     []Branch          // evaluated in order; the first that matches wins
+	On       map[string]Target // event name or "error" → state
 }
 
 // Waits reports whether the state waits for the contact.
-func (s *State) Waits() bool { return s.Ask != nil || s.Choice != nil || s.Wait }
+func (s *State) Waits() bool { return s.Ask != nil || s.Choice != nil || s.Wait || s.HTTP != nil }
 
 // Terminal reports whether the state hands the conversation off or ends it
 // (end, abort, forward_*), so a missing `next` is not a dead end.
@@ -238,6 +242,45 @@ func (v Value) templates(fn func(Template)) {
 		}
 	}
 }
+
+// Script is JavaScript source with the place it was written, so that errors
+// point into the flow file (or the .js file).
+type Script struct {
+	Source string
+	File   string // the flow file, or the .js file for script_file
+	Line   int    // where the first line of Source is
+	Column int    // the column of Source's first character on that line
+	Indent int    // columns to add to the following lines (block scalars)
+}
+
+// HTTPStep is a request a state makes.
+type HTTPStep struct {
+	Pos     Pos
+	Method  string
+	URL     Template
+	Headers []Header
+	Body    *Template
+	JSON    *Value
+	Timeout float64 // seconds
+	Async   bool
+	Save    []FieldSave
+}
+
+// Header is one templated request header.
+type Header struct {
+	Name  string
+	Value Template
+}
+
+// FieldSave copies a field of a JSON answer into a variable. Path "@status"
+// is the HTTP status code.
+type FieldSave struct {
+	Var  string
+	Path string
+}
+
+// MaxHTTPTimeout is the longest an HTTP step may wait, in seconds.
+const MaxHTTPTimeout = 60
 
 // Branch is one arm of `next`: go to State if the condition holds (or always).
 type Branch struct {

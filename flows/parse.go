@@ -3,8 +3,11 @@ package flows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -25,7 +28,7 @@ const MaxFlowBytes = 1 << 20
 // Parse compiles the flow in src, reported as file. It returns the flow
 // (nil if there are errors) and every problem found, errors and warnings.
 func Parse(file string, src []byte, opts Options) (*Flow, Lints) {
-	p := &parser{file: file, env: opts.Env}
+	p := &parser{file: file, env: opts.Env, src: src}
 	if len(src) > MaxFlowBytes {
 		p.lints = append(p.lints, Lint{File: file, Line: 1, Column: 1, Level: Error,
 			What: fmt.Sprintf("the file is %d bytes; a flow may be at most %d", len(src), MaxFlowBytes)})
@@ -73,6 +76,7 @@ func yamlErrorLint(file string, err error) Lint {
 type parser struct {
 	file  string
 	env   EnvFunc
+	src   []byte
 	lints Lints
 }
 
@@ -283,6 +287,9 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 			if n := tv["restart"]; n != nil {
 				f.Texts.Restart = p.template(n)
 			}
+			if n := tv["busy"]; n != nil {
+				f.Texts.Busy = p.template(n)
+			}
 		}
 	}
 	if f.Texts.Invalid.IsZero() {
@@ -290,6 +297,9 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 	}
 	if f.Texts.Error.IsZero() {
 		f.Texts.Error, _, _ = compileTemplate("Sorry, something went wrong on my side. Let's try that again.", nil)
+	}
+	if f.Texts.Busy.IsZero() {
+		f.Texts.Busy, _, _ = compileTemplate("One moment please, I'm still working on your request…", nil)
 	}
 	if f.Texts.Restart.IsZero() {
 		f.Texts.Restart, _, _ = compileTemplate("Sorry, I lost track of our conversation. Let's start again.", nil)
@@ -405,6 +415,40 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 			p.errorf(v, "`wait` needs `next`: where to go with the contact's next message")
 		}
 		st.Wait = true
+	}
+	if v := vals["script"]; v != nil {
+		st.Script = p.inlineScript(v)
+	}
+	if v := vals["script_file"]; v != nil {
+		if st.Script != nil {
+			p.errorf(v, "%s has both `script` and `script_file`; keep one", what)
+		}
+		st.Script = p.scriptFile(v)
+	}
+	if v := vals["http"]; v != nil {
+		if st.Ask != nil || st.Choice != nil || st.Wait {
+			p.errorf(v, "%s already waits for the contact; make the request in a state of its own", what)
+		}
+		st.HTTP = p.httpStep(v)
+	}
+	if v := vals["on_status"]; v != nil {
+		if vals["http"] == nil {
+			p.errorf(v, "`on_status` belongs to a state with `http`")
+		}
+		st.OnStatus = map[int]Target{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, t := v.Content[i], v.Content[i+1]
+			code, err := strconv.Atoi(k.Value)
+			if err != nil || code < 100 || code > 599 {
+				p.errorf(k, "%q is not an HTTP status code (100–599)", k.Value)
+				continue
+			}
+			if !isScalar(t) {
+				p.errorf(t, "the handler of status %d must be a state name, not %s", code, describe(t))
+				continue
+			}
+			st.OnStatus[code] = p.target(t)
+		}
 	}
 	if v := vals["set"]; v != nil {
 		for i := 0; i+1 < len(v.Content); i += 2 {
@@ -875,4 +919,118 @@ func (p *parser) command(n *yaml.Node) *Command {
 		p.errorf(n, "a command needs `match`, `pattern` or `clicks`")
 	}
 	return c
+}
+
+// inlineScript records a script's source and where its first character is.
+func (p *parser) inlineScript(n *yaml.Node) *Script {
+	sc := &Script{Source: n.Value, File: p.file, Line: n.Line, Column: n.Column}
+	switch {
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		// The content starts on the next line, at its indentation.
+		sc.Line = n.Line + 1
+		lines := strings.Split(strings.ReplaceAll(string(p.src), "\r\n", "\n"), "\n")
+		for l := sc.Line; l <= len(lines); l++ {
+			if text := lines[l-1]; strings.TrimSpace(text) != "" {
+				sc.Line = l
+				sc.Indent = len(text) - len(strings.TrimLeft(text, " "))
+				break
+			}
+		}
+		sc.Column = sc.Indent + 1
+	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+		sc.Column++
+	}
+	if strings.TrimSpace(sc.Source) == "" {
+		p.errorf(n, "the script is empty")
+	}
+	if len(sc.Source) > MaxScriptBytes {
+		p.errorf(n, "the script is %d bytes; at most %d are allowed — move logic into a service behind an `http` step", len(sc.Source), MaxScriptBytes)
+	}
+	return sc
+}
+
+// MaxScriptBytes is the largest script accepted.
+const MaxScriptBytes = 64 << 10
+
+// scriptFile reads a .js file that sits beside the flow (or below it).
+func (p *parser) scriptFile(n *yaml.Node) *Script {
+	name := n.Value
+	if filepath.IsAbs(name) || strings.Contains(filepath.ToSlash(name), "..") || filepath.Ext(name) != ".js" {
+		p.errorf(n, "script_file %q must be a .js file beside the flow (a relative path without ..)", name)
+		return nil
+	}
+	path := filepath.Join(filepath.Dir(p.file), name)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		p.errorf(n, "cannot read script_file %q: %v", name, errors.Unwrap(err))
+		return nil
+	}
+	if len(src) > MaxScriptBytes {
+		p.errorf(n, "script_file %q is %d bytes; at most %d are allowed", name, len(src), MaxScriptBytes)
+		return nil
+	}
+	return &Script{Source: string(src), File: filepath.ToSlash(path), Line: 1, Column: 1}
+}
+
+var httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+var fieldPathRe = regexp.MustCompile(`^(@status|[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)$`)
+
+func (p *parser) httpStep(n *yaml.Node) *HTTPStep {
+	vals, _, ok := p.fields(n, "http", "an http step")
+	if !ok || vals["url"] == nil {
+		return nil
+	}
+	h := &HTTPStep{Pos: posOf(n), Method: "GET", URL: p.template(vals["url"]), Timeout: 10}
+	if v := vals["method"]; v != nil {
+		h.Method = strings.ToUpper(v.Value)
+		if !contains(httpMethods, h.Method) {
+			p.errorf(v, "unknown HTTP method %q (use %s)", v.Value, strings.Join(httpMethods, ", "))
+		}
+	}
+	if v := vals["headers"]; v != nil {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, val := v.Content[i], v.Content[i+1]
+			if !isScalar(val) {
+				p.errorf(val, "header %q must be a text", k.Value)
+				continue
+			}
+			h.Headers = append(h.Headers, Header{Name: k.Value, Value: p.template(val)})
+		}
+	}
+	if v := vals["body"]; v != nil {
+		t := p.template(v)
+		h.Body = &t
+	}
+	if v := vals["json"]; v != nil {
+		if h.Body != nil {
+			p.errorf(v, "an http step has `body` or `json`, not both")
+		}
+		j := p.value(v)
+		h.JSON = &j
+	}
+	if v := vals["timeout"]; v != nil {
+		h.Timeout, _ = strconv.ParseFloat(v.Value, 64)
+		if !(h.Timeout > 0 && h.Timeout <= MaxHTTPTimeout) {
+			p.errorf(v, "timeout must be more than 0 and at most %d seconds, not %s", MaxHTTPTimeout, v.Value)
+		}
+	}
+	if v := vals["async"]; v != nil {
+		h.Async = v.Value == "true"
+	}
+	if v := vals["save"]; v != nil {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, path := v.Content[i], v.Content[i+1]
+			if !validIdent(k.Value) || strings.Contains(k.Value, "-") || reservedVar(k.Value) {
+				p.errorf(k, "%q is not a variable name you can save to (letters, digits and _, not a built-in)", k.Value)
+				continue
+			}
+			if !isScalar(path) || !fieldPathRe.MatchString(path.Value) {
+				p.errorf(path, "%q is not a field path (write e.g. status, order.items.0.name, or @status)", path.Value)
+				continue
+			}
+			h.Save = append(h.Save, FieldSave{Var: k.Value, Path: path.Value})
+		}
+	}
+	return h
 }
