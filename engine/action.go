@@ -1,5 +1,7 @@
 package engine
 
+import "time"
+
 // ActionKind says what an Action asks the channel to show or the platform to do.
 type ActionKind string
 
@@ -75,4 +77,18 @@ type Option struct {
 	Label       string
 	Description string // optional; list templates show it
 	Image       string // optional image URL; carousels show it
+}
+
+// Job is an HTTP request a state asks for. The engine does no I/O: the
+// runtime makes the request and feeds the outcome back as an EvHTTPResult
+// event with the same Seq.
+type Job struct {
+	Seq     int
+	State   string
+	Method  string
+	URL     string
+	Headers [][2]string
+	Body    []byte
+	Timeout time.Duration
+	Async   bool // answer the contact now and push the result later
 }

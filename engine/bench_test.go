@@ -20,3 +20,49 @@ func BenchmarkStep(b *testing.B) {
 		}
 	}
 }
+
+const declarativeTurn = `
+name: turn
+start: ask
+states:
+  ask:
+    ask: "Order id?"
+    save: input
+    set: {order_id: "{{ input }}"}
+    next: done
+  done: {say: "ok {{ order_id }}", next: ask}
+`
+
+const scriptedTurn = `
+name: turn
+start: ask
+states:
+  ask:
+    ask: "Order id?"
+    save: input
+    script: |
+      vars.order_id = vars.input.toUpperCase().replace(/[^A-Z0-9]/g, "")
+    next: done
+  done: {say: "ok {{ order_id }}", next: ask}
+`
+
+// BenchmarkTurnDeclarative and BenchmarkTurnScript measure the same turn,
+// with the step written declaratively or as a script; their difference is
+// the cost of a script step on pooled runtimes.
+func BenchmarkTurnDeclarative(b *testing.B) { benchTurn(b, declarativeTurn) }
+
+// BenchmarkTurnScript: see BenchmarkTurnDeclarative.
+func BenchmarkTurnScript(b *testing.B) { benchTurn(b, scriptedTurn) }
+
+func benchTurn(b *testing.B, src string) {
+	bot := load(b, src)
+	s := bot.Step(Session{}, start()).Session
+	ev := msg("a-12345")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := bot.Step(s, ev)
+		if len(r.Actions) != 2 {
+			b.Fatalf("actions: %v", texts(r.Actions))
+		}
+	}
+}

@@ -26,6 +26,8 @@ type wireContext struct {
 	Pending *wirePending      `json:"p,omitempty"`
 	Retries int               `json:"r,omitempty"`
 	Done    bool              `json:"d,omitempty"`
+	Jobs    int               `json:"jn,omitempty"`
+	Await   int               `json:"jw,omitempty"`
 }
 
 type wirePending struct {
@@ -44,7 +46,7 @@ var ErrForeignContext = errors.New("context not written by flowbot")
 // ErrContextTooBig rather than ever return more than MaxContextBytes.
 func EncodeContext(s Session) ([]byte, error) {
 	w := wireContext{Format: contextFormat, Flow: s.Flow, Version: s.Version, State: s.State,
-		Vars: s.Vars, Retries: s.Retries, Done: s.Done}
+		Vars: s.Vars, Retries: s.Retries, Done: s.Done, Jobs: s.Jobs, Await: s.Await}
 	if len(w.Vars) == 0 {
 		w.Vars = nil
 	}
@@ -83,8 +85,8 @@ func DecodeContext(raw []byte) (Session, error) {
 	if err := json.Unmarshal(raw, &w); err != nil || w.Format != contextFormat || w.Flow == "" {
 		return Session{Foreign: true}, ErrForeignContext
 	}
-	s := Session{Flow: w.Flow, Version: w.Version, State: w.State, Vars: w.Vars, Retries: w.Retries, Done: w.Done}
-	if s.Retries < 0 || s.Retries > 1000 {
+	s := Session{Flow: w.Flow, Version: w.Version, State: w.State, Vars: w.Vars, Retries: w.Retries, Done: w.Done, Jobs: w.Jobs, Await: w.Await}
+	if s.Retries < 0 || s.Retries > 1000 || s.Jobs < 0 || s.Await < 0 || s.Await > s.Jobs {
 		return Session{Foreign: true}, ErrForeignContext
 	}
 	if w.Pending != nil {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/looplab/fsm"
 
+	"github.com/flowbot/flowbot/engine/script"
 	"github.com/flowbot/flowbot/flows"
 )
 
@@ -22,14 +25,44 @@ const MaxStepsPerTurn = 64
 
 // Bot runs conversations on one compiled flow. It is safe for concurrent use.
 type Bot struct {
-	flow   *flows.Flow
-	events []fsm.EventDesc
-	pool   sync.Pool // *fsm.FSM, reused: building one costs microseconds
+	flow    *flows.Flow
+	events  []fsm.EventDesc
+	pool    sync.Pool // *fsm.FSM, reused: building one costs microseconds
+	host    *script.Host
+	scripts map[string]*script.Program // by state
+	broken  map[string]error           // scripts that do not compile, by state
+	lints   flows.Lints
 }
 
-// New compiles a flow's transitions into a finite-state machine.
-func New(f *flows.Flow) *Bot {
-	b := &Bot{flow: f}
+// Options tune a Bot.
+type Options struct {
+	ScriptTimeout time.Duration // per script call; script.DefaultTimeout when zero
+}
+
+// New compiles a flow's transitions into a finite-state machine and its
+// scripts into programs, with default options.
+func New(f *flows.Flow) *Bot { return NewWithOptions(f, Options{}) }
+
+// NewWithOptions is New with options.
+func NewWithOptions(f *flows.Flow, opts Options) *Bot {
+	b := &Bot{flow: f, host: &script.Host{Timeout: opts.ScriptTimeout},
+		scripts: map[string]*script.Program{}, broken: map[string]error{}}
+	for _, name := range f.Order {
+		sc := f.States[name].Script
+		if sc == nil {
+			continue
+		}
+		prog, err := script.Compile(sc)
+		if err != nil {
+			b.broken[name] = err
+			var se *script.Error
+			if errors.As(err, &se) {
+				b.lints = append(b.lints, flows.Lint{File: se.File, Line: se.Line, Column: se.Column, Level: flows.Error, What: se.Msg})
+			}
+			continue
+		}
+		b.scripts[name] = prog
+	}
 	all := append([]string{newState}, f.Order...)
 	b.events = append(b.events, fsm.EventDesc{Name: "start", Src: all, Dst: f.Start})
 	for _, name := range f.Order {
@@ -54,6 +87,10 @@ func New(f *flows.Flow) *Bot {
 }
 
 func commandTrigger(i int) string { return "command:" + strconv.Itoa(i) }
+
+// Lints lists the scripts that do not compile, as file:line:col errors.
+// Their states take the error path when they run.
+func (b *Bot) Lints() flows.Lints { return b.lints }
 
 // Flow returns the compiled flow the bot runs.
 func (b *Bot) Flow() *flows.Flow { return b.flow }
@@ -82,7 +119,8 @@ type Result struct {
 	Trace    []Transition
 	Recovery Recovery
 	Errors   []error // problems the flow handled (error paths taken); for logs
-	Ignored  bool    // the event means nothing to the flow (unknown event, no handler)
+	Ignored  bool    // the event means nothing to the flow (unknown event, no handler, stale result)
+	Job      *Job    // an HTTP request to make; the session waits for its result
 }
 
 // Restore prepares a session for this flow: it adopts sessions of this flow,
@@ -115,10 +153,13 @@ func (b *Bot) restore(s Session) (Session, Recovery, bool) {
 
 // Step runs one event through the flow. It never panics on any session or
 // event: what the flow cannot handle restarts or takes the error path.
-func (b *Bot) Step(s Session, ev Event) Result {
+func (b *Bot) Step(s Session, ev Event) Result { return b.StepContext(context.Background(), s, ev) }
+
+// StepContext is Step whose scripts stop when ctx is done.
+func (b *Bot) StepContext(ctx context.Context, s Session, ev Event) Result {
 	m := b.pool.Get().(*fsm.FSM)
 	defer b.pool.Put(m)
-	r := &run{bot: b, flow: b.flow, m: m, ev: ev}
+	r := &run{bot: b, flow: b.flow, m: m, ev: ev, ctx: ctx}
 	restored, rec, ok := b.restore(s)
 	r.res.Recovery = rec
 	r.s = restored.clone()
@@ -160,6 +201,8 @@ func (s Session) clone() Session {
 
 // run is one turn in progress.
 type run struct {
+	ctx   context.Context
+	goTo  string // the next state a script chose
 	bot   *Bot
 	flow  *flows.Flow
 	m     *fsm.FSM
@@ -213,6 +256,9 @@ func (r *run) current() *flows.State { return r.flow.States[r.s.State] }
 func (r *run) handle() {
 	switch r.ev.Name {
 	case EvMessage, EvClick, EvMedia, EvLocation:
+	case EvHTTPResult:
+		r.httpResult()
+		return
 	case EvForwardFailed, EvCampaignUnsubscribe:
 		if !r.on(r.ev.Name) {
 			r.res.Ignored = true
@@ -240,6 +286,8 @@ func (r *run) handle() {
 		if r.complete(st) && !r.next(st) {
 			r.s.Done = true
 		}
+	case st.HTTP != nil && r.s.Await != 0:
+		r.say(r.flow.Texts.Busy)
 	default:
 		r.begin(true)
 	}
@@ -434,6 +482,9 @@ func (r *run) enter() {
 			return
 		case st.Wait:
 			return
+		case st.HTTP != nil:
+			r.request(st)
+			return
 		}
 		if !r.complete(st) || r.s.Done {
 			return // a step failed, or the state ended or handed off the conversation
@@ -448,15 +499,20 @@ func (r *run) enter() {
 // next takes the first branch of `next` whose condition holds; it reports
 // false when the state has nowhere to go.
 func (r *run) next(st *flows.State) bool {
+	goTo := r.goTo
+	r.goTo = ""
+	if goTo != "" && !slices.ContainsFunc(st.Next, func(b flows.Branch) bool { return b.Goto.State == goTo }) {
+		r.fail(fmt.Errorf("state %q: the script returned %q, which is not one of the states its `next` lists", st.Name, goTo))
+		return true
+	}
 	for i, b := range st.Next {
-		if b.If != nil && !r.holds(b.If) {
+		if goTo != "" && b.Goto.State != goTo {
 			continue
 		}
-		trig := "next"
-		if b.If != nil {
-			trig = "next#" + strconv.Itoa(i)
+		if goTo == "" && b.If != nil && !r.holds(b.If) {
+			continue
 		}
-		r.fire(trig)
+		r.fire(flows.BranchTrigger(i, b))
 		if !st.Waits() {
 			return true
 		}
@@ -469,6 +525,9 @@ func (r *run) next(st *flows.State) bool {
 // complete runs a state's `set` and `do`. It reports false if a step failed
 // (the error path was taken).
 func (r *run) complete(st *flows.State) bool {
+	if st.Script != nil && !r.script(st) {
+		return false
+	}
 	for _, a := range st.Set {
 		v, err := a.Value.Render(r.lookup)
 		if err != nil {

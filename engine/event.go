@@ -11,6 +11,9 @@ const (
 	EvLocation            = "location"
 	EvForwardFailed       = "forward_failed"
 	EvCampaignUnsubscribe = "campaign_unsubscribe"
+	// EvHTTPResult carries the answer to a Job. Only the runtime creates it
+	// (Event.HTTP set); a webhook packet of that name has no HTTP and is ignored.
+	EvHTTPResult = "http_result"
 )
 
 // Event is one inbound chat event, already decoded from its protocol.
@@ -22,7 +25,17 @@ type Event struct {
 	Location *Location // location
 	Channel  string    // the contact's channel type: web, whatsapp_business, …
 	Contact  map[string]string
-	Now      time.Time // injected clock; the engine never reads the system clock
+	Bot      map[string]string // the bot's attributes (platform mode)
+	HTTP     *HTTPResult       // EvHTTPResult
+	Now      time.Time         // injected clock; the engine never reads the system clock
+}
+
+// HTTPResult is the outcome of a Job, fed back into the flow.
+type HTTPResult struct {
+	Seq    int    // the Job's Seq
+	Status int    // HTTP status; 0 when the request failed
+	Body   []byte // the response body (the caller bounds its size)
+	Err    string // network error, timeout, response too big…; empty on an answer
 }
 
 // Location is a place the contact shared.

@@ -54,6 +54,16 @@ func check(p *parser, f *Flow) {
 	checkEnv(p, f)
 }
 
+// BranchTrigger names the machine event of branch i of a state's `next`:
+// "next" for a lone unconditional first branch, "next#i" otherwise, so that
+// every branch is its own transition.
+func BranchTrigger(i int, b Branch) string {
+	if i == 0 && b.If == nil {
+		return "next"
+	}
+	return fmt.Sprintf("next#%d", i)
+}
+
 // Edge is one transition of a flow, for checks and graphs.
 type Edge struct {
 	Target  Target
@@ -66,11 +76,7 @@ type Edge struct {
 func edges(st *State) func(func(Edge) bool) {
 	return func(yield func(Edge) bool) {
 		for i, b := range st.Next {
-			trig := "next"
-			if b.If != nil {
-				trig = fmt.Sprintf("next#%d", i)
-			}
-			if !yield(Edge{Target: b.Goto, Trigger: trig, What: fmt.Sprintf("`next` of state %q", st.Name)}) {
+			if !yield(Edge{Target: b.Goto, Trigger: BranchTrigger(i, b), What: fmt.Sprintf("`next` of state %q", st.Name)}) {
 				return
 			}
 		}

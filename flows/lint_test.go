@@ -49,16 +49,32 @@ func TestLintGolden(t *testing.T) {
 }
 
 // TestExamplesLoadClean checks that every example flow loads with no error
-// and no warning.
+// and no warning when its environment is set, and with only the unset-env
+// warnings (never an error) on a fresh machine.
 func TestExamplesLoadClean(t *testing.T) {
-	flows, lints, err := LoadDir("../examples", Options{})
+	env := func(name string) (string, bool) {
+		if name == "ORDER_API_URL" {
+			return "http://orders.example", true
+		}
+		return "", false
+	}
+	flows, lints, err := LoadDir("../examples", Options{Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(lints) > 0 {
 		t.Errorf("examples should lint clean, got:\n%s", lints)
 	}
-	if len(flows) < 2 {
+	if len(flows) < 3 {
 		t.Errorf("want the example flows, got %d", len(flows))
+	}
+	flows, lints, _ = LoadDir("../examples", Options{})
+	if len(flows) < 3 {
+		t.Errorf("examples must load with no environment, got %d flows:\n%s", len(flows), lints)
+	}
+	for _, l := range lints {
+		if l.Level != Warning || !strings.Contains(l.What, "ORDER_API_URL") {
+			t.Errorf("unexpected lint without environment: %s", l)
+		}
 	}
 }

@@ -124,8 +124,12 @@ type Output struct {
 // Host runs programs on pooled runtimes. The zero value is ready to use.
 type Host struct {
 	Timeout time.Duration // per call; DefaultTimeout when zero
-	pool    sync.Pool
+	once    sync.Once
+	idle    chan *vm // warm runtimes; unlike sync.Pool, not emptied by GC
 }
+
+// maxIdle is how many warm runtimes a Host keeps.
+const maxIdle = 64
 
 // vm is one pooled runtime and the call it is serving.
 type vm struct {
@@ -138,10 +142,20 @@ type vm struct {
 }
 
 func (h *Host) get() *vm {
-	if v, ok := h.pool.Get().(*vm); ok {
+	h.once.Do(func() { h.idle = make(chan *vm, maxIdle) })
+	select {
+	case v := <-h.idle:
 		return v
+	default:
+		return newVM()
 	}
-	return newVM()
+}
+
+func (h *Host) put(v *vm) {
+	select {
+	case h.idle <- v:
+	default: // enough warm runtimes already
+	}
 }
 
 func newVM() *vm {
@@ -250,7 +264,7 @@ func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 		}
 		return Output{}, h.describe(p, err, v.limitErr)
 	}
-	h.pool.Put(v)
+	h.put(v)
 	out.Goto = res.goTo
 	out.Vars = res.vars
 	return out, nil
