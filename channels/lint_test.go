@@ -1,0 +1,58 @@
+package channels
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/flowbot/flowbot/flows"
+)
+
+func TestLintFlowWarnsPerChannel(t *testing.T) {
+	src := `name: lint
+start: menu
+states:
+  menu:
+    choice:
+      text: Pick
+      form: button_template
+      options:
+        - {id: a, label: One, goto: menu}
+        - {id: b, label: Two, goto: menu}
+        - {id: c, label: Three, goto: menu}
+        - {id: d, label: A label that is too long, goto: menu}
+  short:
+    choice:
+      text: Pick
+      options:
+        - {id: a, label: Yes, goto: menu}
+`
+	f, lints := flows.Parse("lint.yaml", []byte(src), flows.Options{})
+	if f == nil {
+		t.Fatal(lints)
+	}
+	got := LintFlow(f).String()
+	want := []string{
+		`lint.yaml:6:7: warning: state "menu": on whatsapp_business the choice is shown as a numbered text list`,
+		`lint.yaml:6:7: warning: state "menu": on facebook the choice is shown as a numbered text list`,
+	}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "short") || strings.Contains(got, "telegram") || strings.Contains(got, "on web") {
+		t.Errorf("unexpected warnings:\n%s", got)
+	}
+}
+
+func TestExamplesHaveNoChannelWarnings(t *testing.T) {
+	fs, _, err := flows.LoadDir("../examples", flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if ls := LintFlow(f); len(ls) > 0 {
+			t.Errorf("%s:\n%s", f.Name, ls)
+		}
+	}
+}
