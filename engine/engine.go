@@ -348,12 +348,17 @@ func (r *run) on(event string) bool {
 }
 
 func (r *run) answerChoice(st *flows.State) {
+	if r.s.Pending == nil {
+		// A context without the pending choice (migrated, or set up by a
+		// test): read replies against the state's own options, unnumbered.
+		r.s.Pending = r.pendingOf(st.Choice)
+	}
 	var id string
 	var ok bool
 	switch r.ev.Name {
 	case EvClick:
 		id = r.ev.ClickID
-		ok = r.s.Pending.Has(id) || (r.s.Pending == nil && optionOf(st.Choice, id) != nil)
+		ok = r.s.Pending.Has(id)
 	case EvMessage:
 		id, ok = r.s.Pending.Read(r.ev.Text)
 	case EvMedia, EvLocation:
@@ -376,6 +381,16 @@ func (r *run) answerChoice(st *flows.State) {
 	}
 	r.say(inv)
 	r.offer(st)
+}
+
+// pendingOf lists a choice's options with their labels rendered.
+func (r *run) pendingOf(c *flows.Choice) *Pending {
+	p := &Pending{Options: make([]PendingOption, 0, len(c.Options))}
+	for _, o := range c.Options {
+		label, _ := o.Label.Render(r.lookup)
+		p.Options = append(p.Options, PendingOption{ID: o.ID, Label: label})
+	}
+	return p
 }
 
 func optionOf(c *flows.Choice, id string) *flows.Option {

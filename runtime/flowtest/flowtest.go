@@ -1,0 +1,526 @@
+// Package flowtest runs conversation tests written in YAML against flows,
+// without a server: each turn goes through the engine and the channel
+// renderer exactly as `flowbot serve` would, and the context is serialized
+// and read back between turns, as the chat platform echoes it.
+//
+// A test file sits beside its flow as NAME_test.yaml:
+//
+//	flow: webshop.yaml            # optional: defaults to the file name without _test
+//	tests:
+//	  - name: order found
+//	    channels: [web, sms]      # one test, several channels (default: web)
+//	    state: ask_order          # optional: start mid-conversation …
+//	    vars: {name: Ada}         # … with these variables
+//	    http:                     # mocked HTTP steps: first match by method and URL
+//	      - url: http://orders.test/orders/A-12345
+//	        status: 200
+//	        json: {status: shipped}
+//	    turns:
+//	      - send: A-12345         # a message; or click: ID-or-label, media: URL,
+//	                              # location: {latitude, longitude}, event: NAME
+//	        expect:               # every packet the bot sends, in order
+//	          - "Thanks! Let me check order A-12345…"   # a message's exact text
+//	          - match: "^Order A-12345: shipped"         # a message by pattern
+//	          - choice: [delivery, returns]             # a choice by option ids, any form
+//	          - event: contact_update                   # any packet by name …
+//	            payload: {name: Ada}                    # … and payload fields
+//	        state: menu           # optional: the state after the turn
+//	        vars: {order_id: A-12345}
+//
+// Packets are compared after rendering for the test's channel, so the same
+// test checks buttons on web and numbered text on SMS.
+package flowtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/flowbot/flowbot/channels"
+	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/flows"
+)
+
+// File is a parsed test file.
+type File struct {
+	Flow  string `yaml:"flow"`
+	Tests []Test `yaml:"tests"`
+}
+
+// Test is one conversation.
+type Test struct {
+	Name     string            `yaml:"name"`
+	Channels []string          `yaml:"channels"`
+	State    string            `yaml:"state"`
+	Vars     map[string]string `yaml:"vars"`
+	Contact  map[string]string `yaml:"contact"`
+	Now      string            `yaml:"now"` // RFC 3339; the clock scripts see
+	HTTP     []Mock            `yaml:"http"`
+	Turns    []Turn            `yaml:"turns"`
+}
+
+// Mock answers an HTTP step.
+type Mock struct {
+	Method string `yaml:"method"` // default: any
+	URL    string `yaml:"url"`    // exact, or a regular expression between slashes
+	Status int    `yaml:"status"` // default 200
+	JSON   any    `yaml:"json"`
+	Body   string `yaml:"body"`
+	Error  string `yaml:"error"` // a network error instead of an answer
+}
+
+// Turn is what the contact does and what the bot must answer.
+type Turn struct {
+	Send     *string           `yaml:"send"`
+	Click    string            `yaml:"click"`
+	Media    string            `yaml:"media"`
+	Location *engine.Location  `yaml:"location"`
+	Event    string            `yaml:"event"`
+	Expect   []Expect          `yaml:"expect"`
+	State    string            `yaml:"state"`
+	Vars     map[string]string `yaml:"vars"`
+	Line     int               `yaml:"-"`
+}
+
+// Expect is one expected packet.
+type Expect struct {
+	Text    *string        // a message with exactly this body
+	Match   *regexp.Regexp // a message whose body matches
+	Choice  []string       // a choice with these option ids (numbered text: these labels' numbers)
+	Event   string         // a packet of this name …
+	Payload map[string]any // … whose payload contains these fields
+}
+
+// UnmarshalYAML reads the short and long forms of an expectation.
+func (e *Expect) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		s := n.Value
+		e.Text = &s
+		return nil
+	}
+	var raw struct {
+		Text    *string        `yaml:"text"`
+		Match   string         `yaml:"match"`
+		Choice  []string       `yaml:"choice"`
+		Event   string         `yaml:"event"`
+		Payload map[string]any `yaml:"payload"`
+	}
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	e.Text, e.Choice, e.Event, e.Payload = raw.Text, raw.Choice, raw.Event, raw.Payload
+	if raw.Match != "" {
+		re, err := regexp.Compile(raw.Match)
+		if err != nil {
+			return fmt.Errorf("line %d: match: %v", n.Line, err)
+		}
+		e.Match = re
+	}
+	if e.Text == nil && e.Match == nil && e.Choice == nil && e.Event == "" {
+		return fmt.Errorf("line %d: an expectation needs text, match, choice or event", n.Line)
+	}
+	return nil
+}
+
+func (e Expect) String() string {
+	switch {
+	case e.Text != nil:
+		return fmt.Sprintf("message %q", *e.Text)
+	case e.Match != nil:
+		return fmt.Sprintf("message matching /%s/", e.Match)
+	case e.Choice != nil:
+		return fmt.Sprintf("choice [%s]", strings.Join(e.Choice, ", "))
+	}
+	b, _ := json.Marshal(e.Payload)
+	if e.Payload == nil {
+		return e.Event
+	}
+	return e.Event + " " + string(b)
+}
+
+// Failure is one failed test on one channel.
+type Failure struct {
+	File    string
+	Test    string
+	Channel string
+	Turn    int    // 1-based
+	Line    int    // the turn's line in the test file
+	Diff    string // what differs, readable
+}
+
+func (f Failure) String() string {
+	return fmt.Sprintf("%s:%d: %s [%s] turn %d:\n%s", f.File, f.Line, f.Test, f.Channel, f.Turn, indent(f.Diff))
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+// Report is the outcome of running test files.
+type Report struct {
+	Passed   int // (test, channel) runs that passed
+	Failures []Failure
+}
+
+// IsTestFile reports whether a file name is a conversation test.
+func IsTestFile(name string) bool {
+	return strings.HasSuffix(name, "_test.yaml") || strings.HasSuffix(name, "_test.yml")
+}
+
+// Find lists the test files in paths (files, or folders searched one level deep).
+func Find(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !info.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if !e.IsDir() && IsTestFile(e.Name()) {
+				out = append(out, filepath.Join(p, e.Name()))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// RunFile runs one test file. Load problems (a broken test file or flow) are
+// returned as an error; failing conversations are in the report.
+func RunFile(path string, opts flows.Options) (Report, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return Report{}, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return Report{}, fmt.Errorf("%s: %v", path, err)
+	}
+	var tf File
+	dec := doc
+	if err := dec.Decode(&tf); err != nil {
+		return Report{}, fmt.Errorf("%s: %v", path, err)
+	}
+	turnLines(&doc, &tf)
+	flowPath := tf.Flow
+	if flowPath == "" {
+		base := filepath.Base(path)
+		flowPath = strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
+		flowPath = strings.TrimSuffix(flowPath, "_test") + ".yaml"
+	}
+	if !filepath.IsAbs(flowPath) {
+		flowPath = filepath.Join(filepath.Dir(path), flowPath)
+	}
+	flow, err := flows.Load(flowPath, opts)
+	if err != nil {
+		return Report{}, err
+	}
+	bot := engine.New(flow)
+	if ls := bot.Lints(); ls.HasErrors() {
+		return Report{}, &flows.LoadError{Lints: ls}
+	}
+	var rep Report
+	for _, t := range tf.Tests {
+		chans := t.Channels
+		if len(chans) == 0 {
+			chans = []string{channels.Web}
+		}
+		for _, ch := range chans {
+			if f := runTest(bot, t, channels.Normalize(ch)); f != nil {
+				f.File = path
+				rep.Failures = append(rep.Failures, *f)
+			} else {
+				rep.Passed++
+			}
+		}
+	}
+	return rep, nil
+}
+
+// turnLines records each turn's line for failure messages.
+func turnLines(doc *yaml.Node, tf *File) {
+	if len(doc.Content) == 0 {
+		return
+	}
+	tests := mapValue(doc.Content[0], "tests")
+	if tests == nil {
+		return
+	}
+	for i, tn := range tests.Content {
+		if i >= len(tf.Tests) {
+			break
+		}
+		turns := mapValue(tn, "turns")
+		if turns == nil {
+			continue
+		}
+		for j, turn := range turns.Content {
+			if j < len(tf.Tests[i].Turns) {
+				tf.Tests[i].Turns[j].Line = turn.Line
+			}
+		}
+	}
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// runTest plays one conversation on one channel.
+func runTest(bot *engine.Bot, t Test, ch string) *Failure {
+	flow := bot.Flow()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	if t.Now != "" {
+		if parsed, err := time.Parse(time.RFC3339, t.Now); err == nil {
+			now = parsed
+		}
+	}
+	var ctx []byte
+	if t.State != "" || len(t.Vars) > 0 {
+		s := engine.Session{Flow: flow.Name, Version: flow.ShortHash(), State: t.State, Vars: t.Vars}
+		var err error
+		if ctx, err = engine.EncodeContext(s); err != nil {
+			return &Failure{Test: t.Name, Channel: ch, Diff: err.Error()}
+		}
+	}
+	for i, turn := range t.Turns {
+		fail := func(format string, args ...any) *Failure {
+			return &Failure{Test: t.Name, Channel: ch, Turn: i + 1, Line: turn.Line, Diff: fmt.Sprintf(format, args...)}
+		}
+		ev, err := turn.event(now, ch, t.Contact)
+		if err != nil {
+			return fail("%v", err)
+		}
+		s, _ := engine.DecodeContext(ctx)
+		if ev.Name == engine.EvClick && s.Pending != nil && !s.Pending.Has(ev.ClickID) {
+			// A click given by label.
+			for _, o := range s.Pending.Options {
+				if strings.EqualFold(o.Label, ev.ClickID) {
+					ev.ClickID = o.ID
+				}
+			}
+		}
+		res := bot.StepContext(context.Background(), s, ev)
+		actions := res.Actions
+		for hops := 0; res.Job != nil && hops < 8; hops++ {
+			result, err := mock(t.HTTP, res.Job)
+			if err != nil {
+				return fail("%v", err)
+			}
+			res = bot.StepContext(context.Background(), res.Session, engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: ch, Contact: t.Contact, Now: now})
+			actions = append(actions, res.Actions...)
+		}
+		r := channels.Render(actions, ch)
+		if r.Numbered && res.Session.Pending != nil {
+			res.Session.Pending.Numbered = true
+		}
+		if ctx, err = engine.EncodeContext(res.Session); err != nil {
+			return fail("the context does not fit: %v", err)
+		}
+		if d := compare(turn.Expect, r.Packets); d != "" {
+			return fail("%s", d)
+		}
+		if turn.State != "" && res.Session.State != turn.State {
+			return fail("state: want %q, got %q", turn.State, res.Session.State)
+		}
+		for k, want := range turn.Vars {
+			if got := res.Session.Vars[k]; got != want {
+				return fail("variable %s: want %q, got %q", k, want, got)
+			}
+		}
+	}
+	return nil
+}
+
+func (turn Turn) event(now time.Time, ch string, contact map[string]string) (engine.Event, error) {
+	ev := engine.Event{Channel: ch, Contact: contact, Now: now}
+	n := 0
+	if turn.Send != nil {
+		ev.Name, ev.Text = engine.EvMessage, *turn.Send
+		if *turn.Send == "start" && turn.Event == "" {
+			ev.Name, ev.Text = engine.EvStart, ""
+		}
+		n++
+	}
+	if turn.Click != "" {
+		ev.Name, ev.ClickID = engine.EvClick, turn.Click
+		n++
+	}
+	if turn.Media != "" {
+		ev.Name, ev.MediaURL = engine.EvMedia, turn.Media
+		n++
+	}
+	if turn.Location != nil {
+		ev.Name, ev.Location = engine.EvLocation, turn.Location
+		n++
+	}
+	if turn.Event != "" {
+		ev.Name = turn.Event
+		n++
+	}
+	if n != 1 {
+		return ev, fmt.Errorf("a turn needs exactly one of send, click, media, location or event")
+	}
+	return ev, nil
+}
+
+// mock answers a job from the test's HTTP mocks.
+func mock(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
+	for _, m := range mocks {
+		if m.Method != "" && !strings.EqualFold(m.Method, job.Method) {
+			continue
+		}
+		if !urlMatches(m.URL, job.URL) {
+			continue
+		}
+		res := engine.HTTPResult{Seq: job.Seq, Status: m.Status, Err: m.Error}
+		if res.Status == 0 && res.Err == "" {
+			res.Status = 200
+		}
+		switch {
+		case m.JSON != nil:
+			res.Body, _ = json.Marshal(m.JSON)
+		default:
+			res.Body = []byte(m.Body)
+		}
+		return res, nil
+	}
+	return engine.HTTPResult{}, fmt.Errorf("no http mock for %s %s (add one under the test's `http:`)", job.Method, job.URL)
+}
+
+func urlMatches(pattern, url string) bool {
+	if len(pattern) > 1 && strings.HasPrefix(pattern, "/") && strings.HasSuffix(pattern, "/") {
+		re, err := regexp.Compile(pattern[1 : len(pattern)-1])
+		return err == nil && re.MatchString(url)
+	}
+	return pattern == url
+}
+
+// compare checks the packets against the expectations and describes every
+// difference.
+func compare(want []Expect, got []channels.Packet) string {
+	var b strings.Builder
+	for i := 0; i < max(len(want), len(got)); i++ {
+		switch {
+		case i >= len(got):
+			fmt.Fprintf(&b, "- want %s\n+ got nothing\n", want[i])
+		case i >= len(want):
+			fmt.Fprintf(&b, "- want nothing more\n+ got  %s\n", describe(got[i]))
+		default:
+			if why := matches(want[i], got[i]); why != "" {
+				fmt.Fprintf(&b, "- want %s\n+ got  %s\n  (%s)\n", want[i], describe(got[i]), why)
+			}
+		}
+	}
+	return b.String()
+}
+
+func describe(p channels.Packet) string {
+	b, _ := json.Marshal(p.Payload)
+	return p.Name + " " + string(b)
+}
+
+// payloadMap turns any payload into generic JSON data.
+func payloadMap(p any) map[string]any {
+	b, _ := json.Marshal(p)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+func matches(e Expect, p channels.Packet) string {
+	m := payloadMap(p.Payload)
+	body, _ := m["body"].(string)
+	switch {
+	case e.Text != nil:
+		if p.Name != channels.PacketMessage {
+			return "not a message"
+		}
+		if body != *e.Text {
+			return "different text"
+		}
+	case e.Match != nil:
+		if p.Name != channels.PacketMessage {
+			return "not a message"
+		}
+		if !e.Match.MatchString(body) {
+			return "text does not match"
+		}
+	case e.Choice != nil:
+		return matchChoice(e.Choice, p, m)
+	default:
+		if p.Name != e.Event {
+			return "different event"
+		}
+		for k, want := range e.Payload {
+			if !sameJSON(want, m[k]) {
+				return fmt.Sprintf("payload field %s differs", k)
+			}
+		}
+	}
+	return ""
+}
+
+func matchChoice(ids []string, p channels.Packet, m map[string]any) string {
+	if p.Name == channels.PacketMessage {
+		// Numbered text: one "N. Label" line per option.
+		body, _ := m["body"].(string)
+		n := 0
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, strconv.Itoa(n+1)+". ") {
+				n++
+			}
+		}
+		if n != len(ids) {
+			return fmt.Sprintf("a numbered text with %d options, want %d", n, len(ids))
+		}
+		return ""
+	}
+	opts, ok := m["options"].([]any)
+	if !ok {
+		return "not a choice"
+	}
+	var got []string
+	for _, o := range opts {
+		if om, ok := o.(map[string]any); ok {
+			id, _ := om["id"].(string)
+			got = append(got, id)
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(ids, ",") {
+		return fmt.Sprintf("options [%s]", strings.Join(got, ", "))
+	}
+	return ""
+}
+
+func sameJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
