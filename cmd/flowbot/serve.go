@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/server"
+	"github.com/flowbot/flowbot/runtime/userlike"
+)
+
+// serveFlags are the options of flowbot serve.
+type serveFlags struct {
+	flowsDir    string
+	addr        string
+	token       string
+	tokenHeader string
+	logBodies   bool
+	logFormat   string
+	logLevel    string
+}
+
+func newServeCmd(stderr io.Writer) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve [--flows DIR] [--addr HOST:PORT]",
+		Short: "Serve every flow of a folder as a Userlike chatbot webhook",
+		Long: `Serve loads every flow (*.yaml, *.yml) of a folder and answers the Userlike
+Chatbot API's webhook calls for each, under its name (the flow's name: field):
+
+  POST /bots/{name}/webhook   Userlike webhook events in, triggerable events out
+  GET  /healthz               200 {"status":"ok","flows":[…]} when ready
+  GET  /metrics               Prometheus metrics
+
+Set the webhook URL of your Userlike chatbot to
+https://YOUR-HOST/bots/{name}/webhook and its outbound token to the value of
+--webhook-token: flowbot then answers 401 to any call without it.
+
+A flow with errors stops serve from starting (each error is printed as
+file:line:col). Warnings, such as a ${env.NAME} that is not set, are logged
+and serve starts anyway. SIGINT or SIGTERM shut the server down gracefully:
+requests in flight are finished first.
+
+Logs go to stderr, one line per turn (bot, cid, event, from → to state,
+duration). Message texts and contact data are left out unless --log-bodies
+is given.`,
+		Example: `  # Serve the example flows on the default address
+  flowbot serve
+
+  # Serve your own flows on all interfaces, requiring a token, with JSON logs
+  FLOWBOT_WEBHOOK_TOKEN=s3cret flowbot serve --flows ./flows --addr 0.0.0.0:8080 --log-format json
+
+  # Try it
+  curl -s localhost:8080/bots/name-email-forward/webhook \
+    -d '{"info":{"cid":"c1"},"packet":{"name":"start","payload":{}}}'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("serve takes no arguments (got %q); give the folder with --flows", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("webhook-token") {
+				f.token = os.Getenv("FLOWBOT_WEBHOOK_TOKEN")
+			}
+			return serve(cmd, f, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.flowsDir, "flows", "examples", "the folder of flow files to serve")
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "the HOST:PORT to listen on (0.0.0.0:8080 for all interfaces)")
+	fl.StringVar(&f.token, "webhook-token", "", "the token every webhook call must carry (default $FLOWBOT_WEBHOOK_TOKEN; none: no check)")
+	fl.StringVar(&f.tokenHeader, "token-header", userlike.DefaultTokenHeader, "the request header that carries the webhook token")
+	fl.BoolVar(&f.logBodies, "log-bodies", false, "also log message texts, clicks, contact data and answers (personal data!)")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "least important logs shown: debug, info, warn or error")
+	return cmd
+}
+
+func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usagef("--log-level must be debug, info, warn or error, not %q", f.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var logger *slog.Logger
+	switch strings.ToLower(f.logFormat) {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return usagef("--log-format must be text or json, not %q", f.logFormat)
+	}
+	if strings.TrimSpace(f.tokenHeader) == "" {
+		return usagef("--token-header must name a header")
+	}
+
+	loaded, lints, err := flows.LoadDir(f.flowsDir, flows.Options{Env: os.LookupEnv})
+	if err != nil {
+		return fmt.Errorf("%v (give the folder of your flows with --flows)", err)
+	}
+	if lints.HasErrors() {
+		errs := lints.Errors()
+		fmt.Fprint(stderr, errs.String())
+		fmt.Fprintf(stderr, "flowbot: not serving: %d error(s) in the flows of %s; fix them (flowbot validate %s shows every problem)\n", len(errs), f.flowsDir, f.flowsDir)
+		return errFailed
+	}
+	for _, l := range lints {
+		logger.Warn("flow warning", "lint", l.String())
+	}
+	if len(loaded) == 0 {
+		return fmt.Errorf("no flows (*.yaml, *.yml) in %s", f.flowsDir)
+	}
+	for _, fl := range loaded {
+		logger.Info("flow loaded", "flow", fl.Name, "file", fl.File, "version", fl.ShortHash(), "webhook", "/bots/"+fl.Name+"/webhook")
+	}
+	if f.token == "" {
+		logger.Warn("no webhook token: anyone who can reach the server can call the webhooks; set FLOWBOT_WEBHOOK_TOKEN or --webhook-token")
+	}
+	if f.logBodies {
+		logger.Warn("--log-bodies is on: logs will contain message texts and contact data")
+	}
+	srv, err := server.New(server.Config{
+		Addr:        f.addr,
+		Flows:       loaded,
+		Token:       f.token,
+		TokenHeader: f.tokenHeader,
+		LogBodies:   f.logBodies,
+		Logger:      logger,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Run(cmd.Context())
+}

@@ -1,0 +1,134 @@
+// Package metrics exposes what flowbot serve measures as Prometheus metrics.
+//
+//	flowbot_turns_total{flow, state}                    events handled, by the state the conversation is in afterwards
+//	flowbot_turn_duration_seconds{flow}                 time from request to answer of a handled event
+//	flowbot_errors_total{flow, kind}                    problems: flow, context_too_big, context_lost, panic, write
+//	flowbot_context_recoveries_total{flow, kind}        contexts recovered: foreign, migrated, restarted
+//	flowbot_http_requests_total{handler, code}          answered requests, by handler (webhook, healthz, metrics, other) and status
+//	flowbot_flows_loaded                                flows being served
+//
+// A Metrics implements userlike.Observer. Label sets known at start (every
+// flow's states, the usual status codes) are resolved once, so the hot path
+// does map lookups, not label hashing.
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowbot/flowbot/flows"
+)
+
+// Metrics holds flowbot's collectors. It is safe for concurrent use.
+type Metrics struct {
+	turns      *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	errors     *prometheus.CounterVec
+	recoveries *prometheus.CounterVec
+	requests   *prometheus.CounterVec
+	loaded     prometheus.Gauge
+
+	// Resolved children, read-only after New.
+	turnBy    map[string]map[string]prometheus.Counter
+	latencyBy map[string]prometheus.Observer
+	webhookBy map[int]prometheus.Counter
+}
+
+// LatencyBuckets are the turn duration buckets, in seconds: 50 µs to about 1 s.
+var LatencyBuckets = prometheus.ExponentialBuckets(0.00005, 2.5, 12)
+
+// codes are the statuses whose counters are resolved in advance.
+var codes = []int{200, 400, 401, 404, 405, 413, 500}
+
+// New creates the collectors, registers them with reg, and resolves the
+// label sets of the given flows.
+func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
+	m := &Metrics{
+		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_turns_total",
+			Help: "Webhook events handled by a flow, by the state the conversation is in afterwards.",
+		}, []string{"flow", "state"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "flowbot_turn_duration_seconds",
+			Help:    "Time from receiving a webhook event to having answered it.",
+			Buckets: LatencyBuckets,
+		}, []string{"flow"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_errors_total",
+			Help: "Problems by kind: flow (an error path taken), context_too_big, context_lost, panic, write.",
+		}, []string{"flow", "kind"}),
+		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_context_recoveries_total",
+			Help: "Contexts that did not match the flow: foreign (restarted), migrated (older version, continued), restarted (state gone).",
+		}, []string{"flow", "kind"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_http_requests_total",
+			Help: "HTTP requests answered, by handler and status code.",
+		}, []string{"handler", "code"}),
+		loaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "flowbot_flows_loaded",
+			Help: "Flows being served.",
+		}),
+		turnBy:    map[string]map[string]prometheus.Counter{},
+		latencyBy: map[string]prometheus.Observer{},
+		webhookBy: map[int]prometheus.Counter{},
+	}
+	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	m.loaded.Set(float64(len(fl)))
+	for _, f := range fl {
+		states := map[string]prometheus.Counter{}
+		for _, s := range f.Order {
+			states[s] = m.turns.WithLabelValues(f.Name, s)
+		}
+		m.turnBy[f.Name] = states
+		m.latencyBy[f.Name] = m.latency.WithLabelValues(f.Name)
+	}
+	for _, c := range codes {
+		m.webhookBy[c] = m.requests.WithLabelValues("webhook", strconv.Itoa(c))
+	}
+	return m, nil
+}
+
+// Request counts a webhook request by status (userlike.Observer).
+func (m *Metrics) Request(status int) {
+	if c, ok := m.webhookBy[status]; ok {
+		c.Inc()
+		return
+	}
+	m.requests.WithLabelValues("webhook", strconv.Itoa(status)).Inc()
+}
+
+// HTTPRequest counts a request to another handler (healthz, metrics, other).
+func (m *Metrics) HTTPRequest(handler string, status int) {
+	m.requests.WithLabelValues(handler, strconv.Itoa(status)).Inc()
+}
+
+// Turn records a handled event (userlike.Observer).
+func (m *Metrics) Turn(flow, state string, d time.Duration) {
+	if c, ok := m.turnBy[flow][state]; ok {
+		c.Inc()
+	} else {
+		m.turns.WithLabelValues(flow, state).Inc()
+	}
+	if o, ok := m.latencyBy[flow]; ok {
+		o.Observe(d.Seconds())
+	} else {
+		m.latency.WithLabelValues(flow).Observe(d.Seconds())
+	}
+}
+
+// Error counts a problem by kind (userlike.Observer).
+func (m *Metrics) Error(flow, kind string) {
+	m.errors.WithLabelValues(flow, kind).Inc()
+}
+
+// Recovery counts a recovered context by kind (userlike.Observer).
+func (m *Metrics) Recovery(flow, kind string) {
+	m.recoveries.WithLabelValues(flow, kind).Inc()
+}

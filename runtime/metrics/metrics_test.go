@@ -1,0 +1,64 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flowbot/flowbot/flows"
+)
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := &flows.Flow{Name: "f", Order: []string{"a", "b"}}
+	m, err := New(reg, []*flows.Flow{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Turn("f", "a", time.Millisecond)
+	m.Turn("f", "a", time.Millisecond)
+	m.Turn("f", "gone", time.Millisecond) // a state not known at start
+	m.Turn("other", "x", time.Second)
+	m.Request(200)
+	m.Request(418)
+	m.HTTPRequest("healthz", 200)
+	m.Error("f", "flow")
+	m.Recovery("f", "foreign")
+	want := `
+# HELP flowbot_turns_total Webhook events handled by a flow, by the state the conversation is in afterwards.
+# TYPE flowbot_turns_total counter
+flowbot_turns_total{flow="f",state="a"} 2
+flowbot_turns_total{flow="f",state="b"} 0
+flowbot_turns_total{flow="f",state="gone"} 1
+flowbot_turns_total{flow="other",state="x"} 1
+# HELP flowbot_http_requests_total HTTP requests answered, by handler and status code.
+# TYPE flowbot_http_requests_total counter
+flowbot_http_requests_total{code="200",handler="healthz"} 1
+flowbot_http_requests_total{code="200",handler="webhook"} 1
+flowbot_http_requests_total{code="400",handler="webhook"} 0
+flowbot_http_requests_total{code="401",handler="webhook"} 0
+flowbot_http_requests_total{code="404",handler="webhook"} 0
+flowbot_http_requests_total{code="405",handler="webhook"} 0
+flowbot_http_requests_total{code="413",handler="webhook"} 0
+flowbot_http_requests_total{code="418",handler="webhook"} 1
+flowbot_http_requests_total{code="500",handler="webhook"} 0
+# HELP flowbot_errors_total Problems by kind: flow (an error path taken), context_too_big, context_lost, panic, write.
+# TYPE flowbot_errors_total counter
+flowbot_errors_total{flow="f",kind="flow"} 1
+# HELP flowbot_context_recoveries_total Contexts that did not match the flow: foreign (restarted), migrated (older version, continued), restarted (state gone).
+# TYPE flowbot_context_recoveries_total counter
+flowbot_context_recoveries_total{flow="f",kind="foreign"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "flowbot_turns_total", "flowbot_http_requests_total", "flowbot_errors_total", "flowbot_context_recoveries_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(m.latency); n != 2 {
+		t.Errorf("%d latency series, want 2", n)
+	}
+	if _, err := New(reg, nil); err == nil {
+		t.Error("registering twice: no error")
+	}
+}

@@ -1,0 +1,274 @@
+// Package server is flowbot serve's HTTP server: it hosts every loaded flow
+// behind the Userlike webhook protocol (runtime/userlike) and adds health
+// and Prometheus endpoints.
+//
+//	POST /bots/{name}/webhook   a Userlike webhook event for the flow named name
+//	GET  /healthz               200 {"status":"ok","flows":[…]}; 503 while shutting down
+//	GET  /metrics               Prometheus metrics (runtime/metrics, Go and process collectors)
+//
+// Every answer, errors included, is JSON. The server holds no conversation
+// state, so any number of instances can run behind a load balancer and a
+// restart loses nothing. Run shuts down gracefully: it stops accepting,
+// finishes the requests in flight, then returns.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/metrics"
+	"github.com/flowbot/flowbot/runtime/userlike"
+)
+
+// Default timeouts of the HTTP server. Webhook turns take microseconds; the
+// limits are there to shed slow or stuck clients.
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 15 * time.Second
+	DefaultWriteTimeout      = 15 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 20 * time.Second
+)
+
+// Config configures a Server. Flows is required; every other field has a
+// usable zero value.
+type Config struct {
+	// Addr is the HOST:PORT Run listens on; empty is 127.0.0.1:8080.
+	Addr string
+	// Flows are the flows to serve, each under its name.
+	Flows []*flows.Flow
+	// Token, if set, is required in the TokenHeader of every webhook call.
+	Token string
+	// TokenHeader names the token header; empty is API-SECURITY-TOKEN.
+	TokenHeader string
+	// LogBodies puts message texts and contact data into the logs.
+	LogBodies bool
+	// Logger receives the server's logs; nil is slog.Default().
+	Logger *slog.Logger
+	// Registry receives the metrics; nil creates one with the Go and process
+	// collectors.
+	Registry *prometheus.Registry
+	// Timeouts of the http.Server and of the graceful shutdown; zero means
+	// the Default of each.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, ShutdownTimeout time.Duration
+	// Now is the clock given to the engine; nil is time.Now.
+	Now func() time.Time
+}
+
+// Server serves flows over HTTP. Build it with New.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	handler  http.Handler
+	webhook  *userlike.Handler
+	metrics  *metrics.Metrics
+	names    []string
+	stopping atomic.Bool
+}
+
+// New compiles the flows' bots, builds the router and registers the metrics.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Flows) == 0 {
+		return nil, errors.New("no flows to serve")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.cfg.Addr == "" {
+		s.cfg.Addr = "127.0.0.1:8080"
+	}
+	setDefault(&s.cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&s.cfg.ReadTimeout, DefaultReadTimeout)
+	setDefault(&s.cfg.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&s.cfg.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&s.cfg.ShutdownTimeout, DefaultShutdownTimeout)
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m, err := metrics.New(reg, cfg.Flows)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	s.metrics = m
+	bots := make([]*engine.Bot, len(cfg.Flows))
+	for i, f := range cfg.Flows {
+		bots[i] = engine.New(f)
+	}
+	s.webhook, err = userlike.New(bots, userlike.Options{
+		Token:       cfg.Token,
+		TokenHeader: cfg.TokenHeader,
+		LogBodies:   cfg.LogBodies,
+		Logger:      s.log,
+		Observer:    m,
+		Now:         cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.names = s.webhook.Names()
+
+	r := mux.NewRouter()
+	r.Handle("/bots/{name}/webhook", s.webhook)
+	r.Handle("/healthz", s.counted("healthz", http.HandlerFunc(s.healthz))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", s.counted("metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)}))).Methods(http.MethodGet)
+	r.NotFoundHandler = s.counted("other", jsonError(http.StatusNotFound, "no such endpoint; webhooks are POST /bots/{name}/webhook"))
+	r.MethodNotAllowedHandler = s.counted("other", jsonError(http.StatusMethodNotAllowed, "method not allowed here"))
+	s.handler = s.recoverer(r)
+	return s, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// Handler returns the server's HTTP handler (router and all), for tests and
+// for embedding in another server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Flows returns the names of the flows served, sorted.
+func (s *Server) Flows() []string { return append([]string(nil), s.names...) }
+
+// Addr is the address Run listens on.
+func (s *Server) Addr() string { return s.cfg.Addr }
+
+// Run listens on the configured address and serves until ctx is cancelled,
+// then shuts down gracefully (see Serve).
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is cancelled. It then stops accepting
+// connections, answers /healthz with 503, waits up to ShutdownTimeout for
+// the requests in flight to finish, and returns nil (or the error that
+// stopped it early).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "flows", s.names)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.stopping.Store(true)
+	s.log.Info("shutting down: finishing requests in flight", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// healthz answers 200 with the flows served, or 503 while shutting down.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.stopping.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"status":"stopping","flows":` + jsonStrings(s.names) + "}\n"))
+		return
+	}
+	w.Write([]byte(`{"status":"ok","flows":` + jsonStrings(s.names) + "}\n"))
+}
+
+// counted counts a non-webhook handler's answers by status.
+func (s *Server) counted(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		s.metrics.HTTPRequest(name, sw.status)
+	})
+}
+
+// recoverer is the last line of defence: a panic outside the webhook
+// handler (which recovers its own) is logged and answered 500.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.metrics.Error("", userlike.ErrKindPanic)
+				s.log.Error("panic while handling a request; answered 500", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				jsonError(http.StatusInternalServerError, "internal error; the problem was logged").ServeHTTP(w, r)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// jsonError answers status with {"error": msg}.
+func jsonError(status int, msg string) http.Handler {
+	body := []byte(`{"error":` + jsonString(msg) + "}\n")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(body)
+	})
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func jsonStrings(list []string) string {
+	if list == nil {
+		list = []string{}
+	}
+	b, _ := json.Marshal(list)
+	return string(b)
+}

@@ -1,0 +1,95 @@
+package userlike_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowbot/flowbot/runtime/metrics"
+	"github.com/flowbot/flowbot/runtime/userlike"
+)
+
+// benchWriter is a reusable ResponseWriter, so that the benchmark measures
+// the handler and not httptest.ResponseRecorder.
+type benchWriter struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) WriteHeader(status int)      { w.status = status }
+func (w *benchWriter) Write(p []byte) (int, error) { return w.body.Write(p) }
+
+// benchBody is a re-readable request body.
+type benchBody struct{ bytes.Reader }
+
+func (*benchBody) Close() error { return nil }
+
+// campaignClick returns the body of a click on "start" carrying the context
+// the start turn produced, as Userlike would send it.
+func campaignClick(b *testing.B, h http.Handler) []byte {
+	start := `{"info":{"cid":"chatbot::258:a56785fb6fb84edd890905913b0c0821","context":{},` +
+		`"conversation":{"contact_channel":{"state":"valid","type":"whatsapp_business"}},` +
+		`"contact":{"name":"Ada","email":"ada@example.com","mobile_number":"+4915112345678"}},` +
+		`"packet":{"name":"start","payload":{}}}`
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/bots/campaign-signup/webhook", bytes.NewReader([]byte(start))))
+	var events []userlike.OutEvent
+	if err := json.Unmarshal(rec.Body.Bytes(), &events); err != nil || len(events) == 0 {
+		b.Fatalf("start: %v %s", err, rec.Body)
+	}
+	return []byte(`{"info":{"cid":"chatbot::258:a56785fb6fb84edd890905913b0c0821","context":` + string(events[len(events)-1].Info.Context) + `,` +
+		`"conversation":{"contact_channel":{"state":"valid","type":"whatsapp_business"}},` +
+		`"contact":{"name":"Ada","email":"ada@example.com","mobile_number":"+4915112345678"}},` +
+		`"packet":{"name":"click","payload":{"value":{"id":"start","label":"start"}}}}`)
+}
+
+// BenchmarkWebhookTurn is one full webhook turn through the handler: the
+// campaign flow, a click on "start" with the context echoed from the start
+// turn (decode, context, engine step, render, encode), with Prometheus
+// metrics. "logs" adds a text log line per turn (to io.Discard).
+func BenchmarkWebhookTurn(b *testing.B) {
+	for _, mode := range []string{"nolog", "logs"} {
+		b.Run(mode, func(b *testing.B) {
+			fl := loadExamples(b)
+			m, err := metrics.New(prometheus.NewRegistry(), fl)
+			if err != nil {
+				b.Fatal(err)
+			}
+			logger := quietLogger()
+			if mode == "logs" {
+				logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			}
+			h, err := userlike.New(botsOf(fl), userlike.Options{Logger: logger, Observer: m})
+			if err != nil {
+				b.Fatal(err)
+			}
+			body := campaignClick(b, h)
+			req := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/bots/campaign-signup/webhook"},
+				Header: http.Header{"Content-Type": {"application/json"}}, ContentLength: int64(len(body))}
+			rb := &benchBody{}
+			req.Body = rb
+			w := &benchWriter{h: http.Header{}}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			b.ResetTimer()
+			for b.Loop() {
+				rb.Reset(body)
+				w.body.Reset()
+				h.ServeHTTP(w, req)
+			}
+			b.StopTimer()
+			if w.status != 200 || !bytes.Contains(w.body.Bytes(), []byte(`"campaigns":true`)) {
+				b.Fatalf("status %d: %s", w.status, w.body.Bytes())
+			}
+		})
+	}
+}

@@ -1,0 +1,23 @@
+// Package userlike serves flowbot flows behind the Userlike Chatbot webhook
+// protocol (SPEC §5, docs/userlike.md).
+//
+// Userlike POSTs one event per call:
+//
+//	{"info": {"cid": "…", "context": {…}, "conversation": {"contact_channel": {"type": "whatsapp_business"}},
+//	          "contact": {"name": "…", …}},
+//	 "packet": {"name": "message", "payload": {"body": "hello"}}}
+//
+// and takes the bot's answer as a JSON array of triggerable events, each
+// carrying the conversation's cid and the new context:
+//
+//	[{"info": {"cid": "…", "context": {…}}, "packet": {"name": "message", "payload": {"body": "Hi!"}}}]
+//
+// The whole conversation state travels in that context (engine.EncodeContext),
+// so the Handler keeps nothing per conversation: any instance can answer any
+// call, and a restart loses nothing.
+//
+// One turn is: authenticate (API-SECURITY-TOKEN, constant-time), bound the
+// body (1 MiB), DecodeWebhook, engine.DecodeContext, Bot.Step,
+// channels.Render, engine.EncodeContext, write the events. Bad input gets a
+// 4xx with {"error": "…"}; nothing a client sends produces a 5xx.
+package userlike

@@ -1,0 +1,508 @@
+package userlike
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowbot/flowbot/channels"
+	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/httpjob"
+)
+
+// DefaultTokenHeader is the request header that carries the webhook token,
+// as Userlike sends it.
+const DefaultTokenHeader = "API-SECURITY-TOKEN"
+
+// MaxBodyBytes is the largest webhook body accepted; a larger one gets 413.
+const MaxBodyBytes = 1 << 20
+
+// Error kinds reported to Observer.Error.
+const (
+	// ErrKindFlow: the flow took an error path (a template, a variable too
+	// big for the context, …); the answer is still 200.
+	ErrKindFlow = "flow"
+	// ErrKindContextTooBig: the new context would exceed 10,240 bytes; a
+	// fresh context is sent instead.
+	ErrKindContextTooBig = "context_too_big"
+	// ErrKindContextLost: the state changed but the turn produced no event
+	// to carry the new context.
+	ErrKindContextLost = "context_lost"
+	// ErrKindPanic: a panic was recovered (a bug; the answer was 500).
+	ErrKindPanic = "panic"
+	// ErrKindWrite: the answer could not be written (client gone).
+	ErrKindWrite = "write"
+)
+
+// Recovery kinds reported to Observer.Recovery.
+const (
+	// RecoveryForeign: the context was not written by flowbot (garbage,
+	// another bot's, wrong type, oversized); the flow restarted politely.
+	RecoveryForeign = "foreign"
+	// RecoveryMigrated: the context came from an older version of the flow
+	// whose state still exists; the conversation continued.
+	RecoveryMigrated = string(engine.RecoveryMigrated)
+	// RecoveryRestarted: the context's flow or state is gone; the flow
+	// restarted politely.
+	RecoveryRestarted = string(engine.RecoveryRestarted)
+)
+
+// Observer receives what the Handler measures; runtime/metrics implements
+// it with Prometheus. Methods are called concurrently and must be cheap.
+type Observer interface {
+	// Request counts one answered request by HTTP status.
+	Request(status int)
+	// Turn records one handled event: the flow, the state the conversation
+	// is in afterwards, and the time from request to answer.
+	Turn(flow, state string, d time.Duration)
+	// Error counts a problem by kind (the ErrKind constants).
+	Error(flow, kind string)
+	// Recovery counts a context that had to be recovered, by kind (the
+	// Recovery constants).
+	Recovery(flow, kind string)
+}
+
+// JobRunner makes the HTTP requests that flows ask for (httpjob.Runner).
+type JobRunner interface {
+	Run(ctx context.Context, job *engine.Job) engine.HTTPResult
+}
+
+// MaxJobsPerTurn bounds the HTTP requests one webhook call may make (a flow
+// may chain HTTP states); the next one gets an error result instead.
+const MaxJobsPerTurn = 4
+
+// Options configure a Handler. The zero value is usable: no token, the
+// default header, logs to slog.Default.
+type Options struct {
+	// Token, when not empty, is required in the TokenHeader of every
+	// request (compared in constant time); otherwise the answer is 401.
+	Token string
+	// TokenHeader is the header carrying the token; DefaultTokenHeader if empty.
+	TokenHeader string
+	// LogBodies adds message texts, clicks, contact data and the answer to
+	// the turn logs. Off by default: logs carry no personal data then.
+	LogBodies bool
+	// Logger receives one record per turn (Info) and per problem; nil is
+	// slog.Default().
+	Logger *slog.Logger
+	// Observer receives measurements; nil discards them.
+	Observer Observer
+	// Now is the clock given to the engine; nil is time.Now.
+	Now func() time.Time
+	// BotName extracts the bot's name from a request; nil reads it from a
+	// path of the form …/bots/{name}/webhook.
+	BotName func(*http.Request) string
+	// Jobs makes the flows' HTTP requests; nil is an httpjob.Runner. They
+	// run during the webhook call, async ones included (there is no job
+	// queue yet), and the answer carries what the flow said before and
+	// after the request.
+	Jobs JobRunner
+}
+
+// Handler answers Userlike webhook calls for a set of bots. It keeps no
+// state per conversation and is safe for concurrent use.
+type Handler struct {
+	bots      map[string]*engine.Bot
+	contact   map[string]bool // bots whose flows read contact fields
+	names     []string
+	token     [sha256.Size]byte
+	hasToken  bool
+	header    string // canonical form, for lookups
+	shown     string // as configured, for messages
+	logBodies bool
+	log       *slog.Logger
+	obs       Observer
+	now       func() time.Time
+	botName   func(*http.Request) string
+	jobs      JobRunner
+	pool      sync.Pool // *scratch
+}
+
+// New returns a Handler serving bots under their flows' names. Two bots with
+// the same name are an error.
+func New(bots []*engine.Bot, opts Options) (*Handler, error) {
+	h := &Handler{
+		bots:      make(map[string]*engine.Bot, len(bots)),
+		contact:   make(map[string]bool, len(bots)),
+		header:    opts.TokenHeader,
+		logBodies: opts.LogBodies,
+		log:       opts.Logger,
+		obs:       opts.Observer,
+		now:       opts.Now,
+		botName:   opts.BotName,
+		jobs:      opts.Jobs,
+	}
+	for _, b := range bots {
+		name := b.Flow().Name
+		if _, dup := h.bots[name]; dup {
+			return nil, fmt.Errorf("two flows are named %q (%s and another); each bot needs its own name", name, b.Flow().File)
+		}
+		h.bots[name] = b
+		h.contact[name] = usesContact(b.Flow())
+		h.names = append(h.names, name)
+	}
+	slices.Sort(h.names)
+	if opts.Token != "" {
+		h.token, h.hasToken = sha256.Sum256([]byte(opts.Token)), true
+	}
+	if h.header == "" {
+		h.header = DefaultTokenHeader
+	}
+	h.shown = h.header
+	h.header = http.CanonicalHeaderKey(h.header)
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.obs == nil {
+		h.obs = nopObserver{}
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.botName == nil {
+		h.botName = botNameFromPath
+	}
+	if h.jobs == nil {
+		h.jobs = &httpjob.Runner{}
+	}
+	h.pool.New = func() any { return &scratch{body: make([]byte, 0, 4096), out: make([]byte, 0, 4096)} }
+	return h, nil
+}
+
+// Names returns the names of the bots served, sorted.
+func (h *Handler) Names() []string { return slices.Clone(h.names) }
+
+// usesContact reports whether a flow may read contact fields
+// ({{ contact.email }}, a condition on contact.name, …). It looks for
+// "contact." in the source: conservative (a comment counts too), and cheap
+// next to decoding every contact object of every call.
+func usesContact(f *flows.Flow) bool {
+	return len(f.Source) == 0 || bytes.Contains(f.Source, []byte("contact."))
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Request(int)                        {}
+func (nopObserver) Turn(string, string, time.Duration) {}
+func (nopObserver) Error(string, string)               {}
+func (nopObserver) Recovery(string, string)            {}
+
+// botNameFromPath reads {name} from a path ending in /bots/{name}/webhook.
+func botNameFromPath(r *http.Request) string {
+	p, ok := strings.CutSuffix(r.URL.Path, "/webhook")
+	if !ok {
+		return ""
+	}
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 || !strings.HasSuffix(p[:i+1], "/bots/") {
+		return ""
+	}
+	return p[i+1:]
+}
+
+// scratch is the reusable memory of one request.
+type scratch struct {
+	body  []byte
+	dec   decoder
+	in    Inbound
+	out   []byte
+	wrote bool
+}
+
+// maxPooledBytes: buffers that grew past this are not kept for reuse.
+const maxPooledBytes = 64 << 10
+
+var jsonContentType = []string{"application/json"}
+
+// ServeHTTP handles one webhook call. It always answers JSON: 200 with an
+// array of events, or 4xx with {"error": "…"}.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	s := h.pool.Get().(*scratch)
+	s.wrote = false
+	panicked := true
+	defer func() {
+		if !panicked {
+			if cap(s.body) <= maxPooledBytes && cap(s.out) <= maxPooledBytes {
+				s.in = Inbound{}
+				h.pool.Put(s)
+			}
+			return
+		}
+		v := recover()
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		h.obs.Error("", ErrKindPanic)
+		h.log.Error("panic while handling a webhook call; answered 500", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		if !s.wrote {
+			h.writeError(w, s, http.StatusInternalServerError, "internal error; the problem was logged")
+		}
+	}()
+	h.serve(w, r, s, start)
+	panicked = false
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, start time.Time) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.reject(w, r, s, http.StatusMethodNotAllowed, "", "the webhook takes POST requests only")
+		return
+	}
+	if h.hasToken {
+		got := r.Header[h.header]
+		if len(got) == 0 || got[0] == "" {
+			h.reject(w, r, s, http.StatusUnauthorized, "", "the "+h.shown+" header is missing: send the webhook token configured for flowbot")
+			return
+		}
+		sum := sha256.Sum256([]byte(got[0]))
+		if subtle.ConstantTimeCompare(sum[:], h.token[:]) != 1 {
+			h.reject(w, r, s, http.StatusUnauthorized, "", "the "+h.shown+" header does not match the webhook token configured for flowbot")
+			return
+		}
+	}
+	name := h.botName(r)
+	bot := h.bots[name]
+	if bot == nil {
+		h.reject(w, r, s, http.StatusNotFound, name, fmt.Sprintf("no bot named %s here; the bots are %s", quoteShort(name), strings.Join(h.names, ", ")))
+		return
+	}
+	if r.ContentLength > MaxBodyBytes {
+		h.reject(w, r, s, http.StatusRequestEntityTooLarge, name, fmt.Sprintf("the body is %d bytes; a webhook event may be at most %d", r.ContentLength, MaxBodyBytes))
+		return
+	}
+	body, err := readBody(r.Body, s.body[:0])
+	s.body = body
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			h.reject(w, r, s, http.StatusRequestEntityTooLarge, name, fmt.Sprintf("the body is over %d bytes; a webhook event may be at most %d", MaxBodyBytes, MaxBodyBytes))
+			return
+		}
+		h.reject(w, r, s, http.StatusBadRequest, name, "cannot read the body: "+err.Error())
+		return
+	}
+	in := &s.in
+	if err := s.dec.decode(body, in, h.logBodies || h.contact[name]); err != nil {
+		h.reject(w, r, s, http.StatusBadRequest, name, err.Error())
+		return
+	}
+	if !in.Known {
+		s.out = append(s.out[:0], "[]"...)
+		h.write(w, s, http.StatusOK)
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "event ignored: flowbot does not know it",
+			slog.String("bot", name), slog.String("cid", in.CID), slog.String("event", in.Event.Name))
+		return
+	}
+	h.turn(w, r, s, bot, name, start)
+}
+
+// turn runs one known event through the bot and writes the answer.
+func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, bot *engine.Bot, name string, start time.Time) {
+	in := &s.in
+	ctx := r.Context()
+	session, cerr := engine.DecodeContext(in.Context)
+	from := session.State
+	in.Event.Now = start
+	res := bot.StepContext(ctx, session, in.Event)
+	if res.Job != nil {
+		res = h.runJobs(ctx, bot, name, in, res)
+	}
+	rendered := channels.Render(res.Actions, in.Channel)
+	if rendered.Numbered && res.Session.Pending != nil {
+		res.Session.Pending.Numbered = true
+	}
+	newCtx, err := engine.EncodeContext(res.Session)
+	if err != nil {
+		// The turn's outcome cannot be stored: restart the conversation
+		// politely instead of answering with a state that would be lost.
+		h.obs.Error(name, ErrKindContextTooBig)
+		h.log.LogAttrs(ctx, slog.LevelError, "the new context is too big; restarting the conversation",
+			slog.String("bot", name), slog.String("cid", in.CID), slog.String("state", res.Session.State), slog.String("error", err.Error()))
+		res = bot.StepContext(ctx, engine.Session{Foreign: true}, in.Event)
+		if res.Job != nil {
+			res = h.runJobs(ctx, bot, name, in, res)
+		}
+		rendered = channels.Render(res.Actions, in.Channel)
+		if rendered.Numbered && res.Session.Pending != nil {
+			res.Session.Pending.Numbered = true
+		}
+		if newCtx, err = engine.EncodeContext(res.Session); err != nil {
+			f := bot.Flow() // cannot happen: a restarted session is tiny
+			newCtx, _ = engine.EncodeContext(engine.Session{Flow: f.Name, Version: f.ShortHash()})
+		}
+	}
+	s.out = appendEvents(s.out[:0], in.CID, newCtx, rendered.Packets)
+	h.write(w, s, http.StatusOK)
+
+	d := h.now().Sub(start)
+	to := res.Session.State
+	h.obs.Turn(name, to, d)
+	recovery := string(res.Recovery)
+	if cerr != nil {
+		recovery = RecoveryForeign
+	}
+	if recovery != "" {
+		h.obs.Recovery(name, recovery)
+	}
+	for _, e := range res.Errors {
+		h.obs.Error(name, ErrKindFlow)
+		h.log.LogAttrs(ctx, slog.LevelWarn, "the flow took an error path",
+			slog.String("bot", name), slog.String("cid", in.CID), slog.String("state", to), slog.String("error", e.Error()))
+	}
+	if len(rendered.Packets) == 0 && !res.Ignored && (to != from || res.Session.Done != session.Done) {
+		h.obs.Error(name, ErrKindContextLost)
+		h.log.LogAttrs(ctx, slog.LevelWarn, "the turn changed the state but sent no event to carry the context",
+			slog.String("bot", name), slog.String("cid", in.CID), slog.String("from", from), slog.String("to", to))
+	}
+	if !h.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	if from == "" {
+		from = "(new)"
+	}
+	attrs := make([]slog.Attr, 0, 14)
+	attrs = append(attrs,
+		slog.String("bot", name),
+		slog.String("cid", in.CID),
+		slog.String("event", in.Event.Name),
+		slog.String("channel", in.Channel),
+		slog.String("from", from),
+		slog.String("to", to),
+		slog.Int("events", len(rendered.Packets)),
+		slog.Duration("duration", d),
+	)
+	if recovery != "" {
+		attrs = append(attrs, slog.String("recovery", recovery))
+	}
+	if res.Ignored {
+		attrs = append(attrs, slog.Bool("ignored", true))
+	}
+	if h.logBodies {
+		ev := &in.Event
+		if ev.Text != "" {
+			attrs = append(attrs, slog.String("text", ev.Text))
+		}
+		if ev.ClickID != "" {
+			attrs = append(attrs, slog.String("click", ev.ClickID))
+		}
+		if ev.MediaURL != "" {
+			attrs = append(attrs, slog.String("media", ev.MediaURL))
+		}
+		if len(ev.Contact) > 0 {
+			attrs = append(attrs, slog.Any("contact", ev.Contact))
+		}
+		attrs = append(attrs, slog.String("answer", string(s.out)))
+	}
+	h.log.LogAttrs(ctx, slog.LevelInfo, "turn", attrs...)
+}
+
+// runJobs makes the HTTP requests a turn asks for, one after the other, and
+// steps the flow with each result. The returned result holds the actions
+// and trace of every step.
+func (h *Handler) runJobs(ctx context.Context, bot *engine.Bot, name string, in *Inbound, res engine.Result) engine.Result {
+	for n := 0; res.Job != nil; n++ {
+		job := res.Job
+		var out engine.HTTPResult
+		start := h.now()
+		if n >= MaxJobsPerTurn {
+			out = engine.HTTPResult{Seq: job.Seq, Err: fmt.Sprintf("more than %d HTTP requests in one turn", MaxJobsPerTurn)}
+		} else {
+			out = h.jobs.Run(ctx, job)
+		}
+		if h.log.Enabled(ctx, slog.LevelInfo) {
+			attrs := []slog.Attr{slog.String("bot", name), slog.String("cid", in.CID), slog.String("state", job.State),
+				slog.String("method", job.Method), slog.Int("status", out.Status), slog.Duration("duration", h.now().Sub(start))}
+			if out.Err != "" {
+				attrs = append(attrs, slog.String("error", out.Err))
+			}
+			if job.Async {
+				attrs = append(attrs, slog.Bool("async_inline", true))
+			}
+			if h.logBodies {
+				attrs = append(attrs, slog.String("url", job.URL))
+			}
+			h.log.LogAttrs(ctx, slog.LevelInfo, "http request", attrs...)
+		}
+		ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &out, Channel: in.Event.Channel,
+			Contact: in.Event.Contact, Now: h.now()}
+		next := bot.StepContext(ctx, res.Session, ev)
+		next.Actions = append(res.Actions, next.Actions...)
+		next.Trace = append(res.Trace, next.Trace...)
+		next.Errors = append(res.Errors, next.Errors...)
+		if next.Recovery == engine.RecoveryNone {
+			next.Recovery = res.Recovery
+		}
+		next.Ignored = res.Ignored
+		res = next
+	}
+	return res
+}
+
+// reject answers a bad request with {"error": msg} and logs why (never the body).
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, s *scratch, status int, bot, msg string) {
+	h.writeError(w, s, status, msg)
+	if h.log.Enabled(r.Context(), slog.LevelWarn) {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook call refused",
+			slog.Int("status", status), slog.String("bot", bot), slog.String("error", msg),
+			slog.String("remote", r.RemoteAddr))
+	}
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, s *scratch, status int, msg string) {
+	s.out = append(s.out[:0], `{"error":`...)
+	s.out = appendString(s.out, msg)
+	s.out = append(s.out, '}')
+	h.write(w, s, status)
+}
+
+// write sends s.out with status, once.
+func (h *Handler) write(w http.ResponseWriter, s *scratch, status int) {
+	if s.wrote {
+		return
+	}
+	s.wrote = true
+	hdr := w.Header()
+	hdr["Content-Type"] = jsonContentType
+	hdr["Content-Length"] = []string{strconv.Itoa(len(s.out))}
+	w.WriteHeader(status)
+	h.obs.Request(status)
+	if _, err := w.Write(s.out); err != nil {
+		h.obs.Error("", ErrKindWrite)
+	}
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readBody reads all of r into buf, failing with errTooLarge past
+// MaxBodyBytes.
+func readBody(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 4096), MaxBodyBytes+1))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > MaxBodyBytes {
+			return buf, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
