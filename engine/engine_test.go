@@ -119,15 +119,15 @@ func TestCampaignKeywordAnyCaseAndStartText(t *testing.T) {
 	for _, kw := range []string{"start", "START", "sTaRt"} {
 		c := &convo{t: t, bot: loadFile(t, "../examples/campaign-signup.yaml")}
 		expect(t, c.send(start()), "choice button_template start")
-		expect(t, c.send(msg(kw)), "You've been subscribed to the campaign!", `contact_update {"campaigns":true}`)
+		expect(t, c.send(msg(kw)), `contact_update {"campaigns":true}`, "You've been subscribed to the campaign!")
 		expect(t, c.send(msg("what?")), "I don't understand this, I will redirect you to support.", "forward_any {}")
 	}
 	// A messaging channel's start event may already carry the keyword.
 	c := &convo{t: t, bot: loadFile(t, "../examples/campaign-signup.yaml")}
-	expect(t, c.send(Event{Name: EvStart, Text: "Start"}), "You've been subscribed to the campaign!", `contact_update {"campaigns":true}`)
+	expect(t, c.send(Event{Name: EvStart, Text: "Start"}), `contact_update {"campaigns":true}`, "You've been subscribed to the campaign!")
 	c = &convo{t: t, bot: loadFile(t, "../examples/campaign-signup.yaml")}
 	c.send(start())
-	expect(t, c.send(click("start")), "You've been subscribed to the campaign!", `contact_update {"campaigns":true}`)
+	expect(t, c.send(click("start")), `contact_update {"campaigns":true}`, "You've been subscribed to the campaign!")
 	expect(t, c.send(event(EvCampaignUnsubscribe)), "You have been unsubscribed. Send 'start' any time to subscribe again.")
 }
 

@@ -482,6 +482,8 @@ func checkEnv(p *parser, f *Flow) {
 			p.add(Warning, pos, "environment variable %s is not set and has no default; the steps that use it will take their error path (set it, or write ${env.%s:-default})", name, name)
 		}
 	}
+	warn(f.APIURL, f.apiPos)
+	warn(f.APIToken, f.apiTokenPos)
 	for _, name := range f.Order {
 		st := f.States[name]
 		for _, m := range st.Say {
@@ -506,4 +508,23 @@ func checkEnv(p *parser, f *Flow) {
 			}
 		}
 	}
+}
+
+// UsesContact reports whether the flow may read the contact's data: a
+// {{ contact.… }} template, a condition on contact.…, or any script (scripts
+// see the contact). Adapters may skip decoding contact data otherwise.
+func (f *Flow) UsesContact() bool {
+	uses := false
+	for _, name := range f.Order {
+		st := f.States[name]
+		if st.Script != nil {
+			return true
+		}
+		stateUses(st, func(path string, _ Pos, _ bool) {
+			if root, _, _ := strings.Cut(path, "."); root == "contact" {
+				uses = true
+			}
+		})
+	}
+	return uses
 }

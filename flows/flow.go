@@ -23,6 +23,10 @@ type Flow struct {
 	States      map[string]*State
 	Order       []string // state names in the order the file lists them
 	Commands    []*Command
+	APIURL      Template // where self-initiated events go; may be empty
+	APIToken    Template
+	apiPos      Pos
+	apiTokenPos Pos
 	On          map[string]Target // flow-wide handlers: event name or "error" → state
 	Texts       Texts
 	Source      []byte // the file's bytes, for version history

@@ -271,6 +271,20 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 			p.errorf(v, "flow language version %s is not supported; this flowbot reads version %d", v.Value, LanguageVersion)
 		}
 	}
+	if v := vals["api_url"]; v != nil {
+		f.APIURL = p.template(v)
+		f.apiPos = posOf(v)
+		if len(f.APIURL.Vars()) > 0 {
+			p.errorf(v, "api_url may use ${env.NAME} but not {{ variables }}")
+		}
+	}
+	if v := vals["api_token"]; v != nil {
+		f.APIToken = p.template(v)
+		f.apiTokenPos = posOf(v)
+		if len(f.APIToken.Vars()) > 0 {
+			p.errorf(v, "api_token may use ${env.NAME} but not {{ variables }}")
+		}
+	}
 	if v := vals["start"]; v != nil {
 		f.Start = v.Value
 		f.StartPos = posOf(v)

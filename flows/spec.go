@@ -45,6 +45,8 @@ var Language = map[string][]Field{
 		{Name: "start", Kind: KState, Required: true, Doc: "The state a new conversation starts in."},
 		{Name: "states", Kind: KStatesDefs, Object: "state", Required: true, Doc: "The steps of the flow, by name."},
 		{Name: "commands", Kind: KList, Object: "command", Doc: "Global commands that work from any state."},
+		{Name: "api_url", Kind: KString, Doc: "The chat platform's API URL for messages the bot sends on its own (results of async HTTP steps), e.g. ${env.USERLIKE_API_URL}."},
+		{Name: "api_token", Kind: KString, Doc: "The token sent with them (Userlike: the SECURITY-TOKEN header), e.g. ${env.USERLIKE_API_TOKEN}."},
 		{Name: "on", Kind: KStateMap, Doc: "Flow-wide handlers: forward_failed, campaign_unsubscribe, media, location or error → state."},
 		{Name: "texts", Kind: KObject, Object: "texts", Doc: "The messages flowbot itself says."},
 	},

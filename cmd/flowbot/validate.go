@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowbot/flowbot/channels"
+	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
 )
 
@@ -62,7 +64,9 @@ func validate(paths []string, stdout io.Writer) error {
 			}
 			nflows += countFlowFiles(path)
 			all = append(all, lints...)
-			_ = loaded
+			for _, f := range loaded {
+				all = append(all, compiledLints(f)...)
+			}
 			continue
 		}
 		src, err := os.ReadFile(path)
@@ -72,9 +76,13 @@ func validate(paths []string, stdout io.Writer) error {
 			continue
 		}
 		nflows++
-		_, lints := flows.Parse(path, src, opts)
+		f, lints := flows.Parse(path, src, opts)
 		all = append(all, lints...)
+		if f != nil {
+			all = append(all, compiledLints(f)...)
+		}
 	}
+	all.Sort()
 	fmt.Fprint(stdout, all.String())
 	errs := len(all.Errors())
 	warns := len(all) - errs
@@ -112,4 +120,10 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// compiledLints are the checks that need more than the flow file: scripts
+// that do not compile, and choices that fall back on some channel.
+func compiledLints(f *flows.Flow) flows.Lints {
+	return append(engine.New(f).Lints(), channels.LintFlow(f)...)
 }

@@ -111,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 	bots := make([]*engine.Bot, len(cfg.Flows))
 	for i, f := range cfg.Flows {
 		bots[i] = engine.New(f)
+		if ls := bots[i].Lints(); ls.HasErrors() {
+			return nil, &flows.LoadError{Lints: ls}
+		}
 	}
 	s.webhook, err = userlike.New(bots, userlike.Options{
 		Token:       cfg.Token,

@@ -1,7 +1,6 @@
 package userlike
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
-	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/httpjob"
 )
 
@@ -151,7 +149,7 @@ func New(bots []*engine.Bot, opts Options) (*Handler, error) {
 			return nil, fmt.Errorf("two flows are named %q (%s and another); each bot needs its own name", name, b.Flow().File)
 		}
 		h.bots[name] = b
-		h.contact[name] = usesContact(b.Flow())
+		h.contact[name] = b.Flow().UsesContact()
 		h.names = append(h.names, name)
 	}
 	slices.Sort(h.names)
@@ -184,14 +182,6 @@ func New(bots []*engine.Bot, opts Options) (*Handler, error) {
 
 // Names returns the names of the bots served, sorted.
 func (h *Handler) Names() []string { return slices.Clone(h.names) }
-
-// usesContact reports whether a flow may read contact fields
-// ({{ contact.email }}, a condition on contact.name, …). It looks for
-// "contact." in the source: conservative (a comment counts too), and cheap
-// next to decoding every contact object of every call.
-func usesContact(f *flows.Flow) bool {
-	return len(f.Source) == 0 || bytes.Contains(f.Source, []byte("contact."))
-}
 
 type nopObserver struct{}
 
