@@ -2,6 +2,10 @@
 //
 //	flowbot serve --flows examples --addr 127.0.0.1:8080   serve every flow of a folder as a Userlike webhook
 //	flowbot validate examples/                             check flows and report every problem as file:line:col
+//	flowbot test examples/                                 run the conversation tests (*_test.yaml)
+//	flowbot chat examples/webshop.yaml --channel sms       talk to a flow in the terminal
+//	flowbot graph examples/webshop.yaml                    draw a flow (Mermaid or DOT)
+//	flowbot schema                                         print the flow language's JSON Schema
 //	flowbot version                                        print the version
 //
 // Exit codes: 0 success, 1 failure (a flow with errors, a server that could
@@ -130,6 +134,7 @@ no memory per conversation.`,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newServeCmd(stderr), newValidateCmd(stdout), newVersionCmd(stdout))
+	root.AddCommand(newServeCmd(stderr), newValidateCmd(stdout), newTestCmd(stdout), newChatCmd(os.Stdin, stdout),
+		newGraphCmd(stdout), newSchemaCmd(stdout), newVersionCmd(stdout))
 	return root
 }

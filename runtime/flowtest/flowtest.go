@@ -6,6 +6,7 @@
 // A test file sits beside its flow as NAME_test.yaml:
 //
 //	flow: webshop.yaml            # optional: defaults to the file name without _test
+//	env: {ORDER_API_URL: http://orders.test}   # optional: ${env.…} values for the test
 //	tests:
 //	  - name: order found
 //	    channels: [web, sms]      # one test, several channels (default: web)
@@ -53,8 +54,9 @@ import (
 
 // File is a parsed test file.
 type File struct {
-	Flow  string `yaml:"flow"`
-	Tests []Test `yaml:"tests"`
+	Flow  string            `yaml:"flow"`
+	Env   map[string]string `yaml:"env"` // ${env.NAME} values for the flow; they win over the process environment
+	Tests []Test            `yaml:"tests"`
 }
 
 // Test is one conversation.
@@ -229,6 +231,18 @@ func RunFile(path string, opts flows.Options) (Report, error) {
 	if !filepath.IsAbs(flowPath) {
 		flowPath = filepath.Join(filepath.Dir(path), flowPath)
 	}
+	if len(tf.Env) > 0 {
+		outer := opts.Env
+		opts.Env = func(name string) (string, bool) {
+			if v, ok := tf.Env[name]; ok {
+				return v, true
+			}
+			if outer != nil {
+				return outer(name)
+			}
+			return "", false
+		}
+	}
 	flow, err := flows.Load(flowPath, opts)
 	if err != nil {
 		return Report{}, err
@@ -317,32 +331,12 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 		if err != nil {
 			return fail("%v", err)
 		}
-		s, _ := engine.DecodeContext(ctx)
-		if ev.Name == engine.EvClick && s.Pending != nil && !s.Pending.Has(ev.ClickID) {
-			// A click given by label.
-			for _, o := range s.Pending.Options {
-				if strings.EqualFold(o.Label, ev.ClickID) {
-					ev.ClickID = o.ID
-				}
-			}
+		ex, err := Exchange(bot, ctx, ev, func(job *engine.Job) (engine.HTTPResult, error) { return Answer(t.HTTP, job) })
+		if err != nil {
+			return fail("%v", err)
 		}
-		res := bot.StepContext(context.Background(), s, ev)
-		actions := res.Actions
-		for hops := 0; res.Job != nil && hops < 8; hops++ {
-			result, err := mock(t.HTTP, res.Job)
-			if err != nil {
-				return fail("%v", err)
-			}
-			res = bot.StepContext(context.Background(), res.Session, engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: ch, Contact: t.Contact, Now: now})
-			actions = append(actions, res.Actions...)
-		}
-		r := channels.Render(actions, ch)
-		if r.Numbered && res.Session.Pending != nil {
-			res.Session.Pending.Numbered = true
-		}
-		if ctx, err = engine.EncodeContext(res.Session); err != nil {
-			return fail("the context does not fit: %v", err)
-		}
+		ctx = ex.Context
+		r, res := ex.Rendered, ex.Result
 		if d := compare(turn.Expect, r.Packets); d != "" {
 			return fail("%s", d)
 		}
@@ -390,8 +384,56 @@ func (turn Turn) event(now time.Time, ch string, contact map[string]string) (eng
 	return ev, nil
 }
 
-// mock answers a job from the test's HTTP mocks.
-func mock(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
+// ExchangeResult is the outcome of Exchange.
+type ExchangeResult struct {
+	Result   engine.Result     // the last step's result (Session is the final one)
+	Actions  []engine.Action   // every action of the exchange, jobs' results included
+	Rendered channels.Rendered // the actions as the channel shows them
+	Context  []byte            // the encoded context after the exchange
+}
+
+// Answerer makes (or mocks) the HTTP request of a job.
+type Answerer func(*engine.Job) (engine.HTTPResult, error)
+
+// Exchange plays one event against a bot the way a server does: restore the
+// session from the context, step, answer HTTP jobs (at most 8 in a row),
+// render for the event's channel, remember whether a choice was numbered,
+// and encode the new context. A click given by label is mapped to its id.
+func Exchange(bot *engine.Bot, contextJSON []byte, ev engine.Event, answer Answerer) (ExchangeResult, error) {
+	var out ExchangeResult
+	s, _ := engine.DecodeContext(contextJSON)
+	if ev.Name == engine.EvClick && s.Pending != nil && !s.Pending.Has(ev.ClickID) {
+		for _, o := range s.Pending.Options {
+			if strings.EqualFold(o.Label, ev.ClickID) {
+				ev.ClickID = o.ID
+			}
+		}
+	}
+	res := bot.StepContext(context.Background(), s, ev)
+	out.Actions = res.Actions
+	for hops := 0; res.Job != nil && hops < 8; hops++ {
+		result, err := answer(res.Job)
+		if err != nil {
+			return out, err
+		}
+		res = bot.StepContext(context.Background(), res.Session, engine.Event{Name: engine.EvHTTPResult, HTTP: &result,
+			Channel: ev.Channel, Contact: ev.Contact, Bot: ev.Bot, Now: ev.Now})
+		out.Actions = append(out.Actions, res.Actions...)
+	}
+	out.Rendered = channels.Render(out.Actions, ev.Channel)
+	if out.Rendered.Numbered && res.Session.Pending != nil {
+		res.Session.Pending.Numbered = true
+	}
+	out.Result = res
+	var err error
+	if out.Context, err = engine.EncodeContext(res.Session); err != nil {
+		return out, fmt.Errorf("the context does not fit: %w", err)
+	}
+	return out, nil
+}
+
+// Answer answers a job from HTTP mocks: the first whose method and URL match.
+func Answer(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
 	for _, m := range mocks {
 		if m.Method != "" && !strings.EqualFold(m.Method, job.Method) {
 			continue

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/flowbot/flowbot/channels"
+	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/flowtest"
+	"github.com/flowbot/flowbot/runtime/httpjob"
+)
+
+func newTestCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "test [PATH...]",
+		Short: "Run conversation tests (*_test.yaml) against their flows",
+		Long: `test runs the conversation tests written in YAML beside your flows
+(NAME_test.yaml next to NAME.yaml). Each test may start from any state with
+any variables, lists what the contact sends and what the bot must answer, and
+names the channels to run on. HTTP steps are answered by the test's mocks.
+Failures print what was expected and what came, and the exit code is 1.`,
+		Example: `  flowbot test examples
+  flowbot test examples/webshop_test.yaml`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"."}
+			}
+			files, err := flowtest.Find(args)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			if len(files) == 0 {
+				fmt.Fprintf(stdout, "no conversation tests (*_test.yaml) in %s\n", strings.Join(args, " "))
+				return errFailed
+			}
+			passed, failed := 0, 0
+			for _, f := range files {
+				rep, err := flowtest.RunFile(f, flows.Options{Env: os.LookupEnv})
+				if err != nil {
+					fmt.Fprintf(stdout, "FAIL %s: %v\n", f, err)
+					failed++
+					continue
+				}
+				for _, fail := range rep.Failures {
+					fmt.Fprintf(stdout, "FAIL %s\n", fail)
+				}
+				status := "ok  "
+				if len(rep.Failures) > 0 {
+					status = "FAIL"
+				}
+				fmt.Fprintf(stdout, "%s %s (%d passed, %d failed)\n", status, f, rep.Passed, len(rep.Failures))
+				passed += rep.Passed
+				failed += len(rep.Failures)
+			}
+			fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+			if failed > 0 {
+				return errFailed
+			}
+			return nil
+		},
+	}
+}
+
+func loadOne(path string) (*flows.Flow, error) {
+	f, err := flows.Load(path, flows.Options{Env: os.LookupEnv})
+	if err != nil {
+		return nil, fmt.Errorf("%v\n(flowbot validate %s shows every problem)", err, path)
+	}
+	return f, nil
+}
+
+func newGraphCmd(stdout io.Writer) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "graph FLOW",
+		Short: "Draw a flow as a Mermaid or Graphviz diagram",
+		Long: `graph prints a flow's states and transitions. Transitions are labelled by
+their trigger (an option's label, "answer", an HTTP status, an event); error
+and give-up paths are dashed; global commands and flow-wide handlers are
+drawn apart, as "from any state".`,
+		Example: `  flowbot graph examples/webshop.yaml > webshop.mmd
+  flowbot graph --format dot examples/webshop.yaml | dot -Tpng > webshop.png`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := loadOne(args[0])
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "mermaid":
+				fmt.Fprint(stdout, flows.Mermaid(f))
+			case "dot":
+				fmt.Fprint(stdout, flows.DOT(f))
+			default:
+				return usagef("--format must be mermaid or dot, not %q", format)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "mermaid", "mermaid or dot")
+	return cmd
+}
+
+func newSchemaCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of the flow language, for editors",
+		Long: `schema prints the JSON Schema of flow files. It is generated from the same
+definitions the validator uses. Point your editor's YAML support at it, e.g.
+with a first line in each flow:
+
+  # yaml-language-server: $schema=./flow.schema.json`,
+		Example: `  flowbot schema > flow.schema.json`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := flows.Schema()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s\n", b)
+			return nil
+		},
+	}
+}
+
+func newChatCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
+	var channel, mocksFile string
+	var trace bool
+	cmd := &cobra.Command{
+		Use:   "chat FLOW",
+		Short: "Talk to a flow in the terminal, as a channel shows it",
+		Long: `chat runs a flow in the terminal. Type what the contact says; the bot's
+answer is shown as the chosen channel would show it (buttons on web, numbered
+text on sms, …). Commands:
+
+  /click ID-or-label   click an option
+  /media URL           send a file
+  /location LAT,LON    share a location
+  /event NAME          a platform event (forward_failed, campaign_unsubscribe)
+  /restart             start over          /quit   leave
+
+HTTP steps call their real URLs, or the mocks of --mocks (a YAML list in the
+format of a conversation test's "http:" section).`,
+		Example: `  flowbot chat examples/webshop.yaml --channel whatsapp_business --trace`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := loadOne(args[0])
+			if err != nil {
+				return err
+			}
+			ch := channels.Normalize(channel)
+			if ch != channel {
+				return usagef("unknown channel %q (one of %s)", channel, strings.Join(channels.Types, ", "))
+			}
+			answer, err := answerer(cmd.Context(), mocksFile)
+			if err != nil {
+				return err
+			}
+			return chat(engine.New(f), ch, trace, answer, stdin, stdout)
+		},
+	}
+	cmd.Flags().StringVar(&channel, "channel", "web", "the channel to show: "+strings.Join(channels.Types, ", "))
+	cmd.Flags().BoolVar(&trace, "trace", false, "print each transition and the context size")
+	cmd.Flags().StringVar(&mocksFile, "mocks", "", "answer HTTP steps from this YAML file instead of the network")
+	return cmd
+}
+
+func answerer(ctx context.Context, mocksFile string) (flowtest.Answerer, error) {
+	if mocksFile == "" {
+		runner := &httpjob.Runner{}
+		return func(job *engine.Job) (engine.HTTPResult, error) { return runner.Run(ctx, job), nil }, nil
+	}
+	src, err := os.ReadFile(mocksFile)
+	if err != nil {
+		return nil, err
+	}
+	var mocks []flowtest.Mock
+	if err := yaml.Unmarshal(src, &mocks); err != nil {
+		return nil, fmt.Errorf("%s: %v", mocksFile, err)
+	}
+	return func(job *engine.Job) (engine.HTTPResult, error) { return flowtest.Answer(mocks, job) }, nil
+}
+
+func chat(bot *engine.Bot, ch string, trace bool, answer flowtest.Answerer, stdin io.Reader, stdout io.Writer) error {
+	var ctx []byte
+	send := func(ev engine.Event) error {
+		ev.Channel, ev.Now = ch, time.Now()
+		ex, err := flowtest.Exchange(bot, ctx, ev, answer)
+		if err != nil {
+			fmt.Fprintf(stdout, "! %v\n", err)
+			return nil
+		}
+		ctx = ex.Context
+		if trace {
+			for _, t := range ex.Result.Trace {
+				fmt.Fprintf(stdout, "  · %s --%s--> %s\n", t.From, t.Trigger, t.To)
+			}
+			for _, e := range ex.Result.Errors {
+				fmt.Fprintf(stdout, "  · error: %v\n", e)
+			}
+		}
+		for _, p := range ex.Rendered.Packets {
+			fmt.Fprint(stdout, showPacket(p))
+		}
+		if trace {
+			fmt.Fprintf(stdout, "  · state %s, context %d bytes\n", ex.Result.Session.State, len(ctx))
+		}
+		return nil
+	}
+	fmt.Fprintf(stdout, "Chatting with %s on %s. Type /quit to leave.\n", bot.Flow().Name, ch)
+	if err := send(engine.Event{Name: engine.EvStart}); err != nil {
+		return err
+	}
+	in := bufio.NewScanner(stdin)
+	for {
+		fmt.Fprint(stdout, "> ")
+		if !in.Scan() {
+			fmt.Fprintln(stdout)
+			return in.Err()
+		}
+		line := strings.TrimSpace(in.Text())
+		cmd, arg, _ := strings.Cut(line, " ")
+		var ev engine.Event
+		switch cmd {
+		case "/quit", "/exit":
+			return nil
+		case "/restart":
+			ctx = nil
+			ev = engine.Event{Name: engine.EvStart}
+		case "/click":
+			ev = engine.Event{Name: engine.EvClick, ClickID: arg}
+		case "/media":
+			ev = engine.Event{Name: engine.EvMedia, MediaURL: arg}
+		case "/event":
+			ev = engine.Event{Name: arg}
+		case "/location":
+			lat, lon, _ := strings.Cut(arg, ",")
+			la, err1 := strconv.ParseFloat(strings.TrimSpace(lat), 64)
+			lo, err2 := strconv.ParseFloat(strings.TrimSpace(lon), 64)
+			if err1 != nil || err2 != nil {
+				fmt.Fprintln(stdout, "! write /location 52.52,13.40")
+				continue
+			}
+			ev = engine.Event{Name: engine.EvLocation, Location: &engine.Location{Latitude: la, Longitude: lo}}
+		default:
+			if strings.HasPrefix(line, "/") {
+				fmt.Fprintf(stdout, "! unknown command %s (try /click, /media, /location, /event, /restart, /quit)\n", cmd)
+				continue
+			}
+			ev = engine.Event{Name: engine.EvMessage, Text: line}
+		}
+		if err := send(ev); err != nil {
+			return err
+		}
+	}
+}
+
+// showPacket prints a packet roughly as the contact's app shows it.
+func showPacket(p channels.Packet) string {
+	var m map[string]any
+	b, _ := json.Marshal(p.Payload)
+	_ = json.Unmarshal(b, &m)
+	str := func(k string) string { s, _ := m[k].(string); return s }
+	var out strings.Builder
+	line := func(prefix, text string) {
+		for _, l := range strings.Split(text, "\n") {
+			fmt.Fprintf(&out, "%s%s\n", prefix, l)
+		}
+	}
+	switch p.Name {
+	case channels.PacketMessage:
+		line("bot: ", str("body"))
+	case "bubbles", "button_template", "list_template", "carousel":
+		if h := str("header"); h != "" {
+			line("bot: ", h)
+		}
+		line("bot: ", str("body"))
+		opts, _ := m["options"].([]any)
+		for _, o := range opts {
+			om, _ := o.(map[string]any)
+			label, _ := om["label"].(string)
+			id, _ := om["id"].(string)
+			extra := ""
+			if d, _ := om["description"].(string); d != "" {
+				extra = " — " + d
+			}
+			fmt.Fprintf(&out, "     [ %s ]%s   (/click %s)\n", label, extra, id)
+		}
+		if f := str("footer"); f != "" {
+			line("     ", f)
+		}
+	case "media":
+		fmt.Fprintf(&out, "bot: [%s] %s %s\n", str("type"), str("link"), str("caption"))
+	case "buttons":
+		line("bot: ", str("body"))
+		bs, _ := m["buttons"].([]any)
+		for _, x := range bs {
+			bm, _ := x.(map[string]any)
+			fmt.Fprintf(&out, "     [ %v ↗ %v ]\n", bm["label"], bm["url"])
+		}
+	case "navigate":
+		fmt.Fprintf(&out, "bot: (opens %s)\n", str("url"))
+	case "delay":
+		fmt.Fprintf(&out, "bot: (typing… %vs)\n", m["seconds"])
+	default:
+		fmt.Fprintf(&out, "  ⚙ %s %s\n", p.Name, b)
+	}
+	return out.String()
+}
