@@ -139,7 +139,14 @@ func (b *Bot) restore(s Session) (Session, Recovery, bool) {
 		return Session{}, RecoveryRestarted, false
 	}
 	if s.State != "" && f.States[s.State] == nil {
-		return Session{}, RecoveryRestarted, false
+		t, ok := f.Migrate[s.State]
+		if !ok || s.Version == f.ShortHash() {
+			return Session{}, RecoveryRestarted, false
+		}
+		// Renamed or removed in this version: continue where the flow says.
+		s.State, s.Pending, s.Retries, s.Await = t.State, nil, 0, 0
+		s.Version = f.ShortHash()
+		return s, RecoveryMigrated, true
 	}
 	if s.Version != f.ShortHash() {
 		s.Version = f.ShortHash()

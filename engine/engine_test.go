@@ -353,3 +353,24 @@ func TestLoopIsStopped(t *testing.T) {
 		t.Errorf("a loop without waits must stop with an error; got %d actions, errors %v", len(got), c.res.Errors)
 	}
 }
+
+func TestRedeployMigrations(t *testing.T) {
+	v1 := load(t, menuFlow)
+	v2src := strings.Replace(menuFlow, "  menu:\n", "  fruit_menu:\n", 1)
+	v2src = strings.ReplaceAll(v2src, "start: menu", "start: fruit_menu")
+	v2src = strings.ReplaceAll(v2src, "next: menu", "next: fruit_menu")
+	v2src += "migrate:\n  menu: fruit_menu\n"
+	v2 := load(t, v2src)
+	// A conversation on version 1 waits in "menu"; version 2 renamed it.
+	s := v1.Step(Session{}, start()).Session
+	res := v2.Step(s, msg("pear"))
+	if res.Recovery != RecoveryMigrated || !reflect.DeepEqual(texts(res.Actions), []string{"A pear.", "end {}"}) {
+		t.Errorf("renamed state: %q %q", res.Recovery, texts(res.Actions))
+	}
+	// Without a migration, a vanished state restarts politely.
+	v3 := load(t, strings.Replace(v2src, "migrate:\n  menu: fruit_menu\n", "", 1))
+	res = v3.Step(s, msg("pear"))
+	if res.Recovery != RecoveryRestarted || len(res.Actions) == 0 || !strings.Contains(res.Actions[0].Text, "lost track") {
+		t.Errorf("vanished state: %q %q", res.Recovery, texts(res.Actions))
+	}
+}

@@ -44,6 +44,15 @@ func check(p *parser, f *Flow) {
 	for ev, t := range f.On {
 		ref(t, fmt.Sprintf("`on: %s`", ev))
 	}
+	for _, k := range f.migrateKeys {
+		ref(f.Migrate[k.State], fmt.Sprintf("`migrate: %s`", k.State))
+		if t := f.States[f.Migrate[k.State].State]; t != nil && !t.Waits() {
+			p.add(Error, f.Migrate[k.State].Pos, "`migrate: %s` must lead to a state that waits for the contact (ask, choice, wait or http), and %q does not", k.State, t.Name)
+		}
+		if _, exists := f.States[k.State]; exists {
+			p.add(Warning, k.Pos, "`migrate: %s` has no effect: %q is still a state of this flow, and conversations in it stay there", k.State, k.State)
+		}
+	}
 	if p.lints.HasErrors() {
 		return
 	}
@@ -527,4 +536,35 @@ func (f *Flow) UsesContact() bool {
 		})
 	}
 	return uses
+}
+
+// Disappeared lists the states of an earlier version that a conversation
+// can rest in (it waits there, or ended there) and that the new version
+// neither has nor migrates: conversations in them will restart. States a
+// conversation only passes through need no migration.
+func Disappeared(old, new *Flow) Lints {
+	var out Lints
+	for _, name := range old.Order {
+		if st := old.States[name]; !st.Waits() && len(st.Next) > 0 {
+			continue
+		}
+		if _, ok := new.States[name]; ok {
+			continue
+		}
+		if _, ok := new.Migrate[name]; ok {
+			continue
+		}
+		st := old.States[name]
+		out = append(out, Lint{File: old.File, Line: st.Pos.Line, Column: st.Pos.Column, Level: Error,
+			What: fmt.Sprintf("state %q disappears in %s without a migration; conversations in it will restart (add `migrate: {%s: <state>}` to %s)%s",
+				name, new.File, name, new.File, didYouMeanFor(name, new.Order))})
+	}
+	return out
+}
+
+func didYouMeanFor(name string, states []string) string {
+	if s := suggest(name, states); s != "" {
+		return fmt.Sprintf(" — perhaps %q", s)
+	}
+	return ""
 }

@@ -26,8 +26,10 @@ type Flow struct {
 	APIURL      Template // where self-initiated events go; may be empty
 	APIToken    Template
 	apiPos      Pos
+	migrateKeys []Target
 	apiTokenPos Pos
 	On          map[string]Target // flow-wide handlers: event name or "error" → state
+	Migrate     map[string]Target // old state name → state, for conversations on earlier versions
 	Texts       Texts
 	Source      []byte // the file's bytes, for version history
 	Lints       Lints  // the warnings found while loading

@@ -79,3 +79,23 @@ func TestExamplesLoadClean(t *testing.T) {
 		}
 	}
 }
+
+func TestDisappeared(t *testing.T) {
+	parse := func(src string) *Flow {
+		f, lints := Parse("f.yaml", []byte(src), Options{})
+		if f == nil {
+			t.Fatal(lints)
+		}
+		return f
+	}
+	v1 := parse("name: f\nstart: a\nstates:\n  a: {ask: Name,  save: n, next: b}\n  b: {say: hi, next: c}\n  c: {ask: Mail,  save: m, next: d}\n  d: {do: [end]}\n")
+	v2 := parse("name: f\nstart: a\nstates:\n  a: {ask: Name,  save: n, next: c2}\n  c2: {ask: Mail,  save: m, next: d}\n  d: {do: [end]}\n")
+	got := Disappeared(v1, v2).String()
+	if !strings.Contains(got, `f.yaml:6:3: state "c" disappears`) || strings.Contains(got, `"b"`) {
+		t.Errorf("got:\n%s", got)
+	}
+	v3 := parse("name: f\nstart: a\nmigrate: {c: c2}\nstates:\n  a: {ask: Name,  save: n, next: c2}\n  c2: {ask: Mail,  save: m, next: d}\n  d: {do: [end]}\n")
+	if got := Disappeared(v1, v3); len(got) != 0 {
+		t.Errorf("migrated state reported: %s", got)
+	}
+}

@@ -350,6 +350,18 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 	if v := vals["on"]; v != nil {
 		f.On = p.onMap(v, "the flow's `on`")
 	}
+	f.Migrate = map[string]Target{}
+	if v := vals["migrate"]; v != nil {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, t := v.Content[i], v.Content[i+1]
+			if !isScalar(t) {
+				p.errorf(t, "the migration of %q must be a state name, not %s", k.Value, describe(t))
+				continue
+			}
+			f.Migrate[k.Value] = p.target(t)
+			f.migrateKeys = append(f.migrateKeys, Target{State: k.Value, Pos: posOf(k)})
+		}
+	}
 	return f
 }
 

@@ -48,6 +48,7 @@ var Language = map[string][]Field{
 		{Name: "api_url", Kind: KString, Doc: "The chat platform's API URL for messages the bot sends on its own (results of async HTTP steps), e.g. ${env.USERLIKE_API_URL}."},
 		{Name: "api_token", Kind: KString, Doc: "The token sent with them (Userlike: the SECURITY-TOKEN header), e.g. ${env.USERLIKE_API_TOKEN}."},
 		{Name: "on", Kind: KStateMap, Doc: "Flow-wide handlers: forward_failed, campaign_unsubscribe, media, location or error → state."},
+		{Name: "migrate", Kind: KStateMap, Doc: "For redeploys: states of earlier versions that were renamed or removed → the state their conversations continue in."},
 		{Name: "texts", Kind: KObject, Object: "texts", Doc: "The messages flowbot itself says."},
 	},
 	"http": {

@@ -13,7 +13,8 @@ import (
 )
 
 func newValidateCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var previous string
+	cmd := &cobra.Command{
 		Use:   "validate PATH...",
 		Short: "Check flow files and report every problem as file:line:col",
 		Long: `Validate compiles flow files without running them and prints every problem
@@ -25,13 +26,20 @@ it: its *.yaml and *.yml files (not subfolders, not *_test.yaml), and no two
 flows with the same name. ${env.NAME} references are checked against the
 current environment: an unset variable without a default is a warning.
 
+With --previous OLD.yaml and one NEW.yaml, it also lists the states of the
+deployed version that the new one neither has nor migrates (with a
+"migrate:" entry): conversations waiting in them would restart.
+
 Exit code 0 when there is no error (warnings are allowed), 1 when any flow
 has an error.`,
 		Example: `  # Check every flow of a folder
   flowbot validate examples/
 
   # Check two files
-  flowbot validate examples/campaign-signup.yaml my-flow.yaml`,
+  flowbot validate examples/campaign-signup.yaml my-flow.yaml
+
+  # Before a redeploy: which live states would vanish?
+  flowbot validate --previous deployed/webshop.yaml examples/webshop.yaml`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usagef("validate needs at least one flow file or folder")
@@ -39,9 +47,41 @@ has an error.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if previous != "" {
+				return validatePrevious(previous, args, stdout)
+			}
 			return validate(args, stdout)
 		},
 	}
+	cmd.Flags().StringVar(&previous, "previous", "", "the deployed version of the flow, to list states that disappear without a migration")
+	return cmd
+}
+
+func validatePrevious(oldPath string, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return usagef("--previous compares one flow file: flowbot validate --previous OLD.yaml NEW.yaml")
+	}
+	if err := validate(args, stdout); err != nil {
+		return err
+	}
+	opts := flows.Options{Env: os.LookupEnv}
+	old, err := flows.Load(oldPath, opts)
+	if err != nil {
+		fmt.Fprintf(stdout, "%s: the previous version does not load: %v\n", oldPath, err)
+		return errFailed
+	}
+	cur, err := flows.Load(args[0], opts)
+	if err != nil {
+		return errFailed
+	}
+	gone := flows.Disappeared(old, cur)
+	fmt.Fprint(stdout, gone.String())
+	if len(gone) > 0 {
+		fmt.Fprintf(stdout, "%s of %s disappear without a migration\n", plural(len(gone), "state"), oldPath)
+		return errFailed
+	}
+	fmt.Fprintf(stdout, "every state of %s exists in %s or is migrated\n", oldPath, args[0])
+	return nil
 }
 
 func validate(paths []string, stdout io.Writer) error {
