@@ -196,17 +196,5 @@ func validIdent(s string) bool {
 	return true
 }
 
-func validEnvName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validEnvName: an identifier without dashes, as shells allow.
+func validEnvName(s string) bool { return validIdent(s) && !strings.Contains(s, "-") }
