@@ -16,24 +16,39 @@ package engine
 type Deployment struct {
 	current *Bot
 	older   map[string]*Bot // by short hash
+	order   []string        // short hashes, oldest first
 }
 
-// NewDeployment makes a deployment of current, keeping older versions for
-// the conversations still on them. Older versions of another flow, or equal
+// NewDeployment makes a deployment of current, keeping older versions
+// (newest first) for the conversations still on them. Older versions of another flow, or equal
 // to current, are ignored.
 func NewDeployment(current *Bot, older ...*Bot) *Deployment {
 	d := &Deployment{current: current, older: map[string]*Bot{}}
-	for _, b := range older {
+	for i := len(older) - 1; i >= 0; i-- { // older is given newest first
+		b := older[i]
 		if b == nil || b.flow.Name != current.flow.Name || b.flow.ShortHash() == current.flow.ShortHash() {
 			continue
 		}
+		if _, dup := d.older[b.flow.ShortHash()]; dup {
+			continue
+		}
 		d.older[b.flow.ShortHash()] = b
+		d.order = append(d.order, b.flow.ShortHash())
 	}
 	return d
 }
 
 // Current returns the current version.
 func (d *Deployment) Current() *Bot { return d.current }
+
+// Older returns the earlier versions kept, newest first.
+func (d *Deployment) Older() []*Bot {
+	out := make([]*Bot, 0, len(d.order))
+	for i := len(d.order) - 1; i >= 0; i-- {
+		out = append(out, d.older[d.order[i]])
+	}
+	return out
+}
 
 // Versions lists the short hashes of the earlier versions kept.
 func (d *Deployment) Versions() []string { return sortedKeys(d.older) }
