@@ -5,13 +5,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike"
+	"github.com/flowbot/flowbot/runtime/worker"
 )
 
 // serveFlags are the options of flowbot serve.
@@ -23,7 +26,14 @@ type serveFlags struct {
 	logBodies   bool
 	logFormat   string
 	logLevel    string
+	data        string
+	lease       time.Duration
+	workers     int
 }
+
+// defaultDataPath is where serve keeps its outbox unless --data says
+// otherwise.
+var defaultDataPath = filepath.Join("flowbot-data", "flowbot.db")
 
 func newServeCmd(stderr io.Writer) *cobra.Command {
 	var f serveFlags
@@ -46,6 +56,13 @@ file:line:col). Warnings, such as a ${env.NAME} that is not set, are logged
 and serve starts anyway. SIGINT or SIGTERM shut the server down gracefully:
 requests in flight are finished first.
 
+A state with an async HTTP step (async: true) answers the webhook at once;
+the request runs in the background and its result is pushed to the flow's
+api_url (for the example flows: USERLIKE_API_URL, with the token
+USERLIKE_API_TOKEN). The pending work is kept in an SQLite file (--data), so a
+restart or a crash loses none of it. --data '' keeps nothing and runs async
+steps during the webhook call instead.
+
 Logs go to stderr, one line per turn (bot, cid, event, from → to state,
 duration). Message texts and contact data are left out unless --log-bodies
 is given.`,
@@ -54,6 +71,11 @@ is given.`,
 
   # Serve your own flows on all interfaces, requiring a token, with JSON logs
   FLOWBOT_WEBHOOK_TOKEN=s3cret flowbot serve --flows ./flows --addr 0.0.0.0:8080 --log-format json
+
+  # The webshop example with its order lookup in the background: results go
+  # to the bot's API URL and token from the Userlike dashboard
+  ORDER_API_URL=https://shop.example.com/api USERLIKE_API_URL='<API URL>' \
+  USERLIKE_API_TOKEN='<API token>' flowbot serve --data /var/lib/flowbot/flowbot.db
 
   # Try it
   curl -s localhost:8080/bots/name-email-forward/webhook \
@@ -79,6 +101,9 @@ is given.`,
 	fl.BoolVar(&f.logBodies, "log-bodies", false, "also log message texts, clicks, contact data and answers (personal data!)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "least important logs shown: debug, info, warn or error")
+	fl.StringVar(&f.data, "data", defaultDataPath, "the SQLite file keeping background jobs and pushes (its folder is created; '' keeps nothing)")
+	fl.DurationVar(&f.lease, "lease", worker.DefaultLease, "how long a crashed process's background work stays claimed before another takes it up")
+	fl.IntVar(&f.workers, "workers", worker.DefaultWorkers, "background HTTP requests run at once")
 	return cmd
 }
 
@@ -99,6 +124,12 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	}
 	if strings.TrimSpace(f.tokenHeader) == "" {
 		return usagef("--token-header must name a header")
+	}
+	if f.lease < 300*time.Millisecond {
+		return usagef("--lease must be at least 300ms, not %s", f.lease)
+	}
+	if f.workers < 1 {
+		return usagef("--workers must be at least 1, not %d", f.workers)
 	}
 
 	loaded, lints, err := flows.LoadDir(f.flowsDir, flows.Options{Env: os.LookupEnv})
@@ -133,6 +164,8 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		TokenHeader: f.tokenHeader,
 		LogBodies:   f.logBodies,
 		Logger:      logger,
+		DataPath:    f.data,
+		Worker:      worker.Config{Lease: f.lease, Workers: f.workers},
 	})
 	if err != nil {
 		return err

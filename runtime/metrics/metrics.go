@@ -6,6 +6,10 @@
 //	flowbot_context_recoveries_total{flow, kind}        contexts recovered: foreign, migrated, restarted
 //	flowbot_http_requests_total{handler, code}          answered requests, by handler (webhook, healthz, metrics, other) and status
 //	flowbot_flows_loaded                                flows being served
+//	flowbot_jobs_total{flow, outcome}                   background HTTP jobs finished: done, ignored, superseded, failed, released
+//	flowbot_job_duration_seconds{flow}                  time a background HTTP request took
+//	flowbot_push_attempts_total{outcome}                requests to API URLs: sent, retry, rate_limited, failed
+//	flowbot_outbox_pending{kind}                        open work in the outbox: jobs (pending or running), pushes (pending)
 //
 // A Metrics implements userlike.Observer. Label sets known at start (every
 // flow's states, the usual status codes) are resolved once, so the hot path
@@ -29,6 +33,10 @@ type Metrics struct {
 	recoveries *prometheus.CounterVec
 	requests   *prometheus.CounterVec
 	loaded     prometheus.Gauge
+	jobs       *prometheus.CounterVec
+	jobTime    *prometheus.HistogramVec
+	pushes     *prometheus.CounterVec
+	reg        prometheus.Registerer
 
 	// Resolved children, read-only after New.
 	turnBy    map[string]map[string]prometheus.Counter
@@ -38,6 +46,10 @@ type Metrics struct {
 
 // LatencyBuckets are the turn duration buckets, in seconds: 50 µs to about 1 s.
 var LatencyBuckets = prometheus.ExponentialBuckets(0.00005, 2.5, 12)
+
+// JobBuckets are the background request duration buckets, in seconds:
+// 10 ms to about 80 s.
+var JobBuckets = prometheus.ExponentialBuckets(0.01, 2.5, 11)
 
 // codes are the statuses whose counters are resolved in advance.
 var codes = []int{200, 400, 401, 404, 405, 413, 500}
@@ -71,11 +83,25 @@ func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
 			Name: "flowbot_flows_loaded",
 			Help: "Flows being served.",
 		}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_jobs_total",
+			Help: "Background HTTP jobs finished, by outcome: done, ignored (not awaited), superseded (the contact moved on), failed, released (interrupted by shutdown).",
+		}, []string{"flow", "outcome"}),
+		jobTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "flowbot_job_duration_seconds",
+			Help:    "Time a background HTTP request took.",
+			Buckets: JobBuckets,
+		}, []string{"flow"}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_push_attempts_total",
+			Help: "Requests to the bots' API URLs, by outcome: sent, retry (network error, 408, 5xx), rate_limited (429), failed (other 4xx, no API URL).",
+		}, []string{"outcome"}),
+		reg:       reg,
 		turnBy:    map[string]map[string]prometheus.Counter{},
 		latencyBy: map[string]prometheus.Observer{},
 		webhookBy: map[int]prometheus.Counter{},
 	}
-	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded} {
+	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded, m.jobs, m.jobTime, m.pushes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -131,4 +157,43 @@ func (m *Metrics) Error(flow, kind string) {
 // Recovery counts a recovered context by kind (userlike.Observer).
 func (m *Metrics) Recovery(flow, kind string) {
 	m.recoveries.WithLabelValues(flow, kind).Inc()
+}
+
+// JobFinished counts a background job by outcome and records its request's
+// duration (runtime/worker.Observer).
+func (m *Metrics) JobFinished(flow, outcome string, d time.Duration) {
+	m.jobs.WithLabelValues(flow, outcome).Inc()
+	if d > 0 {
+		m.jobTime.WithLabelValues(flow).Observe(d.Seconds())
+	}
+}
+
+// PushAttempt counts a request to an API URL by outcome
+// (runtime/worker.Observer).
+func (m *Metrics) PushAttempt(outcome string) {
+	m.pushes.WithLabelValues(outcome).Inc()
+}
+
+// WatchOutbox registers flowbot_outbox_pending, read from depth at each
+// scrape: the jobs pending or running and the pushes pending.
+func (m *Metrics) WatchOutbox(depth func() (jobs, pushes int, err error)) error {
+	return m.reg.Register(&depthCollector{depth: depth, desc: prometheus.NewDesc("flowbot_outbox_pending",
+		"Open work in the outbox: jobs pending or running, pushes not yet delivered.", []string{"kind"}, nil)})
+}
+
+type depthCollector struct {
+	depth func() (int, int, error)
+	desc  *prometheus.Desc
+}
+
+func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
+	jobs, pushes, err := c.depth()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(jobs), "jobs")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(pushes), "pushes")
 }

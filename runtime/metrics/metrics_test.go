@@ -62,3 +62,40 @@ flowbot_context_recoveries_total{flow="f",kind="foreign"} 1
 		t.Error("registering twice: no error")
 	}
 }
+
+func TestOutboxMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.JobFinished("webshop", "done", 250*time.Millisecond)
+	m.JobFinished("webshop", "superseded", 0)
+	m.PushAttempt("rate_limited")
+	m.PushAttempt("sent")
+	m.PushAttempt("sent")
+	jobs, pushes := 3, 5
+	if err := m.WatchOutbox(func() (int, int, error) { return jobs, pushes, nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP flowbot_jobs_total Background HTTP jobs finished, by outcome: done, ignored (not awaited), superseded (the contact moved on), failed, released (interrupted by shutdown).
+# TYPE flowbot_jobs_total counter
+flowbot_jobs_total{flow="webshop",outcome="done"} 1
+flowbot_jobs_total{flow="webshop",outcome="superseded"} 1
+# HELP flowbot_push_attempts_total Requests to the bots' API URLs, by outcome: sent, retry (network error, 408, 5xx), rate_limited (429), failed (other 4xx, no API URL).
+# TYPE flowbot_push_attempts_total counter
+flowbot_push_attempts_total{outcome="rate_limited"} 1
+flowbot_push_attempts_total{outcome="sent"} 2
+# HELP flowbot_outbox_pending Open work in the outbox: jobs pending or running, pushes not yet delivered.
+# TYPE flowbot_outbox_pending gauge
+flowbot_outbox_pending{kind="jobs"} 3
+flowbot_outbox_pending{kind="pushes"} 5
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "flowbot_jobs_total", "flowbot_push_attempts_total", "flowbot_outbox_pending"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(m.jobTime); n != 1 {
+		t.Errorf("%d job duration series, want 1 (no request: no observation)", n)
+	}
+}

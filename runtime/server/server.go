@@ -10,6 +10,12 @@
 // state, so any number of instances can run behind a load balancer and a
 // restart loses nothing. Run shuts down gracefully: it stops accepting,
 // finishes the requests in flight, then returns.
+//
+// With a DataPath, the server also runs the background work of async HTTP
+// steps (runtime/worker over the SQLite outbox of runtime/outbox): a webhook
+// turn that asks for one answers at once, and the result is pushed to the
+// bot's API URL later. The outbox survives restarts; on shutdown the worker
+// finishes (or hands back) the work in flight before the file is closed.
 package server
 
 import (
@@ -32,7 +38,9 @@ import (
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/metrics"
+	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/userlike"
+	"github.com/flowbot/flowbot/runtime/worker"
 )
 
 // Default timeouts of the HTTP server. Webhook turns take microseconds; the
@@ -68,6 +76,13 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, ShutdownTimeout time.Duration
 	// Now is the clock given to the engine; nil is time.Now.
 	Now func() time.Time
+	// DataPath is the outbox file (SQLite) that keeps async HTTP jobs and
+	// the pushes of their results; its folder is created. Empty keeps
+	// nothing: async steps then run during the webhook call.
+	DataPath string
+	// Worker tunes the background work (workers, lease, backoff, clock…);
+	// its Store, Logger and Observer are set by New.
+	Worker worker.Config
 }
 
 // Server serves flows over HTTP. Build it with New.
@@ -77,6 +92,8 @@ type Server struct {
 	handler  http.Handler
 	webhook  *userlike.Handler
 	metrics  *metrics.Metrics
+	store    *outbox.Store  // nil without DataPath
+	worker   *worker.Worker // nil without DataPath
 	names    []string
 	stopping atomic.Bool
 }
@@ -115,6 +132,21 @@ func New(cfg Config) (*Server, error) {
 			return nil, &flows.LoadError{Lints: ls}
 		}
 	}
+	var queue userlike.Queue
+	if cfg.DataPath != "" {
+		wc := cfg.Worker
+		st, err := outbox.Open(context.Background(), cfg.DataPath, outbox.Options{Clock: wc.Clock})
+		if err != nil {
+			return nil, err
+		}
+		wc.Store, wc.Logger, wc.Observer = st, s.log, m
+		s.store, s.worker = st, worker.New(wc)
+		queue = s.worker
+		if err := m.WatchOutbox(func() (int, int, error) { return st.Depth(context.Background()) }); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
 	s.webhook, err = userlike.New(bots, userlike.Options{
 		Token:       cfg.Token,
 		TokenHeader: cfg.TokenHeader,
@@ -122,10 +154,13 @@ func New(cfg Config) (*Server, error) {
 		Logger:      s.log,
 		Observer:    m,
 		Now:         cfg.Now,
+		Queue:       queue,
 	})
 	if err != nil {
+		s.Close()
 		return nil, err
 	}
+	s.warnAsync(bots)
 	s.names = s.webhook.Names()
 
 	r := mux.NewRouter()
@@ -154,6 +189,44 @@ func (s *Server) Flows() []string { return append([]string(nil), s.names...) }
 // Addr is the address Run listens on.
 func (s *Server) Addr() string { return s.cfg.Addr }
 
+// warnAsync logs, for each flow with async HTTP steps, where their results
+// go — or why they cannot be delivered.
+func (s *Server) warnAsync(bots []*engine.Bot) {
+	for _, b := range bots {
+		f := b.Flow()
+		var async []string
+		for _, name := range f.Order {
+			if h := f.States[name].HTTP; h != nil && h.Async {
+				async = append(async, name)
+			}
+		}
+		if len(async) == 0 {
+			continue
+		}
+		if s.worker == nil {
+			s.log.Warn("no data file: async HTTP steps run during the webhook call", "flow", f.Name, "states", async)
+			continue
+		}
+		if _, _, err := s.webhook.APITarget(f.Name); err != nil {
+			s.log.Warn("async HTTP steps cannot deliver their results: they will be recorded as failed", "flow", f.Name, "states", async, "error", err.Error())
+		}
+	}
+}
+
+// Close releases the data file when Serve was not called (Serve closes it
+// itself). It is safe to call more than once.
+func (s *Server) Close() error {
+	if s.store == nil {
+		return nil
+	}
+	st := s.store
+	s.store = nil
+	if s.worker != nil {
+		s.worker.Stop(context.Background())
+	}
+	return st.Close()
+}
+
 // Run listens on the configured address and serves until ctx is cancelled,
 // then shuts down gracefully (see Serve).
 func (s *Server) Run(ctx context.Context) error {
@@ -178,11 +251,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if s.worker != nil {
+		if err := s.worker.Start(s.webhook); err != nil {
+			ln.Close()
+			s.Close()
+			return fmt.Errorf("background worker: %w", err)
+		}
+		s.log.Info("background work enabled", "data", s.store.Path())
+	}
 	s.log.Info("serving", "addr", ln.Addr().String(), "flows", s.names)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		s.stopWorker(context.Background())
 		return err
 	case <-ctx.Done():
 	}
@@ -196,10 +278,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if err != nil {
 		srv.Close()
+	}
+	// The webhooks are answered (their jobs queued): now the background
+	// work in flight, within what is left of the timeout.
+	if werr := s.stopWorker(sctx); werr != nil && err == nil {
+		s.log.Warn("background work interrupted by the shutdown timeout; it resumes on the next start", "error", werr.Error())
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// stopWorker stops the background worker (finishing or handing back the
+// work in flight) and closes the data file.
+func (s *Server) stopWorker(ctx context.Context) error {
+	if s.worker == nil || s.store == nil {
+		return nil
+	}
+	err := s.worker.Stop(ctx)
+	if cerr := s.store.Close(); cerr != nil {
+		s.log.Error("closing the data file", "error", cerr.Error())
+	}
+	s.store = nil
+	return err
 }
 
 // healthz answers 200 with the flows served, or 503 while shutting down.

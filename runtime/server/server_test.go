@@ -22,7 +22,7 @@ import (
 
 // loadExamples loads the real example flows, afresh each time (as a new
 // process would).
-func loadExamples(t *testing.T) []*flows.Flow {
+func loadExamples(t testing.TB) []*flows.Flow {
 	t.Helper()
 	fl, lints, err := flows.LoadDir("../../examples", flows.Options{})
 	if err != nil || lints.HasErrors() {
@@ -31,7 +31,7 @@ func loadExamples(t *testing.T) []*flows.Flow {
 	return fl
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -87,7 +87,7 @@ func (c *notifyConn) Read(p []byte) (int, error) {
 }
 
 // serve starts a fresh server (freshly loaded flows) on 127.0.0.1:0.
-func serve(t *testing.T, cfg server.Config, wrap func(net.Listener) net.Listener) *running {
+func serve(t testing.TB, cfg server.Config, wrap func(net.Listener) net.Listener) *running {
 	t.Helper()
 	if cfg.Flows == nil {
 		cfg.Flows = loadExamples(t)

@@ -20,4 +20,13 @@
 // body (1 MiB), DecodeWebhook, engine.DecodeContext, Bot.Step,
 // channels.Render, engine.EncodeContext, write the events. Bad input gets a
 // 4xx with {"error": "…"}; nothing a client sends produces a 5xx.
+//
+// HTTP steps: a synchronous one runs during the call (at most
+// MaxJobsPerTurn per turn). An async one, when the Handler has a Queue, is
+// stored with the turn's context (Queue.Enqueue) before the answer is
+// written, and the answer carries what the flow said before the request; a
+// background worker (runtime/worker) later calls Resume with the result and
+// pushes the events it returns to the bot's API URL (APITarget). A turn
+// that leaves a job's wait tells the Queue (Supersede), so that its result
+// is not pushed. Turns that involve no job never call the Queue.
 package userlike

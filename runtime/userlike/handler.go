@@ -103,11 +103,42 @@ type Options struct {
 	// BotName extracts the bot's name from a request; nil reads it from a
 	// path of the form …/bots/{name}/webhook.
 	BotName func(*http.Request) string
-	// Jobs makes the flows' HTTP requests; nil is an httpjob.Runner. They
-	// run during the webhook call, async ones included (there is no job
-	// queue yet), and the answer carries what the flow said before and
+	// Jobs makes the flows' HTTP requests; nil is an httpjob.Runner.
+	// Synchronous ones (and, without a Queue, async ones too) run during the
+	// webhook call, and the answer carries what the flow said before and
 	// after the request.
 	Jobs JobRunner
+	// Queue, when set, keeps async HTTP jobs durably for a background
+	// worker: the webhook answers at once with what the flow said before the
+	// request, and the worker pushes the result later (see Resume). Nil
+	// runs async jobs during the webhook call.
+	Queue Queue
+}
+
+// Queue keeps the async HTTP jobs of flows until a background worker has
+// run them (runtime/worker implements it over runtime/outbox). The Handler
+// calls it only on turns that ask for an async job, and on the rare turn
+// that leaves a job's result unwanted; ordinary turns never touch it.
+type Queue interface {
+	// Enqueue stores the job durably and returns its id. The webhook
+	// answer is written only after it returned nil; on an error the job
+	// runs during the webhook call instead.
+	Enqueue(ctx context.Context, j QueuedJob) (int64, error)
+	// Supersede records that conversation cid of bot no longer waits for
+	// job number seq (the contact moved on): its result must not be pushed.
+	Supersede(ctx context.Context, bot, cid string, seq int) error
+}
+
+// QueuedJob is an async HTTP job with everything needed to continue its
+// conversation when the result comes (see Handler.Resume).
+type QueuedJob struct {
+	Bot         string            // the flow's name
+	FlowVersion string            // the flow's short hash
+	CID         string            // the conversation
+	Channel     string            // the contact's channel (normalized)
+	Context     []byte            // the encoded context after the turn; it awaits Job.Seq
+	Contact     map[string]string // the contact fields of the turn (nil when the flow reads none)
+	Job         *engine.Job       // the request
 }
 
 // Handler answers Userlike webhook calls for a set of bots. It keeps no
@@ -126,6 +157,7 @@ type Handler struct {
 	now       func() time.Time
 	botName   func(*http.Request) string
 	jobs      JobRunner
+	queue     Queue
 	pool      sync.Pool // *scratch
 }
 
@@ -142,6 +174,7 @@ func New(bots []*engine.Bot, opts Options) (*Handler, error) {
 		now:       opts.Now,
 		botName:   opts.BotName,
 		jobs:      opts.Jobs,
+		queue:     opts.Queue,
 	}
 	for _, b := range bots {
 		name := b.Flow().Name
@@ -306,35 +339,25 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, bot *
 	session, cerr := engine.DecodeContext(in.Context)
 	from := session.State
 	in.Event.Now = start
-	res := bot.StepContext(ctx, session, in.Event)
-	if res.Job != nil {
-		res = h.runJobs(ctx, bot, name, in, res)
-	}
-	rendered := channels.Render(res.Actions, in.Channel)
-	if rendered.Numbered && res.Session.Pending != nil {
-		res.Session.Pending.Numbered = true
-	}
-	newCtx, err := engine.EncodeContext(res.Session)
-	if err != nil {
-		// The turn's outcome cannot be stored: restart the conversation
-		// politely instead of answering with a state that would be lost.
-		h.obs.Error(name, ErrKindContextTooBig)
-		h.log.LogAttrs(ctx, slog.LevelError, "the new context is too big; restarting the conversation",
-			slog.String("bot", name), slog.String("cid", in.CID), slog.String("state", res.Session.State), slog.String("error", err.Error()))
-		res = bot.StepContext(ctx, engine.Session{Foreign: true}, in.Event)
-		if res.Job != nil {
-			res = h.runJobs(ctx, bot, name, in, res)
-		}
-		rendered = channels.Render(res.Actions, in.Channel)
-		if rendered.Numbered && res.Session.Pending != nil {
-			res.Session.Pending.Numbered = true
-		}
-		if newCtx, err = engine.EncodeContext(res.Session); err != nil {
-			f := bot.Flow() // cannot happen: a restarted session is tiny
-			newCtx, _ = engine.EncodeContext(engine.Session{Flow: f.Name, Version: f.ShortHash()})
+	o := h.complete(ctx, bot, name, in.CID, &in.Event, bot.StepContext(ctx, session, in.Event), false)
+	if o.res.Job != nil {
+		// An async job: keep it durably before answering, or run it now.
+		if err := h.enqueue(ctx, bot, name, in.CID, &in.Event, o); err != nil {
+			o = h.complete(ctx, bot, name, in.CID, &in.Event, o.res, true)
 		}
 	}
-	s.out = appendEvents(s.out[:0], in.CID, newCtx, rendered.Packets)
+	if h.queue != nil && session.Await != 0 {
+		if seq := awaited(bot, session); seq != 0 && awaited(bot, o.res.Session) != seq {
+			// The conversation no longer waits for that job: its result
+			// must not be pushed.
+			if err := h.queue.Supersede(context.WithoutCancel(ctx), name, in.CID, seq); err != nil {
+				h.log.LogAttrs(ctx, slog.LevelError, "cannot mark a background job superseded; its result may still be pushed",
+					slog.String("bot", name), slog.String("cid", in.CID), slog.Int("seq", seq), slog.String("error", err.Error()))
+			}
+		}
+	}
+	res, rendered := o.res, o.rendered
+	s.out = appendEvents(s.out[:0], in.CID, o.ctx, rendered.Packets)
 	h.write(w, s, http.StatusOK)
 
 	d := h.now().Sub(start)
@@ -399,11 +422,92 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, bot *
 	h.log.LogAttrs(ctx, slog.LevelInfo, "turn", attrs...)
 }
 
+// awaited is the number of the HTTP job session waits for, or 0: as the
+// engine decides whether a result is still wanted, the session must be in
+// a state with an HTTP step, not done, and await that number.
+func awaited(bot *engine.Bot, s engine.Session) int {
+	if s.Await == 0 || s.Done || s.Foreign || s.Flow != bot.Flow().Name {
+		return 0
+	}
+	if st := bot.Flow().States[s.State]; st == nil || st.HTTP == nil {
+		return 0
+	}
+	return s.Await
+}
+
+// outcome is a turn made ready to send: the result (with the actions of
+// every step), its rendering for the channel, and the encoded context.
+type outcome struct {
+	res      engine.Result
+	rendered channels.Rendered
+	ctx      []byte
+}
+
+// complete finishes a turn whose first step gave res: it runs the
+// synchronous HTTP jobs (async ones too when inline or without a Queue;
+// otherwise an async job is left in res.Job for the caller to queue),
+// renders for the channel, marks a choice shown numbered in the context,
+// and encodes the context — restarting the conversation politely if it
+// would be too big. The webhook handler and Resume share it.
+func (h *Handler) complete(ctx context.Context, bot *engine.Bot, name, cid string, ev *engine.Event, res engine.Result, inline bool) outcome {
+	if res.Job != nil {
+		res = h.runJobs(ctx, bot, name, cid, ev, res, inline)
+	}
+	rendered := channels.Render(res.Actions, ev.Channel)
+	if rendered.Numbered && res.Session.Pending != nil {
+		res.Session.Pending.Numbered = true
+	}
+	newCtx, err := engine.EncodeContext(res.Session)
+	if err != nil {
+		// The turn's outcome cannot be stored: restart the conversation
+		// politely instead of answering with a state that would be lost.
+		h.obs.Error(name, ErrKindContextTooBig)
+		h.log.LogAttrs(ctx, slog.LevelError, "the new context is too big; restarting the conversation",
+			slog.String("bot", name), slog.String("cid", cid), slog.String("state", res.Session.State), slog.String("error", err.Error()))
+		res = bot.StepContext(ctx, engine.Session{Foreign: true}, *ev)
+		if res.Job != nil {
+			res = h.runJobs(ctx, bot, name, cid, ev, res, inline)
+		}
+		rendered = channels.Render(res.Actions, ev.Channel)
+		if rendered.Numbered && res.Session.Pending != nil {
+			res.Session.Pending.Numbered = true
+		}
+		if newCtx, err = engine.EncodeContext(res.Session); err != nil {
+			f := bot.Flow() // cannot happen: a restarted session is tiny
+			newCtx, _ = engine.EncodeContext(engine.Session{Flow: f.Name, Version: f.ShortHash()})
+		}
+	}
+	return outcome{res: res, rendered: rendered, ctx: newCtx}
+}
+
+// enqueue hands the async job of o to the Queue, with the turn's context.
+func (h *Handler) enqueue(ctx context.Context, bot *engine.Bot, name, cid string, ev *engine.Event, o outcome) error {
+	job := o.res.Job
+	id, err := h.queue.Enqueue(context.WithoutCancel(ctx), QueuedJob{Bot: name, FlowVersion: bot.Flow().ShortHash(), CID: cid, Channel: ev.Channel,
+		Context: o.ctx, Contact: ev.Contact, Job: job})
+	if err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "cannot queue a background HTTP request; running it during the webhook call",
+			slog.String("bot", name), slog.String("cid", cid), slog.String("state", job.State), slog.String("error", err.Error()))
+		return err
+	}
+	if h.log.Enabled(ctx, slog.LevelInfo) {
+		attrs := []slog.Attr{slog.String("bot", name), slog.String("cid", cid), slog.String("state", job.State),
+			slog.String("method", job.Method), slog.Int64("job", id), slog.Int("seq", job.Seq)}
+		if h.logBodies {
+			attrs = append(attrs, slog.String("url", job.URL))
+		}
+		h.log.LogAttrs(ctx, slog.LevelInfo, "http request queued", attrs...)
+	}
+	return nil
+}
+
 // runJobs makes the HTTP requests a turn asks for, one after the other, and
 // steps the flow with each result. The returned result holds the actions
-// and trace of every step.
-func (h *Handler) runJobs(ctx context.Context, bot *engine.Bot, name string, in *Inbound, res engine.Result) engine.Result {
-	for n := 0; res.Job != nil; n++ {
+// and trace of every step. With a Queue and not inline, it stops at an
+// async job and leaves it in the result's Job.
+func (h *Handler) runJobs(ctx context.Context, bot *engine.Bot, name, cid string, ev *engine.Event, res engine.Result, inline bool) engine.Result {
+	queued := h.queue != nil && !inline
+	for n := 0; res.Job != nil && !(res.Job.Async && queued); n++ {
 		job := res.Job
 		var out engine.HTTPResult
 		start := h.now()
@@ -413,7 +517,7 @@ func (h *Handler) runJobs(ctx context.Context, bot *engine.Bot, name string, in 
 			out = h.jobs.Run(ctx, job)
 		}
 		if h.log.Enabled(ctx, slog.LevelInfo) {
-			attrs := []slog.Attr{slog.String("bot", name), slog.String("cid", in.CID), slog.String("state", job.State),
+			attrs := []slog.Attr{slog.String("bot", name), slog.String("cid", cid), slog.String("state", job.State),
 				slog.String("method", job.Method), slog.Int("status", out.Status), slog.Duration("duration", h.now().Sub(start))}
 			if out.Err != "" {
 				attrs = append(attrs, slog.String("error", out.Err))
@@ -426,9 +530,9 @@ func (h *Handler) runJobs(ctx context.Context, bot *engine.Bot, name string, in 
 			}
 			h.log.LogAttrs(ctx, slog.LevelInfo, "http request", attrs...)
 		}
-		ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &out, Channel: in.Event.Channel,
-			Contact: in.Event.Contact, Now: h.now()}
-		next := bot.StepContext(ctx, res.Session, ev)
+		hev := engine.Event{Name: engine.EvHTTPResult, HTTP: &out, Channel: ev.Channel,
+			Contact: ev.Contact, Now: h.now()}
+		next := bot.StepContext(ctx, res.Session, hev)
 		next.Actions = append(res.Actions, next.Actions...)
 		next.Trace = append(res.Trace, next.Trace...)
 		next.Errors = append(res.Errors, next.Errors...)

@@ -12,6 +12,10 @@
 //	c := p.Conversation("cid-1", "web")
 //	r, err := c.Start("")     // → r.Texts() == ["Welcome! …"]
 //	r, err = c.Say("Ada")     // the context from the start travels along
+//
+// Platform.API plays the bot's API URL too, where flowbot pushes the
+// results of async HTTP steps: a pushed context becomes the conversation's,
+// as it does on Userlike, so the next webhook call continues from it.
 package platformtest
 
 import (
@@ -269,6 +273,25 @@ func (p *Platform) post(url, cid string, body []byte) (Reply, error) {
 		r.Error = e.Error
 		return r, nil
 	}
+	pks, last, err := parseEvents(raw, cid, p.AllowEmptyContext)
+	r.Packets = pks
+	if err != nil {
+		return r, err
+	}
+	p.mu.Lock()
+	if last != nil {
+		p.contexts[cid] = last
+	}
+	if p.record {
+		p.packets[cid] = append(p.packets[cid], r.Packets...)
+	}
+	p.mu.Unlock()
+	return r, nil
+}
+
+// parseEvents reads an array of triggerable events for session cid as
+// Userlike would, and returns them with the last non-empty context.
+func parseEvents(raw []byte, cid string, allowEmpty bool) ([]Packet, json.RawMessage, error) {
 	var events []struct {
 		Info struct {
 			CID     string          `json:"cid"`
@@ -280,44 +303,37 @@ func (p *Platform) post(url, cid string, body []byte) (Reply, error) {
 		} `json:"packet"`
 	}
 	if err := json.Unmarshal(raw, &events); err != nil {
-		return r, fmt.Errorf("a 200 answer must be a JSON array of events: %v: %q", err, raw)
+		return nil, nil, fmt.Errorf("a 200 answer must be a JSON array of events: %v: %q", err, raw)
 	}
 	var last json.RawMessage
+	var out []Packet
 	for i, e := range events {
 		if e.Info.CID != cid {
-			return r, fmt.Errorf("event %d: info.cid is %q, want %q", i, e.Info.CID, cid)
+			return out, nil, fmt.Errorf("event %d: info.cid is %q, want %q", i, e.Info.CID, cid)
 		}
 		if e.Packet.Name == "" {
-			return r, fmt.Errorf("event %d: packet.name is missing", i)
+			return out, nil, fmt.Errorf("event %d: packet.name is missing", i)
 		}
 		if empty(e.Info.Context) {
-			if !p.AllowEmptyContext {
-				return r, fmt.Errorf("event %d (%s): no context; flowbot sends its context on every event", i, e.Packet.Name)
+			if !allowEmpty {
+				return out, nil, fmt.Errorf("event %d (%s): no context; flowbot sends its context on every event", i, e.Packet.Name)
 			}
 		} else if e.Info.Context[0] != '{' {
-			return r, fmt.Errorf("event %d: the context must be a JSON object, got %s", i, e.Info.Context)
+			return out, nil, fmt.Errorf("event %d: the context must be a JSON object, got %s", i, e.Info.Context)
 		}
 		if len(e.Info.Context) > 10240 {
-			return r, fmt.Errorf("event %d: the context is %d bytes, over 10 KB", i, len(e.Info.Context))
+			return out, nil, fmt.Errorf("event %d: the context is %d bytes, over 10 KB", i, len(e.Info.Context))
 		}
 		pk := Packet{Name: e.Packet.Name, Raw: e.Packet.Payload, CID: e.Info.CID, Context: e.Info.Context}
 		if err := json.Unmarshal(e.Packet.Payload, &pk.Payload); err != nil {
-			return r, fmt.Errorf("event %d (%s): the payload must be an object: %v", i, e.Packet.Name, err)
+			return out, nil, fmt.Errorf("event %d (%s): the payload must be an object: %v", i, e.Packet.Name, err)
 		}
-		r.Packets = append(r.Packets, pk)
+		out = append(out, pk)
 		if !empty(e.Info.Context) {
 			last = e.Info.Context
 		}
 	}
-	p.mu.Lock()
-	if last != nil {
-		p.contexts[cid] = last
-	}
-	if p.record {
-		p.packets[cid] = append(p.packets[cid], r.Packets...)
-	}
-	p.mu.Unlock()
-	return r, nil
+	return out, last, nil
 }
 
 // empty reports a context Userlike ignores: absent, null or {}.
