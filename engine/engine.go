@@ -490,6 +490,7 @@ func (r *run) enter() {
 		r.s.Retries = 0
 		r.s.Pending = nil
 		r.s.Done = false
+		r.s.Await = 0 // a request of the state left behind is no longer awaited
 		for _, m := range st.Say {
 			if !r.message(m) {
 				return

@@ -184,6 +184,9 @@ func checkReachable(p *parser, f *Flow) {
 func checkDeadEnds(p *parser, f *Flow) {
 	for _, name := range f.Order {
 		st := f.States[name]
+		if st.HTTP != nil && st.HTTP.Async && f.APIURL.IsZero() {
+			p.add(Warning, st.HTTP.Pos, "state %q makes an async request, but the flow has no `api_url` to push its result to; add api_url (e.g. ${env.USERLIKE_API_URL}) and api_token, or remove `async`", name)
+		}
 		if st.HTTP != nil && len(st.Next) == 0 {
 			p.add(Error, st.HTTP.Pos, "state %q makes an http request but has no `next` for a successful answer", name)
 		}

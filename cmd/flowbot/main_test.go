@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 func flowbot(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
+	cmd.Dir = t.TempDir() // a serve that starts writes its data folder there
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -193,7 +194,11 @@ type process struct {
 // to log the address it serves on.
 func startServe(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	base := []string{"serve", "--addr", "127.0.0.1:0"}
+	if !slices.Contains(args, "--data") {
+		base = append(base, "--data", filepath.Join(t.TempDir(), "flowbot.db"))
+	}
+	cmd := exec.Command(binary, append(base, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
