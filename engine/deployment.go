@@ -38,6 +38,19 @@ func NewDeployment(current *Bot, older ...*Bot) *Deployment {
 	return d
 }
 
+// UsesContact reports whether any version may read contact data.
+func (d *Deployment) UsesContact() bool {
+	if d.current.contact {
+		return true
+	}
+	for _, b := range d.older {
+		if b.contact {
+			return true
+		}
+	}
+	return false
+}
+
 // Current returns the current version.
 func (d *Deployment) Current() *Bot { return d.current }
 

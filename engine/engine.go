@@ -32,6 +32,7 @@ type Bot struct {
 	scripts map[string]*script.Program // by state
 	broken  map[string]error           // scripts that do not compile, by state
 	lints   flows.Lints
+	contact bool // the flow may read contact data
 }
 
 // Options tune a Bot.
@@ -46,7 +47,7 @@ func New(f *flows.Flow) *Bot { return NewWithOptions(f, Options{}) }
 // NewWithOptions is New with options.
 func NewWithOptions(f *flows.Flow, opts Options) *Bot {
 	b := &Bot{flow: f, host: &script.Host{Timeout: opts.ScriptTimeout},
-		scripts: map[string]*script.Program{}, broken: map[string]error{}}
+		scripts: map[string]*script.Program{}, broken: map[string]error{}, contact: f.UsesContact()}
 	for _, name := range f.Order {
 		sc := f.States[name].Script
 		if sc == nil {
@@ -91,6 +92,10 @@ func commandTrigger(i int) string { return "command:" + strconv.Itoa(i) }
 // Lints lists the scripts that do not compile, as file:line:col errors.
 // Their states take the error path when they run.
 func (b *Bot) Lints() flows.Lints { return b.lints }
+
+// UsesContact reports whether the flow may read contact data, so adapters
+// can skip decoding it otherwise.
+func (b *Bot) UsesContact() bool { return b.contact }
 
 // Flow returns the compiled flow the bot runs.
 func (b *Bot) Flow() *flows.Flow { return b.flow }

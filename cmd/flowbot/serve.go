@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"github.com/flowbot/flowbot/runtime/flowset"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,6 +32,7 @@ type serveFlags struct {
 	data        string
 	lease       time.Duration
 	workers     int
+	watch       bool
 }
 
 // defaultDataPath is where serve keeps its outbox unless --data says
@@ -104,6 +108,7 @@ is given.`,
 	fl.StringVar(&f.data, "data", defaultDataPath, "the SQLite file keeping background jobs and pushes (its folder is created; '' keeps nothing)")
 	fl.DurationVar(&f.lease, "lease", worker.DefaultLease, "how long a crashed process's background work stays claimed before another takes it up")
 	fl.IntVar(&f.workers, "workers", worker.DefaultWorkers, "background HTTP requests run at once")
+	fl.BoolVar(&f.watch, "watch", false, "reload flows when their files change (SIGHUP reloads too); a flow with errors keeps its old version serving")
 	return cmd
 }
 
@@ -132,23 +137,21 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		return usagef("--workers must be at least 1, not %d", f.workers)
 	}
 
-	loaded, lints, err := flows.LoadDir(f.flowsDir, flows.Options{Env: os.LookupEnv})
-	if err != nil {
-		return fmt.Errorf("%v (give the folder of your flows with --flows)", err)
-	}
+	set, lints, err := flowset.Load(cmd.Context(), f.flowsDir, flowset.Options{Flows: flows.Options{Env: os.LookupEnv}, Logger: logger})
 	if lints.HasErrors() {
 		errs := lints.Errors()
 		fmt.Fprint(stderr, errs.String())
 		fmt.Fprintf(stderr, "flowbot: not serving: %d error(s) in the flows of %s; fix them (flowbot validate %s shows every problem)\n", len(errs), f.flowsDir, f.flowsDir)
 		return errFailed
 	}
+	if err != nil {
+		return fmt.Errorf("%v (give the folder of your flows with --flows)", err)
+	}
 	for _, l := range lints {
 		logger.Warn("flow warning", "lint", l.String())
 	}
-	if len(loaded) == 0 {
-		return fmt.Errorf("no flows (*.yaml, *.yml) in %s", f.flowsDir)
-	}
-	for _, fl := range loaded {
+	for _, b := range set.Bots() {
+		fl := b.Flow()
 		logger.Info("flow loaded", "flow", fl.Name, "file", fl.File, "version", fl.ShortHash(), "webhook", "/bots/"+fl.Name+"/webhook")
 	}
 	if f.token == "" {
@@ -159,7 +162,8 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	}
 	srv, err := server.New(server.Config{
 		Addr:        f.addr,
-		Flows:       loaded,
+		FlowSet:     set,
+		Watch:       watchEvery(f.watch),
 		Token:       f.token,
 		TokenHeader: f.tokenHeader,
 		LogBodies:   f.logBodies,
@@ -170,5 +174,25 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// SIGHUP reloads the flows, as --watch does on a change.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			logger.Info("SIGHUP: reloading flows")
+			if _, err := srv.Reload(cmd.Context()); err != nil {
+				logger.Error("reload failed; the flows in service are unchanged", "error", err)
+			}
+		}
+	}()
 	return srv.Run(cmd.Context())
+}
+
+// watchEvery is how often --watch looks at the flow files.
+func watchEvery(on bool) time.Duration {
+	if on {
+		return time.Second
+	}
+	return 0
 }

@@ -157,6 +157,28 @@ func short(hash string) string {
 	return hash
 }
 
+// UseStore makes the set keep its versions in store from now on: the
+// versions served are saved there, and the earlier versions stored there
+// (by previous runs) become available to the conversations still on them.
+func (s *Set) UseStore(ctx context.Context, store Store) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Store = store
+	next := map[string]*engine.Deployment{}
+	for name, d := range *s.cur.Load() {
+		if err := s.save(ctx, d.Current().Flow()); err != nil {
+			return err
+		}
+		older, err := s.older(ctx, d.Current().Flow())
+		if err != nil {
+			return err
+		}
+		next[name] = engine.NewDeployment(d.Current(), append(d.Older(), older...)...)
+	}
+	s.cur.Store(&next)
+	return nil
+}
+
 // Get returns the deployment of a flow, or nil.
 func (s *Set) Get(name string) *engine.Deployment { return (*s.cur.Load())[name] }
 

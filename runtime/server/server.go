@@ -37,6 +37,7 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/flowset"
 	"github.com/flowbot/flowbot/runtime/metrics"
 	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/userlike"
@@ -53,12 +54,18 @@ const (
 	DefaultShutdownTimeout   = 20 * time.Second
 )
 
-// Config configures a Server. Flows is required; every other field has a
-// usable zero value.
+// Config configures a Server. FlowSet or Flows is required; every other
+// field has a usable zero value.
 type Config struct {
 	// Addr is the HOST:PORT Run listens on; empty is 127.0.0.1:8080.
 	Addr string
-	// Flows are the flows to serve, each under its name.
+	// FlowSet is the reloadable set of flows to serve (flowbot serve uses
+	// it); with a DataPath, its versions are kept in the data file.
+	FlowSet *flowset.Set
+	// Watch, with a FlowSet, reloads the flows when their folder changes,
+	// checking this often; zero never watches (Reload still works).
+	Watch time.Duration
+	// Flows are fixed flows to serve, each under its name (when FlowSet is nil).
 	Flows []*flows.Flow
 	// Token, if set, is required in the TokenHeader of every webhook call.
 	Token string
@@ -94,13 +101,12 @@ type Server struct {
 	metrics  *metrics.Metrics
 	store    *outbox.Store  // nil without DataPath
 	worker   *worker.Worker // nil without DataPath
-	names    []string
 	stopping atomic.Bool
 }
 
 // New compiles the flows' bots, builds the router and registers the metrics.
 func New(cfg Config) (*Server, error) {
-	if len(cfg.Flows) == 0 {
+	if len(cfg.Flows) == 0 && cfg.FlowSet == nil {
 		return nil, errors.New("no flows to serve")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
@@ -120,18 +126,28 @@ func New(cfg Config) (*Server, error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	m, err := metrics.New(reg, cfg.Flows)
+	var bots userlike.Bots
+	var current []*engine.Bot
+	if cfg.FlowSet != nil {
+		bots, current = cfg.FlowSet, cfg.FlowSet.Bots()
+	} else {
+		for _, f := range cfg.Flows {
+			b := engine.New(f)
+			if ls := b.Lints(); ls.HasErrors() {
+				return nil, &flows.LoadError{Lints: ls}
+			}
+			current = append(current, b)
+		}
+	}
+	loaded := make([]*flows.Flow, len(current))
+	for i, b := range current {
+		loaded[i] = b.Flow()
+	}
+	m, err := metrics.New(reg, loaded)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	s.metrics = m
-	bots := make([]*engine.Bot, len(cfg.Flows))
-	for i, f := range cfg.Flows {
-		bots[i] = engine.New(f)
-		if ls := bots[i].Lints(); ls.HasErrors() {
-			return nil, &flows.LoadError{Lints: ls}
-		}
-	}
 	var queue userlike.Queue
 	if cfg.DataPath != "" {
 		wc := cfg.Worker
@@ -146,22 +162,33 @@ func New(cfg Config) (*Server, error) {
 			st.Close()
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
+		if cfg.FlowSet != nil {
+			// Keep every flow version served in the data file, so that
+			// conversations on an earlier version survive restarts.
+			vs, err := flowset.NewSQLStore(context.Background(), st.DB())
+			if err == nil {
+				err = cfg.FlowSet.UseStore(context.Background(), vs)
+			}
+			if err != nil {
+				st.Close()
+				return nil, fmt.Errorf("flow versions: %w", err)
+			}
+		}
 	}
-	s.webhook, err = userlike.New(bots, userlike.Options{
-		Token:       cfg.Token,
-		TokenHeader: cfg.TokenHeader,
-		LogBodies:   cfg.LogBodies,
-		Logger:      s.log,
-		Observer:    m,
-		Now:         cfg.Now,
-		Queue:       queue,
-	})
+	opts := userlike.Options{
+		Token: cfg.Token, TokenHeader: cfg.TokenHeader, LogBodies: cfg.LogBodies,
+		Logger: s.log, Observer: m, Now: cfg.Now, Queue: queue,
+	}
+	if bots == nil {
+		s.webhook, err = userlike.New(current, opts)
+	} else {
+		s.webhook, err = userlike.NewWithBots(bots, opts)
+	}
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.warnAsync(bots)
-	s.names = s.webhook.Names()
+	s.warnAsync(current)
 
 	r := mux.NewRouter()
 	r.Handle("/bots/{name}/webhook", s.webhook)
@@ -184,7 +211,16 @@ func setDefault(d *time.Duration, v time.Duration) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Flows returns the names of the flows served, sorted.
-func (s *Server) Flows() []string { return append([]string(nil), s.names...) }
+func (s *Server) Flows() []string { return s.webhook.Names() }
+
+// Reload loads the flow folder again (with a FlowSet): changed flows that
+// compile are swapped in; a flow with errors keeps its version serving.
+func (s *Server) Reload(ctx context.Context) ([]flowset.Change, error) {
+	if s.cfg.FlowSet == nil {
+		return nil, errors.New("this server serves fixed flows; there is nothing to reload")
+	}
+	return s.cfg.FlowSet.Reload(ctx)
+}
 
 // Addr is the address Run listens on.
 func (s *Server) Addr() string { return s.cfg.Addr }
@@ -259,7 +295,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		s.log.Info("background work enabled", "data", s.store.Path())
 	}
-	s.log.Info("serving", "addr", ln.Addr().String(), "flows", s.names)
+	s.log.Info("serving", "addr", ln.Addr().String(), "flows", s.Flows())
+	if s.cfg.FlowSet != nil && s.cfg.Watch > 0 {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go s.cfg.FlowSet.Watch(wctx, s.cfg.Watch)
+		s.log.Info("watching the flows for changes", "every", s.cfg.Watch)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -311,10 +353,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if s.stopping.Load() {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte(`{"status":"stopping","flows":` + jsonStrings(s.names) + "}\n"))
+		w.Write([]byte(`{"status":"stopping","flows":` + jsonStrings(s.Flows()) + "}\n"))
 		return
 	}
-	w.Write([]byte(`{"status":"ok","flows":` + jsonStrings(s.names) + "}\n"))
+	w.Write([]byte(`{"status":"ok","flows":` + jsonStrings(s.Flows()) + "}\n"))
 }
 
 // counted counts a non-webhook handler's answers by status.

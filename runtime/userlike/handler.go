@@ -141,12 +141,28 @@ type QueuedJob struct {
 	Job         *engine.Job       // the request
 }
 
+// Bots is where a Handler finds the flows it serves, by name. Each flow is
+// a deployment: its current version and the earlier versions live
+// conversations may still be on. flowset.Set is one; it may change while
+// the handler runs (reloads).
+type Bots interface {
+	Get(name string) *engine.Deployment
+	Names() []string
+}
+
+// fixedBots is a Bots that never changes.
+type fixedBots struct {
+	deps  map[string]*engine.Deployment
+	names []string
+}
+
+func (f *fixedBots) Get(name string) *engine.Deployment { return f.deps[name] }
+func (f *fixedBots) Names() []string                    { return f.names }
+
 // Handler answers Userlike webhook calls for a set of bots. It keeps no
 // state per conversation and is safe for concurrent use.
 type Handler struct {
-	bots      map[string]*engine.Bot
-	contact   map[string]bool // bots whose flows read contact fields
-	names     []string
+	bots      Bots
 	token     [sha256.Size]byte
 	hasToken  bool
 	header    string // canonical form, for lookups
@@ -164,9 +180,24 @@ type Handler struct {
 // New returns a Handler serving bots under their flows' names. Two bots with
 // the same name are an error.
 func New(bots []*engine.Bot, opts Options) (*Handler, error) {
+	fixed := &fixedBots{deps: make(map[string]*engine.Deployment, len(bots))}
+	for _, b := range bots {
+		name := b.Flow().Name
+		if _, dup := fixed.deps[name]; dup {
+			return nil, fmt.Errorf("two flows are named %q (%s and another); each bot needs its own name", name, b.Flow().File)
+		}
+		fixed.deps[name] = engine.NewDeployment(b)
+		fixed.names = append(fixed.names, name)
+	}
+	slices.Sort(fixed.names)
+	return NewWithBots(fixed, opts)
+}
+
+// NewWithBots returns a Handler serving the flows of bots, which may change
+// while it runs.
+func NewWithBots(bots Bots, opts Options) (*Handler, error) {
 	h := &Handler{
-		bots:      make(map[string]*engine.Bot, len(bots)),
-		contact:   make(map[string]bool, len(bots)),
+		bots:      bots,
 		header:    opts.TokenHeader,
 		logBodies: opts.LogBodies,
 		log:       opts.Logger,
@@ -176,16 +207,6 @@ func New(bots []*engine.Bot, opts Options) (*Handler, error) {
 		jobs:      opts.Jobs,
 		queue:     opts.Queue,
 	}
-	for _, b := range bots {
-		name := b.Flow().Name
-		if _, dup := h.bots[name]; dup {
-			return nil, fmt.Errorf("two flows are named %q (%s and another); each bot needs its own name", name, b.Flow().File)
-		}
-		h.bots[name] = b
-		h.contact[name] = b.Flow().UsesContact()
-		h.names = append(h.names, name)
-	}
-	slices.Sort(h.names)
 	if opts.Token != "" {
 		h.token, h.hasToken = sha256.Sum256([]byte(opts.Token)), true
 	}
@@ -214,7 +235,7 @@ func New(bots []*engine.Bot, opts Options) (*Handler, error) {
 }
 
 // Names returns the names of the bots served, sorted.
-func (h *Handler) Names() []string { return slices.Clone(h.names) }
+func (h *Handler) Names() []string { return slices.Clone(h.bots.Names()) }
 
 type nopObserver struct{}
 
@@ -298,9 +319,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 		}
 	}
 	name := h.botName(r)
-	bot := h.bots[name]
-	if bot == nil {
-		h.reject(w, r, s, http.StatusNotFound, name, fmt.Sprintf("no bot named %s here; the bots are %s", quoteShort(name), strings.Join(h.names, ", ")))
+	dep := h.bots.Get(name)
+	if dep == nil {
+		h.reject(w, r, s, http.StatusNotFound, name, fmt.Sprintf("no bot named %s here; the bots are %s", quoteShort(name), strings.Join(h.bots.Names(), ", ")))
 		return
 	}
 	if r.ContentLength > MaxBodyBytes {
@@ -318,7 +339,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 		return
 	}
 	in := &s.in
-	if err := s.dec.decode(body, in, h.logBodies || h.contact[name]); err != nil {
+	if err := s.dec.decode(body, in, h.logBodies || dep.UsesContact()); err != nil {
 		h.reject(w, r, s, http.StatusBadRequest, name, err.Error())
 		return
 	}
@@ -329,14 +350,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 			slog.String("bot", name), slog.String("cid", in.CID), slog.String("event", in.Event.Name))
 		return
 	}
-	h.turn(w, r, s, bot, name, start)
+	h.turn(w, r, s, dep, name, start)
 }
 
 // turn runs one known event through the bot and writes the answer.
-func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, bot *engine.Bot, name string, start time.Time) {
+func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *engine.Deployment, name string, start time.Time) {
 	in := &s.in
 	ctx := r.Context()
 	session, cerr := engine.DecodeContext(in.Context)
+	bot := dep.For(session) // the version this conversation is on
 	from := session.State
 	in.Event.Now = start
 	o := h.complete(ctx, bot, name, in.CID, &in.Event, bot.StepContext(ctx, session, in.Event), false)

@@ -46,12 +46,13 @@ type Resumed struct {
 // renders for the stored channel and encodes the new context, exactly as a
 // webhook turn would. It fails only for a bot it does not serve.
 func (h *Handler) Resume(ctx context.Context, c Continuation, result engine.HTTPResult) (Resumed, error) {
-	bot := h.bots[c.Bot]
-	if bot == nil {
+	dep := h.bots.Get(c.Bot)
+	if dep == nil {
 		return Resumed{}, fmt.Errorf("no bot named %q is served (was its flow removed?)", c.Bot)
 	}
 	start := h.now()
 	session, cerr := engine.DecodeContext(c.Context)
+	bot := dep.For(session)
 	ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: c.Channel, Contact: c.Contact, Now: start}
 	o := h.complete(ctx, bot, c.Bot, c.CID, &ev, bot.StepContext(ctx, session, ev), false)
 	res := o.res
@@ -100,11 +101,11 @@ func (h *Handler) Resume(ctx context.Context, c Continuation, result engine.HTTP
 // api_token), where its self-initiated events go. It fails when the bot is
 // not served or its flow has no API URL (an unset ${env…} included).
 func (h *Handler) APITarget(bot string) (url, token string, err error) {
-	b := h.bots[bot]
-	if b == nil {
+	dep := h.bots.Get(bot)
+	if dep == nil {
 		return "", "", fmt.Errorf("no bot named %q is served (was its flow removed?)", bot)
 	}
-	f := b.Flow()
+	f := dep.Current().Flow()
 	if f.APIURL.IsZero() {
 		return "", "", fmt.Errorf("the flow %s has no api_url: its results cannot be pushed", bot)
 	}
