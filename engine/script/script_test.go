@@ -25,6 +25,10 @@ func run(t testing.TB, h *Host, src string, vars map[string]string) (Output, err
 	return h.Run(context.Background(), compile(t, src), Input{Vars: vars, Event: map[string]any{"text": "a-123"}, Now: time.Unix(1700000000, 0)})
 }
 
+// roomy is a host whose time limit a quick script never reaches, even on a
+// loaded machine; tests of the limit itself set a short one.
+func roomy() *Host { return &Host{Timeout: 10 * time.Second} }
+
 func scriptErr(t *testing.T, err error, kind string) *Error {
 	t.Helper()
 	var e *Error
@@ -38,7 +42,7 @@ func scriptErr(t *testing.T, err error, kind string) *Error {
 }
 
 func TestScriptDoesRealWork(t *testing.T) {
-	h := &Host{}
+	h := roomy()
 	out, err := run(t, h, `
 vars.order_id = event.text.toUpperCase().replace(/[^A-Z0-9]/g, "");
 say("Checking " + vars.order_id);
@@ -79,13 +83,13 @@ func TestContextCancelStopsScript(t *testing.T) {
 }
 
 func TestDeepRecursionOverflows(t *testing.T) {
-	_, err := run(t, &Host{}, "function f(n) { return f(n + 1) + 1 } f(0)", nil)
+	_, err := run(t, roomy(), "function f(n) { return f(n + 1) + 1 } f(0)", nil)
 	scriptErr(t, err, "stack")
 }
 
 func TestNoRequireNoTimersNoEval(t *testing.T) {
 	for _, src := range []string{`require("fs")`, `setTimeout(function(){}, 1)`, `eval("1")`, `fetch("http://x")`, `process.exit()`} {
-		_, err := run(t, &Host{}, src, nil)
+		_, err := run(t, roomy(), src, nil)
 		e := scriptErr(t, err, "exception")
 		if !strings.Contains(e.Msg, "ReferenceError") {
 			t.Errorf("%s: %v", src, e)
@@ -94,7 +98,7 @@ func TestNoRequireNoTimersNoEval(t *testing.T) {
 }
 
 func TestGlobalsDoNotLeak(t *testing.T) {
-	h := &Host{}
+	h := roomy()
 	for _, src := range []string{`globalThis.secret = "from conversation A"`, `leaked = 1`, `Object.prototype.pwned = true`, `Array.prototype.push = null`, `JSON.parse = null`} {
 		if _, err := run(t, h, src, nil); err == nil {
 			t.Errorf("%s: should fail", src)
@@ -113,13 +117,13 @@ func TestGlobalsDoNotLeak(t *testing.T) {
 }
 
 func TestThrowPositionedInFlowFile(t *testing.T) {
-	_, err := run(t, &Host{}, "vars.a = 1;\nnull.x;", nil)
+	_, err := run(t, roomy(), "vars.a = 1;\nnull.x;", nil)
 	e := scriptErr(t, err, "exception")
 	// Line 2 of the script is line 11 of the flow; indentation 6 → column 7+.
 	if e.Line != 11 || !strings.HasPrefix(e.Error(), "flow.yaml:11:") || !strings.Contains(e.Msg, "TypeError") {
 		t.Errorf("got %v", e)
 	}
-	_, err = run(t, &Host{}, `throw new Error("no such order")`, nil)
+	_, err = run(t, roomy(), `throw new Error("no such order")`, nil)
 	if e := scriptErr(t, err, "exception"); e.Line != 10 || !strings.Contains(e.Msg, "no such order") {
 		t.Errorf("got %v", e)
 	}
@@ -135,21 +139,21 @@ func TestSyntaxErrorPositioned(t *testing.T) {
 
 func TestNativeCallsCapped(t *testing.T) {
 	for _, src := range []string{`"x".repeat(1e9)`, `"x".padStart(1e9)`} {
-		if _, err := run(t, &Host{}, src, nil); err == nil {
+		if _, err := run(t, roomy(), src, nil); err == nil {
 			t.Errorf("%s should be refused", src)
 		}
 	}
 	for _, src := range []string{`for (var i = 0; i < 30; i++) say("x")`, `vars.big = "x".repeat(6000)`, `return 42`, `act("rm_rf", {})`} {
-		if _, err := run(t, &Host{}, src, nil); err == nil {
+		if _, err := run(t, roomy(), src, nil); err == nil {
 			t.Errorf("%s should be refused", src)
 		}
 	}
 }
 
 func TestDeterministicClockAndRandom(t *testing.T) {
-	h := &Host{}
+	h := roomy()
 	a, _ := run(t, h, `vars.t = String(Date.now()); vars.r = String(Math.random())`, nil)
-	b, _ := run(t, &Host{}, `vars.t = String(Date.now()); vars.r = String(Math.random())`, nil)
+	b, _ := run(t, roomy(), `vars.t = String(Date.now()); vars.r = String(Math.random())`, nil)
 	if a.Vars["t"] != "1700000000000" || a.Vars["t"] != b.Vars["t"] {
 		t.Errorf("clock not injected: %v %v", a.Vars, b.Vars)
 	}
