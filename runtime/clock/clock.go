@@ -16,6 +16,11 @@ type Clock interface {
 	Now() time.Time
 	// NewTimer returns a timer that fires once, d from now.
 	NewTimer(d time.Duration) Timer
+	// NewTimerAt returns a timer that fires once, when the time reaches at
+	// (at once if it already has). Use it to wait for a deadline computed
+	// from an earlier reading of Now: NewTimer(at.Sub(now)) would fire late
+	// by however long passed since that reading.
+	NewTimerAt(at time.Time) Timer
 }
 
 // Timer is a one-shot timer, like time.Timer.
@@ -34,6 +39,9 @@ func (Real) Now() time.Time { return time.Now() }
 
 // NewTimer returns a time.Timer.
 func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+// NewTimerAt returns a time.Timer firing at at.
+func (Real) NewTimerAt(at time.Time) Timer { return realTimer{time.NewTimer(time.Until(at))} }
 
 type realTimer struct{ t *time.Timer }
 
@@ -69,8 +77,22 @@ func (f *Fake) Now() time.Time {
 func (f *Fake) NewTimer(d time.Duration) Timer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t := &fakeTimer{f: f, at: f.now.Add(d), c: make(chan time.Time, 1)}
-	if d <= 0 {
+	return f.newTimer(f.now.Add(d))
+}
+
+// NewTimerAt returns a timer firing when the fake time reaches at (at once
+// if it already has). Reading the time and making the timer are one step:
+// a concurrent Advance cannot move the deadline.
+func (f *Fake) NewTimerAt(at time.Time) Timer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.newTimer(at)
+}
+
+// newTimer makes a timer due at at; f.mu is held.
+func (f *Fake) newTimer(at time.Time) Timer {
+	t := &fakeTimer{f: f, at: at, c: make(chan time.Time, 1)}
+	if !at.After(f.now) {
 		t.c <- f.now
 		return t
 	}
@@ -80,13 +102,22 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 }
 
 // Advance moves the time forward by d, firing the timers that fall due.
-func (f *Fake) Advance(d time.Duration) { f.Set(f.Now().Add(d)) }
+func (f *Fake) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.set(f.now.Add(d))
+}
 
 // Set moves the time to t (never backwards), firing the timers that fall
 // due.
 func (f *Fake) Set(t time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.set(t)
+}
+
+// set is Set with f.mu held.
+func (f *Fake) set(t time.Time) {
 	if t.Before(f.now) {
 		return
 	}

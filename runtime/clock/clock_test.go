@@ -45,6 +45,30 @@ func TestFake(t *testing.T) {
 	}
 }
 
+// TestFakeTimerAt: a deadline timer keeps its deadline however far the
+// time moved since the deadline was computed, and fires at once when the
+// time already passed it.
+func TestFakeTimerAt(t *testing.T) {
+	f := NewFake(t0)
+	deadline := f.Now().Add(time.Minute)
+	f.Advance(time.Second) // the time moves between computing and waiting
+	tm := f.NewTimerAt(deadline)
+	if got := f.Timers(); len(got) != 1 || !got[0].Equal(deadline) {
+		t.Fatalf("timers %v, want [%v]", got, deadline)
+	}
+	f.Advance(59*time.Second - time.Nanosecond)
+	if fired(tm) {
+		t.Fatal("fired before its deadline")
+	}
+	f.Advance(time.Nanosecond)
+	if !fired(tm) {
+		t.Fatal("did not fire at its deadline")
+	}
+	if past := f.NewTimerAt(t0); !fired(past) || len(f.Timers()) != 0 {
+		t.Fatal("a timer for a past deadline did not fire at once")
+	}
+}
+
 func TestFakeWaitForTimer(t *testing.T) {
 	f := NewFake(t0)
 	var wg sync.WaitGroup
@@ -73,5 +97,12 @@ func TestReal(t *testing.T) {
 	<-tm.C()
 	if c.Now().IsZero() || tm.Stop() {
 		t.Fatal("real clock")
+	}
+	at := c.NewTimerAt(c.Now().Add(time.Millisecond))
+	if when := <-at.C(); when.IsZero() {
+		t.Fatal("real deadline timer")
+	}
+	if past := c.NewTimerAt(c.Now().Add(-time.Hour)); (<-past.C()).IsZero() {
+		t.Fatal("real deadline timer in the past")
 	}
 }

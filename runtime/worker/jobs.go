@@ -21,6 +21,10 @@ func (w *Worker) jobLoop() {
 	freed := make(chan struct{}, 1)
 	nextPrune := w.clock.Now().Add(time.Hour)
 	for !w.stopped() {
+		// The time before claiming: a job due by then that ClaimJob did not
+		// take is not claimable (it cannot be read, or another process took
+		// it), while one falling due during the claims is taken next turn.
+		now := w.clock.Now()
 		// Claim while there are free workers.
 		for len(slots) < cap(slots) && !w.stopped() {
 			j, err := w.store.ClaimJob(ctx, w.cfg.Lease)
@@ -40,7 +44,6 @@ func (w *Worker) jobLoop() {
 				w.runJob(j, err)
 			}()
 		}
-		now := w.clock.Now()
 		if !now.Before(nextPrune) {
 			w.prune(ctx)
 			nextPrune = now.Add(time.Hour)
@@ -54,31 +57,14 @@ func (w *Worker) jobLoop() {
 			}
 			continue
 		}
-		d := w.cfg.Poll
-		if at, ok, err := w.store.NextJobAt(ctx); err == nil && ok {
-			d = min(d, max(at.Sub(now), 0))
-		}
-		if d <= 0 {
-			d = w.cfg.Poll // a job was ready but not claimable: do not spin
-		}
-		if !w.sleepJobs(d, freed) {
+		next := now.Add(w.cfg.Poll)
+		if at, ok, err := w.store.NextJobAt(ctx); err == nil && ok && at.After(now) {
+			next = earliest(next, at) // a lease expires
+		} // else none, or one was ready but not claimable: do not spin
+		if !w.sleepUntil(next, w.jobWake, freed) {
 			return
 		}
 	}
-}
-
-// sleepJobs is sleep waking also when a worker is freed.
-func (w *Worker) sleepJobs(d time.Duration, freed <-chan struct{}) bool {
-	t := w.clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-w.stop:
-		return false
-	case <-w.jobWake:
-	case <-freed:
-	case <-t.C():
-	}
-	return true
 }
 
 // runJob runs one claimed job to its end. claimErr is a problem reading

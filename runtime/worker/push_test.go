@@ -340,6 +340,63 @@ func TestRateLimitSurvivesRestart(t *testing.T) {
 	}
 }
 
+// steppingClock is the worker's view of a fake clock that moves on by step
+// right after each reading: time passes while the worker queries the
+// outbox between reading the clock and going to sleep.
+type steppingClock struct {
+	*clock.Fake
+	step time.Duration
+}
+
+func (c steppingClock) Now() time.Time {
+	now := c.Fake.Now()
+	c.Fake.Advance(c.step)
+	return now
+}
+
+// TestRateLimitWaitKeepsItsDeadline: the time moves between the push loop
+// reading the clock and going to sleep. The wait for the rate limit still
+// ends when the oldest request leaves the window, not that much later
+// (nor earlier).
+func TestRateLimitWaitKeepsItsDeadline(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(t0)
+	st, err := outbox.Open(ctx, filepath.Join(t.TempDir(), "flowbot.db"), outbox.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := range 20 { // 20 requests for c1, a second apart, from t0
+		st.AddPush(ctx, outbox.NewPush{Bot: "b", CID: "c1", Events: events("c1", i, 1), NEvents: 1})
+		b, _ := st.ClaimBatch(ctx, "c1", time.Minute, 1, 1<<20)
+		st.MarkSent(ctx, b, 200)
+		clk.Advance(time.Second)
+	}
+	api := platformtest.New("http://unused").API("tok")
+	api.Clock(clk.Now)
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	w := New(Config{Store: st, Clock: steppingClock{clk, time.Second}, Logger: testLogger(t), Poll: time.Hour, Lease: 10 * time.Minute,
+		API: &userlikeapi.Client{HTTP: srv.Client()}})
+	if err := w.Start(targetOnly{url: srv.URL + "/api/v1", token: "tok"}); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop(ctx)
+	if _, err := w.Push(ctx, outbox.NewPush{Bot: "b", CID: "c1", Events: events("c1", 20, 1), NEvents: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if !clk.WaitForTimer(t0.Add(time.Minute), wait) {
+		t.Fatalf("the rate-limit wait does not end at %v; timers %v", t0.Add(time.Minute), clk.Timers())
+	}
+	if n := len(api.Requests()); n != 0 {
+		t.Fatalf("%d requests within the rate limit's wait", n)
+	}
+	clk.Set(t0.Add(time.Minute))
+	if reqs := api.Wait(1, wait); len(reqs) != 1 || reqs[0].At.Before(t0.Add(time.Minute)) || !reqs[0].Accepted {
+		t.Fatalf("requests %+v", reqs)
+	}
+}
+
 // waitFor polls cond (real time) until it holds or the test times out.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -88,7 +88,7 @@ func (w *Worker) pushLoop() {
 				w.send(b)
 			}()
 		}
-		if !w.sleep(max(next.Sub(now), 0), w.pushWake) {
+		if !w.sleepUntil(next, w.pushWake, nil) {
 			return
 		}
 	}

@@ -303,14 +303,19 @@ func (w *Worker) stopped() bool {
 	}
 }
 
-// sleep waits for d, a wake-up on c, or Stop; it reports false on Stop.
-func (w *Worker) sleep(d time.Duration, c <-chan struct{}) bool {
-	t := w.clock.NewTimer(d)
+// sleepUntil waits until the clock reaches at, a wake-up on c1 or c2 (nil:
+// none), or Stop; it reports false on Stop. The loops compute at from a
+// time read before their queries: sleeping for at.Sub(thatTime) instead
+// would wake late by however long the queries took (and, on a test's fake
+// clock, by every step the test advanced meanwhile).
+func (w *Worker) sleepUntil(at time.Time, c1, c2 <-chan struct{}) bool {
+	t := w.clock.NewTimerAt(at)
 	defer t.Stop()
 	select {
 	case <-w.stop:
 		return false
-	case <-c:
+	case <-c1:
+	case <-c2:
 	case <-t.C():
 	}
 	return true
