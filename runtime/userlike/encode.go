@@ -169,45 +169,9 @@ func appendValue(dst []byte, v any) []byte {
 		}
 		return append(dst, ']')
 	case map[string]any:
-		if x == nil {
-			return append(dst, "null"...)
-		}
-		var stack [16]string
-		keys := stack[:0]
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendValue(dst, x[k])
-		}
-		return append(dst, '}')
+		return appendObject(dst, x, appendValue)
 	case map[string]string:
-		if x == nil {
-			return append(dst, "null"...)
-		}
-		var stack [16]string
-		keys := stack[:0]
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendString(dst, x[k])
-		}
-		return append(dst, '}')
+		return appendObject(dst, x, appendString)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -294,4 +258,28 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendObject writes a map as a JSON object with sorted keys, as
+// encoding/json does; appendV writes each value.
+func appendObject[V any](dst []byte, m map[string]V, appendV func([]byte, V) []byte) []byte {
+	if m == nil {
+		return append(dst, "null"...)
+	}
+	var stack [16]string
+	keys := stack[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendV(dst, m[k])
+	}
+	return append(dst, '}')
 }
