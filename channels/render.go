@@ -116,7 +116,24 @@ var emptyObject = struct{}{}
 //
 // Actions of an unknown kind produce nothing.
 func Render(actions []engine.Action, channelType string) Rendered {
-	r := renderer{lim: limitsOf(channelType)}
+	return render(actions, limitsOf(channelType))
+}
+
+// RenderText renders for a transport that carries text (and media links)
+// only, such as the Chat API of platform mode: the channel's text rules
+// (markdown conversion, message length) apply, but every choice is a
+// numbered text list (Rendered.Numbered), URL buttons and navigate become
+// text, and carousels lose their clickability. Media stay media packets
+// when the channel shows media.
+func RenderText(actions []engine.Action, channelType string) Rendered {
+	lim := *limitsOf(channelType)
+	lim.AsAuthored, lim.ButtonOptions, lim.ListOptions, lim.QuickReplies = false, 0, 0, 0
+	lim.Carousel, lim.URLButtons, lim.Navigate = false, false, false
+	return render(actions, &lim)
+}
+
+func render(actions []engine.Action, lim *Limits) Rendered {
+	r := renderer{lim: lim}
 	r.out.Packets = make([]Packet, 0, len(actions)+1)
 	for i := range actions {
 		a := &actions[i]

@@ -729,6 +729,9 @@ func (r *run) lookup(path string) (string, bool) {
 		return "", false
 	case "channel":
 		return r.ev.Channel, !dotted
+	case "bot":
+		v, ok := r.ev.Bot[rest]
+		return v, ok
 	}
 	if dotted {
 		return "", false

@@ -105,6 +105,11 @@ func suggest(word string, candidates []string) string {
 	return best
 }
 
+// DidYouMean returns ` (did you mean "x"?)` when one of the candidates is a
+// plausible typo of word, else "". Other packages use it for their own
+// errors (unknown flow names in the Chat API, …).
+func DidYouMean(word string, candidates []string) string { return didYouMean(word, candidates) }
+
 // didYouMean formats a suggestion hint, or returns "" when there is none.
 func didYouMean(word string, candidates []string) string {
 	if s := suggest(word, candidates); s != "" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/flowbot/flowbot/runtime/flowset"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/delivery"
+	"github.com/flowbot/flowbot/runtime/flowset"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/worker"
@@ -33,11 +34,20 @@ type serveFlags struct {
 	lease       time.Duration
 	workers     int
 	watch       bool
+	database    string
+	sqliteSync  string
+	insecure    bool
+	schedule    string
+	deliveries  int
 }
 
 // defaultDataPath is where serve keeps its outbox unless --data says
 // otherwise.
 var defaultDataPath = filepath.Join("flowbot-data", "flowbot.db")
+
+// defaultDatabase is the Chat API's store unless --database or
+// FLOWBOT_DATABASE say otherwise.
+var defaultDatabase = filepath.Join("flowbot-data", "platform.db")
 
 func newServeCmd(stderr io.Writer) *cobra.Command {
 	var f serveFlags
@@ -67,6 +77,18 @@ USERLIKE_API_TOKEN). The pending work is kept in an SQLite file (--data), so a
 restart or a crash loses none of it. --data '' keeps nothing and runs async
 steps during the webhook call instead.
 
+Platform mode: the same server also hosts the Chat API for apps without a
+chat platform (docs/platform.md): POST /api/bots, POST /api/conversations,
+POST /api/conversations/{id}/messages, GET …/messages for the history. Bot
+messages are POSTed to each conversation's webhook, retried until a 2xx
+(--delivery-schedule), and signed per Standard Webhooks when
+FLOWBOT_WEBHOOK_SECRET (whsec_…) is set. Requests need Authorization: Bearer
+with one of the keys in FLOWBOT_API_KEYS (comma-separated); without keys the
+Chat API answers 401 (--insecure-no-auth opens it, for local development
+only). Its data lives in --database: a SQLite file (default), or a
+postgres:// URL, with which several flowbot serve processes share
+conversations and the delivery queue.
+
 Logs go to stderr, one line per turn (bot, cid, event, from → to state,
 duration). Message texts and contact data are left out unless --log-bodies
 is given.`,
@@ -94,6 +116,11 @@ is given.`,
 			if !cmd.Flags().Changed("webhook-token") {
 				f.token = os.Getenv("FLOWBOT_WEBHOOK_TOKEN")
 			}
+			if !cmd.Flags().Changed("database") {
+				if v, ok := os.LookupEnv("FLOWBOT_DATABASE"); ok {
+					f.database = v
+				}
+			}
 			return serve(cmd, f, stderr)
 		},
 	}
@@ -108,6 +135,11 @@ is given.`,
 	fl.StringVar(&f.data, "data", defaultDataPath, "the SQLite file keeping background jobs and pushes (its folder is created; '' keeps nothing)")
 	fl.DurationVar(&f.lease, "lease", worker.DefaultLease, "how long a crashed process's background work stays claimed before another takes it up")
 	fl.IntVar(&f.workers, "workers", worker.DefaultWorkers, "background HTTP requests run at once")
+	fl.StringVar(&f.database, "database", defaultDatabase, "the Chat API's data: a SQLite file or a postgres:// URL (default $FLOWBOT_DATABASE, else this file; '' turns the Chat API off)")
+	fl.StringVar(&f.sqliteSync, "sqlite-sync", "full", "SQLite durability of --database: full (a commit survives a power cut) or normal (survives a crash of flowbot; faster)")
+	fl.BoolVar(&f.insecure, "insecure-no-auth", false, "accept Chat API requests without an API key (local development only!)")
+	fl.StringVar(&f.schedule, "delivery-schedule", delivery.DefaultSchedule.String(), "waits before each webhook delivery attempt; the last one repeats until a 2xx")
+	fl.IntVar(&f.deliveries, "delivery-concurrency", delivery.DefaultConcurrency, "webhook requests in flight at once")
 	fl.BoolVar(&f.watch, "watch", false, "reload flows when their files change (SIGHUP reloads too); a flow with errors keeps its old version serving")
 	return cmd
 }
@@ -135,6 +167,30 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	}
 	if f.workers < 1 {
 		return usagef("--workers must be at least 1, not %d", f.workers)
+	}
+	var platform *server.Platform
+	if f.database != "" {
+		schedule, err := delivery.ParseSchedule(f.schedule)
+		if err != nil {
+			return usagef("--delivery-schedule: %v", err)
+		}
+		if f.deliveries < 1 {
+			return usagef("--delivery-concurrency must be at least 1, not %d", f.deliveries)
+		}
+		if sync := strings.ToLower(f.sqliteSync); sync != "full" && sync != "normal" {
+			return usagef("--sqlite-sync must be full or normal, not %q", f.sqliteSync)
+		}
+		var keys []string
+		for _, k := range strings.Split(os.Getenv("FLOWBOT_API_KEYS"), ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				keys = append(keys, k)
+			}
+		}
+		platform = &server.Platform{Database: f.database, SQLiteSynchronous: f.sqliteSync, APIKeys: keys, InsecureNoAuth: f.insecure,
+			WebhookSecret: os.Getenv("FLOWBOT_WEBHOOK_SECRET"), Schedule: schedule, Lease: f.lease, Concurrency: f.deliveries}
+		if f.insecure {
+			logger.Warn("--insecure-no-auth: anyone who can reach the server can use the Chat API")
+		}
 	}
 
 	set, lints, err := flowset.Load(cmd.Context(), f.flowsDir, flowset.Options{Flows: flows.Options{Env: os.LookupEnv}, Logger: logger})
@@ -170,6 +226,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		Logger:      logger,
 		DataPath:    f.data,
 		Worker:      worker.Config{Lease: f.lease, Workers: f.workers},
+		Platform:    platform,
 	})
 	if err != nil {
 		return err

@@ -27,16 +27,18 @@ import (
 
 // Metrics holds flowbot's collectors. It is safe for concurrent use.
 type Metrics struct {
-	turns      *prometheus.CounterVec
-	latency    *prometheus.HistogramVec
-	errors     *prometheus.CounterVec
-	recoveries *prometheus.CounterVec
-	requests   *prometheus.CounterVec
-	loaded     prometheus.Gauge
-	jobs       *prometheus.CounterVec
-	jobTime    *prometheus.HistogramVec
-	pushes     *prometheus.CounterVec
-	reg        prometheus.Registerer
+	turns        *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	errors       *prometheus.CounterVec
+	recoveries   *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	loaded       prometheus.Gauge
+	jobs         *prometheus.CounterVec
+	jobTime      *prometheus.HistogramVec
+	pushes       *prometheus.CounterVec
+	deliveries   *prometheus.CounterVec
+	deliveryTime prometheus.Histogram
+	reg          prometheus.Registerer
 
 	// Resolved children, read-only after New.
 	turnBy    map[string]map[string]prometheus.Counter
@@ -96,12 +98,21 @@ func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
 			Name: "flowbot_push_attempts_total",
 			Help: "Requests to the bots' API URLs, by outcome: sent, retry (network error, 408, 5xx), rate_limited (429), failed (other 4xx, no API URL).",
 		}, []string{"outcome"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_webhook_deliveries_total",
+			Help: "Chat API webhook requests, by outcome: delivered (2xx), retry (any other answer, or none).",
+		}, []string{"outcome"}),
+		deliveryTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flowbot_webhook_delivery_seconds",
+			Help:    "Duration of Chat API webhook requests.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 15},
+		}),
 		reg:       reg,
 		turnBy:    map[string]map[string]prometheus.Counter{},
 		latencyBy: map[string]prometheus.Observer{},
 		webhookBy: map[int]prometheus.Counter{},
 	}
-	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded, m.jobs, m.jobTime, m.pushes} {
+	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded, m.jobs, m.jobTime, m.pushes, m.deliveries, m.deliveryTime} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -174,26 +185,46 @@ func (m *Metrics) PushAttempt(outcome string) {
 	m.pushes.WithLabelValues(outcome).Inc()
 }
 
+// Attempt counts one webhook delivery request of the Chat API
+// (runtime/delivery.Observer).
+func (m *Metrics) Attempt(status int, delivered bool, d time.Duration) {
+	outcome := "retry"
+	if delivered {
+		outcome = "delivered"
+	}
+	m.deliveries.WithLabelValues(outcome).Inc()
+	m.deliveryTime.Observe(d.Seconds())
+}
+
+// WatchPlatform registers flowbot_platform_pending, read from depth at each
+// scrape: the Chat API's bot messages not yet delivered to their webhook,
+// and the background jobs queued.
+func (m *Metrics) WatchPlatform(depth func() (deliveries, jobs int, err error)) error {
+	return m.reg.Register(&depthCollector{depth: depth, labels: [2]string{"deliveries", "jobs"}, desc: prometheus.NewDesc("flowbot_platform_pending",
+		"Open work of the Chat API: webhook deliveries pending, background jobs queued.", []string{"kind"}, nil)})
+}
+
 // WatchOutbox registers flowbot_outbox_pending, read from depth at each
 // scrape: the jobs pending or running and the pushes pending.
 func (m *Metrics) WatchOutbox(depth func() (jobs, pushes int, err error)) error {
-	return m.reg.Register(&depthCollector{depth: depth, desc: prometheus.NewDesc("flowbot_outbox_pending",
+	return m.reg.Register(&depthCollector{depth: depth, labels: [2]string{"jobs", "pushes"}, desc: prometheus.NewDesc("flowbot_outbox_pending",
 		"Open work in the outbox: jobs pending or running, pushes not yet delivered.", []string{"kind"}, nil)})
 }
 
 type depthCollector struct {
-	depth func() (int, int, error)
-	desc  *prometheus.Desc
+	depth  func() (int, int, error)
+	labels [2]string
+	desc   *prometheus.Desc
 }
 
 func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
-	jobs, pushes, err := c.depth()
+	a, b, err := c.depth()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(jobs), "jobs")
-	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(pushes), "pushes")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(a), c.labels[0])
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(b), c.labels[1])
 }

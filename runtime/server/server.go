@@ -27,6 +27,8 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,9 +39,13 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/delivery"
 	"github.com/flowbot/flowbot/runtime/flowset"
 	"github.com/flowbot/flowbot/runtime/metrics"
 	"github.com/flowbot/flowbot/runtime/outbox"
+	"github.com/flowbot/flowbot/runtime/platform"
+	"github.com/flowbot/flowbot/runtime/store"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/worker"
 )
@@ -90,6 +96,35 @@ type Config struct {
 	// Worker tunes the background work (workers, lease, backoff, clock…);
 	// its Store, Logger and Observer are set by New.
 	Worker worker.Config
+	// Platform configures the Chat API (platform mode); nil serves none.
+	Platform *Platform
+}
+
+// Platform configures platform mode: the Chat API (runtime/platform) over
+// a store (runtime/store), with webhook delivery (runtime/delivery) and the
+// flows' background jobs.
+type Platform struct {
+	// Database is a SQLite file path or a postgres:// URL.
+	Database string
+	// SQLiteSynchronous is "full" (default) or "normal" (see store.Options).
+	SQLiteSynchronous string
+	// APIKeys are the accepted bearer tokens; InsecureNoAuth accepts any
+	// request (local development only).
+	APIKeys        []string
+	InsecureNoAuth bool
+	// WebhookSecret (whsec_…) signs webhook deliveries (Standard Webhooks);
+	// empty sends them unsigned.
+	WebhookSecret string
+	// Schedule is the retry schedule of deliveries; nil is
+	// delivery.DefaultSchedule.
+	Schedule delivery.Schedule
+	// Lease is how long a claimed delivery or job is reserved for this
+	// process; 0 is 60 s. A crashed process's claims expire after it.
+	Lease time.Duration
+	// Concurrency bounds the webhook requests in flight; 0 is 16.
+	Concurrency int
+	// Clock is the time source of the API and its workers; nil is real.
+	Clock clock.Clock
 }
 
 // Server serves flows over HTTP. Build it with New.
@@ -102,6 +137,11 @@ type Server struct {
 	store    *outbox.Store  // nil without DataPath
 	worker   *worker.Worker // nil without DataPath
 	stopping atomic.Bool
+
+	// Platform mode (nil without Config.Platform).
+	chat       *platform.API
+	chatStore  store.Store
+	deliveries *delivery.Worker
 }
 
 // New compiles the flows' bots, builds the router and registers the metrics.
@@ -191,6 +231,13 @@ func New(cfg Config) (*Server, error) {
 	s.warnAsync(current)
 
 	r := mux.NewRouter()
+	if cfg.Platform != nil {
+		if err := s.openPlatform(*cfg.Platform, bots, current, m); err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.chat.Register(r)
+	}
 	r.Handle("/bots/{name}/webhook", s.webhook)
 	r.Handle("/healthz", s.counted("healthz", http.HandlerFunc(s.healthz))).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", s.counted("metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)}))).Methods(http.MethodGet)
@@ -249,9 +296,68 @@ func (s *Server) warnAsync(bots []*engine.Bot) {
 	}
 }
 
-// Close releases the data file when Serve was not called (Serve closes it
-// itself). It is safe to call more than once.
+// openPlatform opens the Chat API's store and builds the API and its
+// delivery worker.
+func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.Bot, m *metrics.Metrics) error {
+	if p.Database == "" {
+		return errors.New("platform mode needs a database (a SQLite file path or a postgres:// URL)")
+	}
+	st, err := store.Open(context.Background(), p.Database, store.Options{SQLiteSynchronous: p.SQLiteSynchronous})
+	if err != nil {
+		return err
+	}
+	s.chatStore = st
+	sender := &delivery.Sender{}
+	if p.WebhookSecret != "" {
+		if sender.Signer, err = delivery.NewSigner(p.WebhookSecret); err != nil {
+			return err
+		}
+	}
+	s.deliveries = &delivery.Worker{Queue: st, Sender: sender, Schedule: p.Schedule, Clock: p.Clock, Lease: p.Lease,
+		Concurrency: p.Concurrency, Log: s.log, Observer: m}
+	if bots == nil {
+		fixed := fixedDeployments{}
+		for _, b := range current {
+			fixed[b.Flow().Name] = engine.NewDeployment(b)
+		}
+		bots = fixed
+	}
+	s.chat, err = platform.New(platform.Options{Store: st, Bots: bots, APIKeys: p.APIKeys, InsecureNoAuth: p.InsecureNoAuth,
+		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease})
+	if err != nil {
+		return err
+	}
+	if err := m.WatchPlatform(func() (int, int, error) { return st.Depth(context.Background()) }); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	kind := "sqlite"
+	if store.IsPostgres(p.Database) {
+		kind = "postgres"
+	}
+	s.log.Info("chat API enabled", "store", kind, "signed_webhooks", sender.Signer != nil, "auth", len(p.APIKeys) > 0 || p.InsecureNoAuth)
+	return nil
+}
+
+// fixedDeployments serves fixed bots under their flows' names.
+type fixedDeployments map[string]*engine.Deployment
+
+func (f fixedDeployments) Get(name string) *engine.Deployment { return f[name] }
+func (f fixedDeployments) Names() []string {
+	names := make([]string, 0, len(f))
+	for n := range f {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Close releases the data files when Serve was not called (Serve closes
+// them itself). It is safe to call more than once.
 func (s *Server) Close() error {
+	if s.chatStore != nil {
+		s.chatStore.Close()
+		s.chatStore = nil
+	}
 	if s.store == nil {
 		return nil
 	}
@@ -295,6 +401,29 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		s.log.Info("background work enabled", "data", s.store.Path())
 	}
+	var platformDone chan struct{}
+	stopPlatform := func() {}
+	if s.chat != nil {
+		pctx, cancel := context.WithCancel(context.Background())
+		platformDone = make(chan struct{})
+		go func() {
+			defer close(platformDone)
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); s.deliveries.Run(pctx) }()
+			go func() { defer wg.Done(); s.chat.RunJobs(pctx) }()
+			wg.Wait()
+		}()
+		stopPlatform = func() {
+			cancel()
+			<-platformDone
+			if s.chatStore != nil {
+				s.chatStore.Close()
+				s.chatStore = nil
+			}
+		}
+	}
+	defer stopPlatform()
 	s.log.Info("serving", "addr", ln.Addr().String(), "flows", s.Flows())
 	if s.cfg.FlowSet != nil && s.cfg.Watch > 0 {
 		wctx, stopWatch := context.WithCancel(ctx)

@@ -30,6 +30,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/flowbot/flowbot/runtime/retryafter"
 )
 
 // Headers of a push request.
@@ -184,27 +186,5 @@ const MaxRetryAfter = time.Hour
 // wait of 0; a wait over MaxRetryAfter is capped. ok is false when the
 // header is absent or unreadable.
 func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if v[0] >= '0' && v[0] <= '9' {
-		var secs int64
-		for _, c := range v {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			secs = secs*10 + int64(c-'0')
-			if secs > int64(MaxRetryAfter/time.Second) {
-				return MaxRetryAfter, true
-			}
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	d = t.Sub(now)
-	return min(max(d, 0), MaxRetryAfter), true
+	return retryafter.Parse(v, now, MaxRetryAfter)
 }

@@ -1,0 +1,130 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/runtime/store"
+)
+
+// MaxJobAttempts is how many times a job is claimed before it is given up
+// (its worker crashed or the process was killed each time): the flow then
+// sees an error result and takes its error path.
+const MaxJobAttempts = 5
+
+// RunJobs runs the flows' background HTTP requests until ctx is done: it
+// claims due jobs from the store (any process's), makes each request, and
+// steps the conversation with the result, storing the replies like any
+// other turn. A job whose conversation moved on is dropped by the engine.
+func (a *API) RunJobs(ctx context.Context) error {
+	sem := make(chan struct{}, a.workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		free := a.workers - len(sem)
+		var jobs []store.Job
+		var err error
+		if free > 0 {
+			jobs, err = a.store.ClaimJobs(ctx, a.owner, a.clock.Now(), a.lease, free)
+		}
+		if err != nil && ctx.Err() == nil {
+			a.log.Error("cannot claim background jobs; retrying", "error", err.Error())
+		}
+		for _, j := range jobs {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				a.runJob(ctx, j)
+			}()
+		}
+		if len(jobs) > 0 && len(jobs) == free {
+			continue // maybe more are due
+		}
+		wait := a.clock.Now().Add(a.poll)
+		if at, ok, err := a.store.NextJob(ctx); err == nil && ok && at.Before(wait) {
+			wait = at
+		}
+		t := a.clock.NewTimerAt(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-a.jobWake:
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}
+
+// RunDueJobs claims the jobs due now, runs them and stores their results,
+// and returns how many it ran (tests and tools drive the queue with it).
+func (a *API) RunDueJobs(ctx context.Context) (int, error) {
+	jobs, err := a.store.ClaimJobs(ctx, a.owner, a.clock.Now(), a.lease, a.workers)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.runJob(ctx, j)
+		}()
+	}
+	wg.Wait()
+	return len(jobs), nil
+}
+
+// runJob makes one job's request and feeds the result to its conversation.
+func (a *API) runJob(ctx context.Context, j store.Job) {
+	var job engine.Job
+	var result engine.HTTPResult
+	if err := json.Unmarshal(j.Spec, &job); err != nil {
+		result = engine.HTTPResult{Err: "the queued request cannot be read: " + err.Error()}
+	} else if j.Attempts >= MaxJobAttempts {
+		result = engine.HTTPResult{Seq: job.Seq, Err: fmt.Sprintf("the request was started %d times without finishing", j.Attempts)}
+	} else {
+		start := a.clock.Now()
+		result = a.jobs.Run(ctx, &job)
+		a.log.Info("http request", "conversation", j.ConversationID, "state", job.State, "method", job.Method,
+			"status", result.Status, "duration", a.clock.Now().Sub(start), "error", result.Err)
+	}
+	if ctx.Err() != nil {
+		return // shutting down: the lease expires and the job runs again
+	}
+	c, err := a.store.Conversation(ctx, j.ConversationID)
+	if err != nil {
+		a.log.Error("a background job's conversation cannot be read", "conversation", j.ConversationID, "error", err.Error())
+		return
+	}
+	bot, err := a.store.Bot(ctx, c.BotID)
+	if err != nil {
+		a.log.Error("a background job's bot cannot be read", "conversation", j.ConversationID, "error", err.Error())
+		return
+	}
+	now := a.clock.Now()
+	var st stepped
+	res, err := a.store.Turn(ctx, store.TurnRequest{ConversationID: c.ID, Job: j.ID, Now: now}, func(c store.Conversation) (store.TurnOutput, error) {
+		var err error
+		st, err = a.step(ctx, bot, c, engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Now: now})
+		if err == nil && st.res.Ignored {
+			return store.TurnOutput{}, store.ErrSkip // the conversation moved on
+		}
+		return st.out, err
+	})
+	switch {
+	case errors.Is(err, errFlowGone):
+		a.log.Error("a background job's flow is no longer loaded; the job waits", "conversation", c.ID, "error", err.Error())
+	case err != nil:
+		a.log.Error("cannot store a background job's result; it runs again when its lease expires", "conversation", c.ID, "error", err.Error())
+	case res.Skipped:
+		a.log.Info("background job result dropped: the conversation moved on", "conversation", c.ID)
+	default:
+		a.woke(res.Deliveries, res.Jobs)
+	}
+}
