@@ -13,8 +13,19 @@ import (
 // refuses anything bigger.
 const MaxContextBytes = flows.MaxContextBytes
 
-// contextFormat marks a context written by flowbot and its layout version.
-const contextFormat = 1
+// Context formats: the value of "fb", which marks a context written by
+// flowbot and its layout.
+const (
+	// contextFormat is the plain layout: the variables and the pending
+	// choice in "x" and "p". A signed context (see ContextKeys) has the
+	// same layout plus "k" and "m".
+	contextFormat = 1
+	// contextFormatEncrypted moves "x" and "p" into the ciphertext "e".
+	// It has its own number so that a flowbot without the keys (or an
+	// older one) restarts such a conversation instead of continuing it
+	// without its variables.
+	contextFormatEncrypted = 2
+)
 
 // wireContext is the compact JSON form of a Session.
 type wireContext struct {
@@ -28,6 +39,11 @@ type wireContext struct {
 	Done    bool              `json:"d,omitempty"`
 	Jobs    int               `json:"jn,omitempty"`
 	Await   int               `json:"jw,omitempty"`
+	// Sealed contexts only (ContextKeys); the encoder appends them itself,
+	// in this order, after the fields above.
+	Enc string `json:"e,omitempty"` // base64url(nonce ‖ AES-256-GCM(x, p))
+	Key string `json:"k,omitempty"` // the id of the key that signed
+	MAC string `json:"m,omitempty"` // base64url(HMAC-SHA256(…)[:16])
 }
 
 type wirePending struct {
@@ -39,12 +55,28 @@ type wirePending struct {
 var ErrContextTooBig = errors.New("context over 10,240 bytes")
 
 // ErrForeignContext is returned for a context flowbot did not write, or
-// cannot read.
+// cannot read. The sealing errors (ErrContextForged and its kinds) wrap
+// it, so that errors.Is(err, ErrForeignContext) holds for every context
+// that restarts the conversation.
 var ErrForeignContext = errors.New("context not written by flowbot")
 
-// EncodeContext serializes a session compactly. It fails with
+// EncodeContext serializes a session compactly, unsigned. It fails with
 // ErrContextTooBig rather than ever return more than MaxContextBytes.
+// ContextKeys.Encode signs (and encrypts) instead.
 func EncodeContext(s Session) ([]byte, error) {
+	w := newWire(s)
+	out, err := marshalCompact(w)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > MaxContextBytes {
+		return nil, ErrContextTooBig
+	}
+	return out, nil
+}
+
+// newWire is the wire form of s, before sealing.
+func newWire(s Session) wireContext {
 	w := wireContext{Format: contextFormat, Flow: s.Flow, Version: s.Version, State: s.State,
 		Vars: s.Vars, Retries: s.Retries, Done: s.Done, Jobs: s.Jobs, Await: s.Await}
 	if len(w.Vars) == 0 {
@@ -56,35 +88,49 @@ func EncodeContext(s Session) ([]byte, error) {
 			w.Pending.Options[i] = [2]string{o.ID, o.Label}
 		}
 	}
+	return w
+}
+
+// marshalCompact is JSON without HTML escaping or a final newline.
+func marshalCompact(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(w); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("encode context: %w", err)
 	}
-	out := bytes.TrimRight(buf.Bytes(), "\n")
-	if len(out) > MaxContextBytes {
-		return nil, ErrContextTooBig
-	}
-	return out, nil
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// DecodeContext reads a context. An absent, null or empty context gives an
-// empty Session and no error; anything flowbot did not write, or cannot
-// read, gives ErrForeignContext and a Session marked Foreign, which Step
-// restarts politely.
+// emptyContext reports a context that starts a new conversation: absent,
+// null or {} (raw is trimmed).
+func emptyContext(raw []byte) bool {
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null")) || bytes.Equal(raw, []byte("{}"))
+}
+
+// DecodeContext reads an unsigned context. An absent, null or empty context
+// gives an empty Session and no error; anything flowbot did not write, or
+// cannot read, gives ErrForeignContext and a Session marked Foreign, which
+// Step restarts politely. The signature of a signed context is ignored
+// (so that turning signing off does not restart every conversation); an
+// encrypted one cannot be read. ContextKeys.Decode verifies signatures.
 func DecodeContext(raw []byte) (Session, error) {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) || bytes.Equal(raw, []byte("{}")) {
+	if emptyContext(raw) {
 		return Session{}, nil
 	}
 	if len(raw) > MaxContextBytes*2 {
 		return Session{Foreign: true}, ErrForeignContext
 	}
 	var w wireContext
-	if err := json.Unmarshal(raw, &w); err != nil || w.Format != contextFormat || w.Flow == "" {
+	if err := json.Unmarshal(raw, &w); err != nil || w.Format != contextFormat || w.Flow == "" || w.Enc != "" {
 		return Session{Foreign: true}, ErrForeignContext
 	}
+	return w.session()
+}
+
+// session checks the wire form's numbers and returns its Session.
+func (w *wireContext) session() (Session, error) {
 	s := Session{Flow: w.Flow, Version: w.Version, State: w.State, Vars: w.Vars, Retries: w.Retries, Done: w.Done, Jobs: w.Jobs, Await: w.Await}
 	if s.Retries < 0 || s.Retries > 1000 || s.Jobs < 0 || s.Await < 0 || s.Await > s.Jobs {
 		return Session{Foreign: true}, ErrForeignContext

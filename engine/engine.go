@@ -466,7 +466,7 @@ func (r *run) setVar(name, value string) bool {
 	}
 	old, had := r.s.Vars[name]
 	r.s.Vars[name] = value
-	if _, err := EncodeContext(r.s); err != nil {
+	if err := r.ev.ContextKeys.fits(r.s); err != nil {
 		if had {
 			r.s.Vars[name] = old
 		} else {

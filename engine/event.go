@@ -28,6 +28,10 @@ type Event struct {
 	Bot      map[string]string // the bot's attributes (platform mode)
 	HTTP     *HTTPResult       // EvHTTPResult
 	Now      time.Time         // injected clock; the engine never reads the system clock
+	// ContextKeys are the keys the runtime seals the context with (nil:
+	// unsigned). Step measures a variable against the sealed context's
+	// size, so that one that would not fit takes the error path.
+	ContextKeys *ContextKeys
 }
 
 // HTTPResult is the outcome of a Job, fed back into the flow.

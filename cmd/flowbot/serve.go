@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/delivery"
 	"github.com/flowbot/flowbot/runtime/flowset"
@@ -168,6 +169,15 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	if f.workers < 1 {
 		return usagef("--workers must be at least 1, not %d", f.workers)
 	}
+	contextKeys, err := engine.ParseContextKeys(os.Getenv(engine.ContextKeysEnv))
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if contextKeys != nil {
+		logger.Info("contexts are signed", "keys", contextKeys.String())
+	} else {
+		logger.Warn("contexts are not signed: anyone who can call a webhook can edit a conversation's variables; set " + engine.ContextKeysEnv + " (see SECURITY.md)")
+	}
 	var platform *server.Platform
 	if f.database != "" {
 		schedule, err := delivery.ParseSchedule(f.schedule)
@@ -227,6 +237,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		DataPath:    f.data,
 		Worker:      worker.Config{Lease: f.lease, Workers: f.workers},
 		Platform:    platform,
+		ContextKeys: contextKeys,
 	})
 	if err != nil {
 		return err

@@ -654,7 +654,7 @@ type messageJSON struct {
 }
 
 func toMessageJSON(m store.Message) messageJSON {
-	out := messageJSON{ID: m.ID, Text: m.Text, FromBot: m.FromBot, SentAt: m.CreatedAt.Unix(), Position: m.Position}
+	out := messageJSON{ID: m.ID, Text: m.Text, FromBot: m.FromBot, SentAt: m.CreatedAt.Unix(), Position: m.Seq}
 	if m.MediaURL != "" {
 		out.AttachedMedia = &mediaJSON{URL: m.MediaURL}
 	}
@@ -782,7 +782,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) {
 	cursor := after
 	for i, m := range msgs {
 		out[i] = toMessageJSON(m)
-		cursor = m.Position
+		cursor = m.Seq
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": out, "next_cursor": strconv.FormatInt(cursor, 10), "has_more": more})
 }

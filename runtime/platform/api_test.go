@@ -206,7 +206,8 @@ func TestWebhookConversationQueuesDeliveries(t *testing.T) {
 			t.Fatalf("delivery worker woken %d times", e.wakes.n.Load())
 		}
 		e.send(conv, "3")
-		want(t, e.history(conv), "user: 3")
+		// The history stops before the first undelivered bot message.
+		want(t, e.history(conv))
 		c := e.mustCall(200, "GET", "/api/conversations/"+conv, nil)["conversation"].(map[string]any)
 		d := c["delivery"].(map[string]any)
 		if d["pending"] != float64(4) || d["next_message_id"] == "" {

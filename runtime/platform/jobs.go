@@ -91,8 +91,12 @@ func (a *API) runJob(ctx context.Context, j store.Job) {
 	} else {
 		start := a.clock.Now()
 		result = a.jobs.Run(ctx, &job)
-		a.log.Info("http request", "conversation", j.ConversationID, "state", job.State, "method", job.Method,
-			"status", result.Status, "duration", a.clock.Now().Sub(start), "error", result.Err)
+		attrs := []any{"conversation", j.ConversationID, "state", job.State, "method", job.Method,
+			"status", result.Status, "duration", a.clock.Now().Sub(start)}
+		if result.Err != "" {
+			attrs = append(attrs, "error", result.Err)
+		}
+		a.log.Info("http request", attrs...)
 	}
 	if ctx.Err() != nil {
 		return // shutting down: the lease expires and the job runs again

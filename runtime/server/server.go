@@ -98,6 +98,9 @@ type Config struct {
 	Worker worker.Config
 	// Platform configures the Chat API (platform mode); nil serves none.
 	Platform *Platform
+	// ContextKeys sign (and maybe encrypt) the Userlike contexts
+	// (FLOWBOT_CONTEXT_KEYS); nil leaves them unsigned.
+	ContextKeys *engine.ContextKeys
 }
 
 // Platform configures platform mode: the Chat API (runtime/platform) over
@@ -217,7 +220,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	opts := userlike.Options{
 		Token: cfg.Token, TokenHeader: cfg.TokenHeader, LogBodies: cfg.LogBodies,
-		Logger: s.log, Observer: m, Now: cfg.Now, Queue: queue,
+		Logger: s.log, Observer: m, Now: cfg.Now, Queue: queue, ContextKeys: cfg.ContextKeys,
 	}
 	if bots == nil {
 		s.webhook, err = userlike.New(current, opts)

@@ -32,7 +32,6 @@ CREATE TABLE conversations (
 	status        TEXT   NOT NULL,
 	contact       TEXT   NOT NULL,
 	next_seq      BIGINT NOT NULL,
-	next_position BIGINT NOT NULL,
 	created_at    BIGINT NOT NULL,
 	updated_at    BIGINT NOT NULL,
 	UNIQUE (bot_id, user_id)
@@ -41,7 +40,6 @@ CREATE TABLE messages (
 	id              TEXT    PRIMARY KEY,
 	conversation_id TEXT    NOT NULL REFERENCES conversations (id),
 	seq             BIGINT  NOT NULL,
-	position        BIGINT,
 	from_bot        INTEGER NOT NULL,
 	text            TEXT    NOT NULL,
 	media_url       TEXT    NOT NULL,
@@ -49,7 +47,6 @@ CREATE TABLE messages (
 	sent_at         BIGINT  NOT NULL,
 	UNIQUE (conversation_id, seq)
 );
-CREATE INDEX messages_history ON messages (conversation_id, position) WHERE position IS NOT NULL;
 CREATE TABLE deliveries (
 	message_id      TEXT    PRIMARY KEY REFERENCES messages (id),
 	conversation_id TEXT    NOT NULL,

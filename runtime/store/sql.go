@@ -362,8 +362,8 @@ func (s *sqlStore) openConversation(ctx context.Context, req OpenRequest, start 
 	if c.Channel == "" {
 		c.Channel = "custom"
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO conversations (id, bot_id, user_id, channel, webhook, context, status, contact, next_seq, next_position, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, '{}', 0, 0, ?, ?)`), c.ID, c.BotID, c.UserID, c.Channel, c.Webhook, c.Context, c.Status, now, now); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO conversations (id, bot_id, user_id, channel, webhook, context, status, contact, next_seq, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '{}', 0, ?, ?)`), c.ID, c.BotID, c.UserID, c.Channel, c.Webhook, c.Context, c.Status, now, now); err != nil {
 		return Conversation{}, false, err
 	}
 	if start != nil {
@@ -388,11 +388,10 @@ func (s *sqlStore) openConversation(ctx context.Context, req OpenRequest, start 
 
 // turnState is what store needs of the conversation a turn changes.
 type turnState struct {
-	id           string
-	webhook      string
-	contact      map[string]string
-	nextSeq      int64
-	nextPosition int64
+	id      string
+	webhook string
+	contact map[string]string
+	nextSeq int64
 }
 
 // Turn implements Store.
@@ -408,8 +407,8 @@ func (s *sqlStore) Turn(ctx context.Context, req TurnRequest, fn TurnFunc) (Turn
 	var st turnState
 	var contact string
 	var created, updated int64
-	err = tx.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, next_seq, next_position FROM conversations WHERE id = ?`+s.d.forUpdate), req.ConversationID).
-		Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.Context, &c.Status, &contact, &created, &updated, &st.nextSeq, &st.nextPosition)
+	err = tx.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, next_seq FROM conversations WHERE id = ?`+s.d.forUpdate), req.ConversationID).
+		Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.Context, &c.Status, &contact, &created, &updated, &st.nextSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return TurnResult{}, ErrNotFound
 	}
@@ -473,19 +472,17 @@ func (s *sqlStore) store(ctx context.Context, tx *sql.Tx, st *turnState, out Tur
 		st.nextSeq++
 		m.Seq = st.nextSeq
 		m.ConversationID = st.id
-		var pos any
 		var sent int64
 		if visible {
-			st.nextPosition++
-			m.Position, pos, sent = st.nextPosition, st.nextPosition, now
+			sent = now
 			m.SentAt = fromMS(now)
 		}
 		created := now
 		if !m.CreatedAt.IsZero() {
 			created = ms(m.CreatedAt)
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages (id, conversation_id, seq, position, from_bot, text, media_url, created_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			m.ID, st.id, m.Seq, pos, boolInt(m.FromBot), m.Text, m.MediaURL, created, sent)
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages (id, conversation_id, seq, from_bot, text, media_url, created_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+			m.ID, st.id, m.Seq, boolInt(m.FromBot), m.Text, m.MediaURL, created, sent)
 		return err
 	}
 	if m := out.UserMessage; m != nil {
@@ -546,8 +543,8 @@ func (s *sqlStore) store(ctx context.Context, tx *sql.Tx, st *turnState, out Tur
 	}
 	status := out.Status
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET context = ?, status = CASE WHEN ? = '' THEN status ELSE ? END, contact = ?,
-		next_seq = ?, next_position = ?, updated_at = ? WHERE id = ?`),
-		ctxBytes, status, status, string(contact), st.nextSeq, st.nextPosition, now, st.id); err != nil {
+		next_seq = ?, updated_at = ? WHERE id = ?`),
+		ctxBytes, status, status, string(contact), st.nextSeq, now, st.id); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -555,24 +552,25 @@ func (s *sqlStore) store(ctx context.Context, tx *sql.Tx, st *turnState, out Tur
 
 // ---- history ----
 
-const messageColumns = `id, conversation_id, seq, position, from_bot, text, media_url, created_at, sent_at`
+const messageColumns = `id, conversation_id, seq, from_bot, text, media_url, created_at, sent_at`
 
 func scanMessage(row scanner) (Message, error) {
 	var m Message
-	var pos sql.NullInt64
 	var fromBot int
 	var created, sent int64
-	if err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &pos, &fromBot, &m.Text, &m.MediaURL, &created, &sent); err != nil {
+	if err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &fromBot, &m.Text, &m.MediaURL, &created, &sent); err != nil {
 		return Message{}, err
 	}
-	m.Position, m.FromBot = pos.Int64, fromBot == 1
+	m.FromBot = fromBot == 1
 	m.CreatedAt, m.SentAt = fromMS(created), fromMS(sent)
 	return m, nil
 }
 
 func (s *sqlStore) History(ctx context.Context, conversationID string, after int64, limit int) ([]Message, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
-		WHERE conversation_id = ? AND position IS NOT NULL AND position > ? ORDER BY position LIMIT ?`), conversationID, after, limit)
+		WHERE conversation_id = ? AND seq > ?
+		  AND seq < (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM deliveries WHERE conversation_id = ? AND state = 'pending')
+		ORDER BY seq LIMIT ?`), conversationID, after, conversationID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -647,6 +645,9 @@ func (s *sqlStore) Pending(ctx context.Context, conversationID string) (int, *De
 	d, err := scanDelivery(s.db.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries d
 		JOIN messages m ON m.id = d.message_id JOIN conversations c ON c.id = d.conversation_id
 		WHERE d.conversation_id = ? AND d.state = 'pending' ORDER BY d.seq LIMIT 1`), conversationID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil // delivered between the two reads
+	}
 	if err != nil {
 		return 0, nil, err
 	}
@@ -727,21 +728,18 @@ func (s *sqlStore) FinishDeliveries(ctx context.Context, outcomes []Outcome) err
 			}
 			continue
 		}
-		var conv string
-		err := tx.QueryRowContext(ctx, s.q(`UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, lease_owner = '', lease_until = 0,
-			last_status = ?, last_error = '', delivered_at = ? WHERE message_id = ? AND state = 'pending' RETURNING conversation_id`),
-			o.Status, at, o.MessageID).Scan(&conv)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // delivered before, by a worker whose lease had expired
-		}
+		r, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, lease_owner = '', lease_until = 0,
+			last_status = ?, last_error = '', delivered_at = ? WHERE message_id = ? AND state = 'pending'`),
+			o.Status, at, o.MessageID)
 		if err != nil {
 			return err
 		}
-		var pos int64
-		if err := tx.QueryRowContext(ctx, s.q(`UPDATE conversations SET next_position = next_position + 1 WHERE id = ? RETURNING next_position`), conv).Scan(&pos); err != nil {
+		if n, err := r.RowsAffected(); err != nil {
 			return err
+		} else if n == 0 {
+			continue // delivered before, by a worker whose lease had expired
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE messages SET position = ?, sent_at = ? WHERE id = ?`), pos, at, o.MessageID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE messages SET sent_at = ? WHERE id = ?`), at, o.MessageID); err != nil {
 			return err
 		}
 	}

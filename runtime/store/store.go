@@ -12,12 +12,14 @@
 //
 // # Messages and delivery
 //
-// A conversation's messages have a seq (the order they were produced) and,
-// once the end user can see them, a position (the order of the history).
-// A user's message is visible at once. A bot's message is visible at once
-// when the conversation has no webhook (the app polls the history);
-// otherwise it waits in the delivery queue and becomes visible when its
-// webhook answered 2xx, as the Chat API of seed 000 promises. Deliveries of
+// A conversation's messages have a seq: the order they were produced in,
+// which is the order of the history. A user's message is visible at once.
+// A bot's message is visible at once when the conversation has no webhook
+// (the app polls the history); otherwise it waits in the delivery queue and
+// becomes visible when its webhook answered 2xx, as the Chat API of seed
+// 000 promises. The history runs up to the first bot message not yet
+// delivered: it is the conversation as the user has seen it, in order, and
+// a reader that pages with the last seq it saw never misses a message. Deliveries of
 // one conversation go out in seq order: only the oldest undelivered message
 // of a conversation can be claimed. A claim is a lease: a worker that
 // crashes loses it when it expires, and another worker takes the delivery
@@ -60,8 +62,9 @@ type Store interface {
 	// (Duplicate set). fn may return ErrSkip to store nothing.
 	Turn(ctx context.Context, req TurnRequest, fn TurnFunc) (TurnResult, error)
 
-	// History returns the conversation's visible messages with a position
-	// greater than after, oldest first, at most limit of them.
+	// History returns the conversation's messages with a seq greater than
+	// after, oldest first, at most limit of them, stopping before the first
+	// bot message not yet delivered to the webhook.
 	History(ctx context.Context, conversationID string, after int64, limit int) ([]Message, error)
 	// Message returns one message of a conversation with its delivery
 	// state and attempts (for bot messages sent to a webhook).
@@ -197,13 +200,12 @@ type TurnResult struct {
 type Message struct {
 	ID             string
 	ConversationID string
-	Seq            int64 // the order messages were produced in
-	Position       int64 // the order of the history; 0 while not visible
+	Seq            int64 // the order messages were produced in (and of the history)
 	FromBot        bool
 	Text           string
 	MediaURL       string
 	CreatedAt      time.Time // when the user sent it or the bot produced it
-	SentAt         time.Time // when it became visible (zero while not)
+	SentAt         time.Time // when it became visible: sent, or delivered to the webhook (zero while not)
 }
 
 // Delivery states.

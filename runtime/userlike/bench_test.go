@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/metrics"
 	"github.com/flowbot/flowbot/runtime/userlike"
 )
@@ -55,9 +56,10 @@ func campaignClick(b *testing.B, h http.Handler) []byte {
 // BenchmarkWebhookTurn is one full webhook turn through the handler: the
 // campaign flow, a click on "start" with the context echoed from the start
 // turn (decode, context, engine step, render, encode), with Prometheus
-// metrics. "logs" adds a text log line per turn (to io.Discard).
+// metrics. "logs" adds a text log line per turn (to io.Discard); "signed"
+// and "encrypted" seal the context (Options.ContextKeys), without logs.
 func BenchmarkWebhookTurn(b *testing.B) {
-	for _, mode := range []string{"nolog", "logs"} {
+	for _, mode := range []string{"nolog", "logs", "signed", "encrypted"} {
 		b.Run(mode, func(b *testing.B) {
 			fl := loadExamples(b)
 			m, err := metrics.New(prometheus.NewRegistry(), fl)
@@ -68,7 +70,14 @@ func BenchmarkWebhookTurn(b *testing.B) {
 			if mode == "logs" {
 				logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 			}
-			h, err := userlike.New(botsOf(fl), userlike.Options{Logger: logger, Observer: m})
+			var keys *engine.ContextKeys
+			switch mode {
+			case "signed":
+				keys = contextKeys(b, ringK1)
+			case "encrypted":
+				keys = contextKeys(b, ringK1Enc)
+			}
+			h, err := userlike.New(botsOf(fl), userlike.Options{Logger: logger, Observer: m, ContextKeys: keys})
 			if err != nil {
 				b.Fatal(err)
 			}

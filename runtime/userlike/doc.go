@@ -17,9 +17,22 @@
 // call, and a restart loses nothing.
 //
 // One turn is: authenticate (API-SECURITY-TOKEN, constant-time), bound the
-// body (1 MiB), DecodeWebhook, engine.DecodeContext, Bot.Step,
-// channels.Render, engine.EncodeContext, write the events. Bad input gets a
+// body (1 MiB), DecodeWebhook, decode the context, Bot.Step,
+// channels.Render, encode the context, write the events. Bad input gets a
 // 4xx with {"error": "…"}; nothing a client sends produces a 5xx.
+//
+// Signed contexts: with Options.ContextKeys (engine.ParseContextKeys of
+// FLOWBOT_CONTEXT_KEYS) every context the Handler writes — webhook answers
+// and Resume's pushes alike — is signed, and optionally encrypted, for the
+// conversation's cid (engine.ContextKeys.Encode), and every context it
+// reads must verify for the cid of the call (engine.ContextKeys.Decode). A
+// context that does not (edited, unsigned, replayed from another cid,
+// signed with a retired key) restarts the conversation politely, like a
+// context flowbot cannot read, and is counted by kind: ErrKindContextForged,
+// ErrKindContextUnsigned, ErrKindContextUnknownKey. The flow's size check
+// includes the seal (engine.Event.ContextKeys). Without keys, contexts are
+// unsigned (engine.EncodeContext, engine.DecodeContext). The format and
+// key rotation: package engine and docs/userlike.md.
 //
 // HTTP steps: a synchronous one runs during the call (at most
 // MaxJobsPerTurn per turn). An async one, when the Handler has a Queue, is

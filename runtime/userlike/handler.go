@@ -43,6 +43,19 @@ const (
 	ErrKindPanic = "panic"
 	// ErrKindWrite: the answer could not be written (client gone).
 	ErrKindWrite = "write"
+	// ErrKindContextForged: with Options.ContextKeys, a context whose
+	// signature does not verify (edited, replayed from another
+	// conversation, or sealed with another secret); the conversation
+	// restarted politely (and counts as a RecoveryForeign).
+	ErrKindContextForged = "context_forged"
+	// ErrKindContextUnsigned: with Options.ContextKeys, a flowbot context
+	// without a signature: written before signing was turned on, or its
+	// signature was stripped. Restarted politely, as above.
+	ErrKindContextUnsigned = "context_unsigned"
+	// ErrKindContextUnknownKey: with Options.ContextKeys, a context signed
+	// with a key id the ring does not list: a retired key (removed too
+	// early?) or a made-up id. Restarted politely, as above.
+	ErrKindContextUnknownKey = "context_unknown_key"
 )
 
 // Recovery kinds reported to Observer.Recovery.
@@ -113,6 +126,14 @@ type Options struct {
 	// request, and the worker pushes the result later (see Resume). Nil
 	// runs async jobs during the webhook call.
 	Queue Queue
+	// ContextKeys, when set, sign (and with an encrypting first key,
+	// encrypt) every context the Handler writes, bound to the
+	// conversation's cid, and every context it reads must verify: one that
+	// does not restarts the conversation politely and is counted as
+	// ErrKindContextForged, ErrKindContextUnsigned or
+	// ErrKindContextUnknownKey. Nil: unsigned contexts. See
+	// engine.ParseContextKeys for the key ring (FLOWBOT_CONTEXT_KEYS).
+	ContextKeys *engine.ContextKeys
 }
 
 // Queue keeps the async HTTP jobs of flows until a background worker has
@@ -174,7 +195,8 @@ type Handler struct {
 	botName   func(*http.Request) string
 	jobs      JobRunner
 	queue     Queue
-	pool      sync.Pool // *scratch
+	keys      *engine.ContextKeys // nil: unsigned contexts
+	pool      sync.Pool           // *scratch
 }
 
 // New returns a Handler serving bots under their flows' names. Two bots with
@@ -206,6 +228,7 @@ func NewWithBots(bots Bots, opts Options) (*Handler, error) {
 		botName:   opts.BotName,
 		jobs:      opts.Jobs,
 		queue:     opts.Queue,
+		keys:      opts.ContextKeys,
 	}
 	if opts.Token != "" {
 		h.token, h.hasToken = sha256.Sum256([]byte(opts.Token)), true
@@ -357,10 +380,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *engine.Deployment, name string, start time.Time) {
 	in := &s.in
 	ctx := r.Context()
-	session, cerr := engine.DecodeContext(in.Context)
+	session, cerr := h.keys.Decode(in.Context, in.CID)
 	bot := dep.For(session) // the version this conversation is on
 	from := session.State
 	in.Event.Now = start
+	in.Event.ContextKeys = h.keys
 	o := h.complete(ctx, bot, name, in.CID, &in.Event, bot.StepContext(ctx, session, in.Event), false)
 	if o.res.Job != nil {
 		// An async job: keep it durably before answering, or run it now.
@@ -388,6 +412,7 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *
 	recovery := string(res.Recovery)
 	if cerr != nil {
 		recovery = RecoveryForeign
+		h.refused(ctx, name, in.CID, cerr)
 	}
 	if recovery != "" {
 		h.obs.Recovery(name, recovery)
@@ -479,7 +504,7 @@ func (h *Handler) complete(ctx context.Context, bot *engine.Bot, name, cid strin
 	if rendered.Numbered && res.Session.Pending != nil {
 		res.Session.Pending.Numbered = true
 	}
-	newCtx, err := engine.EncodeContext(res.Session)
+	newCtx, err := h.keys.Encode(res.Session, cid)
 	if err != nil {
 		// The turn's outcome cannot be stored: restart the conversation
 		// politely instead of answering with a state that would be lost.
@@ -494,9 +519,9 @@ func (h *Handler) complete(ctx context.Context, bot *engine.Bot, name, cid strin
 		if rendered.Numbered && res.Session.Pending != nil {
 			res.Session.Pending.Numbered = true
 		}
-		if newCtx, err = engine.EncodeContext(res.Session); err != nil {
+		if newCtx, err = h.keys.Encode(res.Session, cid); err != nil {
 			f := bot.Flow() // cannot happen: a restarted session is tiny
-			newCtx, _ = engine.EncodeContext(engine.Session{Flow: f.Name, Version: f.ShortHash()})
+			newCtx, _ = h.keys.Encode(engine.Session{Flow: f.Name, Version: f.ShortHash()}, cid)
 		}
 	}
 	return outcome{res: res, rendered: rendered, ctx: newCtx}
@@ -553,7 +578,7 @@ func (h *Handler) runJobs(ctx context.Context, bot *engine.Bot, name, cid string
 			h.log.LogAttrs(ctx, slog.LevelInfo, "http request", attrs...)
 		}
 		hev := engine.Event{Name: engine.EvHTTPResult, HTTP: &out, Channel: ev.Channel,
-			Contact: ev.Contact, Now: h.now()}
+			Contact: ev.Contact, Now: h.now(), ContextKeys: ev.ContextKeys}
 		next := bot.StepContext(ctx, res.Session, hev)
 		next.Actions = append(res.Actions, next.Actions...)
 		next.Trace = append(res.Trace, next.Trace...)
@@ -565,6 +590,35 @@ func (h *Handler) runJobs(ctx context.Context, bot *engine.Bot, name, cid string
 		res = next
 	}
 	return res
+}
+
+// contextErrKind is the ErrKind of a context refused for its signature,
+// or "" for any other error (a foreign context).
+func contextErrKind(err error) string {
+	switch {
+	case errors.Is(err, engine.ErrContextUnknownKey):
+		return ErrKindContextUnknownKey
+	case errors.Is(err, engine.ErrContextUnsigned):
+		return ErrKindContextUnsigned
+	case errors.Is(err, engine.ErrContextForged):
+		return ErrKindContextForged
+	}
+	return ""
+}
+
+// refused counts and logs a context refused for its signature (the
+// conversation restarts); other decoding errors are only recoveries.
+func (h *Handler) refused(ctx context.Context, name, cid string, err error, extra ...slog.Attr) {
+	kind := contextErrKind(err)
+	if kind == "" {
+		return
+	}
+	h.obs.Error(name, kind)
+	if !h.log.Enabled(ctx, slog.LevelWarn) {
+		return
+	}
+	attrs := append([]slog.Attr{slog.String("bot", name), slog.String("cid", cid), slog.String("kind", kind), slog.String("error", err.Error())}, extra...)
+	h.log.LogAttrs(ctx, slog.LevelWarn, "context refused: not validly signed with a configured key; restarting the conversation", attrs...)
 }
 
 // reject answers a bad request with {"error": msg} and logs why (never the body).

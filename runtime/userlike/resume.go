@@ -44,16 +44,18 @@ type Resumed struct {
 // steps the flow from the stored context with an engine.EvHTTPResult, runs
 // any synchronous HTTP jobs the flow chains (bounded as in a webhook turn),
 // renders for the stored channel and encodes the new context, exactly as a
-// webhook turn would. It fails only for a bot it does not serve.
+// webhook turn would — with the Handler's ContextKeys, bound to c.CID: a
+// stored context that does not verify restarts the conversation. It fails
+// only for a bot it does not serve.
 func (h *Handler) Resume(ctx context.Context, c Continuation, result engine.HTTPResult) (Resumed, error) {
 	dep := h.bots.Get(c.Bot)
 	if dep == nil {
 		return Resumed{}, fmt.Errorf("no bot named %q is served (was its flow removed?)", c.Bot)
 	}
 	start := h.now()
-	session, cerr := engine.DecodeContext(c.Context)
+	session, cerr := h.keys.Decode(c.Context, c.CID)
 	bot := dep.For(session)
-	ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: c.Channel, Contact: c.Contact, Now: start}
+	ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: c.Channel, Contact: c.Contact, Now: start, ContextKeys: h.keys}
 	o := h.complete(ctx, bot, c.Bot, c.CID, &ev, bot.StepContext(ctx, session, ev), false)
 	res := o.res
 	out := Resumed{Context: o.ctx, Ignored: res.Ignored, From: session.State, To: res.Session.State, Packets: len(o.rendered.Packets)}
@@ -65,6 +67,7 @@ func (h *Handler) Resume(ctx context.Context, c Continuation, result engine.HTTP
 	recovery := string(res.Recovery)
 	if cerr != nil {
 		recovery = RecoveryForeign
+		h.refused(ctx, c.Bot, c.CID, cerr, slog.Int64("job", c.JobID))
 	}
 	if recovery != "" {
 		h.obs.Recovery(c.Bot, recovery)

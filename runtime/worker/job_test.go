@@ -83,6 +83,12 @@ type jobEnv struct {
 
 func newJobEnv(t *testing.T, withAPI bool) *jobEnv {
 	t.Helper()
+	return newJobEnvKeys(t, withAPI, nil)
+}
+
+// newJobEnvKeys is newJobEnv whose Handler seals contexts with keys.
+func newJobEnvKeys(t *testing.T, withAPI bool, keys *engine.ContextKeys) *jobEnv {
+	t.Helper()
 	e := &jobEnv{clk: clock.NewFake(t0), obs: newCounts()}
 	var orderSrv *httptest.Server
 	e.orders, orderSrv = newOrderService(t)
@@ -112,7 +118,7 @@ func newJobEnv(t *testing.T, withAPI bool) *jobEnv {
 	for i, f := range fl {
 		bots[i] = engine.New(f)
 	}
-	e.h, err = userlike.New(bots, userlike.Options{Queue: e.w, Logger: testLogger(t)})
+	e.h, err = userlike.New(bots, userlike.Options{Queue: e.w, Logger: testLogger(t), ContextKeys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

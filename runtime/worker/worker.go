@@ -19,6 +19,13 @@
 //     with the same push id.
 //
 // Every schedule reads the injected clock, so that tests move time by hand.
+//
+// The worker never reads or writes a context itself: the job keeps the
+// context the webhook turn wrote, and Resume verifies it for the job's cid
+// and seals the new one with the Handler's keys (userlike.Options
+// .ContextKeys), so pushed contexts are signed (and encrypted) exactly as
+// webhook answers are, and a stored context that does not verify restarts
+// the conversation.
 package worker
 
 import (
