@@ -111,7 +111,15 @@ type Options struct {
 	JobPoll time.Duration
 	// JobWorkers bounds the jobs run at once; 0 is 8.
 	JobWorkers int
+	// MaxPending bounds the bot messages of one conversation waiting for
+	// its webhook: past it, the conversation's new user messages are
+	// refused with 429 until the webhook accepts deliveries again. 0 is
+	// DefaultMaxPending.
+	MaxPending int
 }
+
+// DefaultMaxPending is the default of Options.MaxPending.
+const DefaultMaxPending = 1000
 
 // API serves the Chat API and runs its background jobs.
 type API struct {
@@ -130,6 +138,7 @@ type API struct {
 	lease   time.Duration
 	poll    time.Duration
 	workers int
+	pending int
 	jobWake chan struct{}
 }
 
@@ -140,7 +149,10 @@ func New(opts Options) (*API, error) {
 	}
 	a := &API{store: opts.Store, bots: opts.Bots, insecure: opts.InsecureNoAuth, wake: opts.Deliveries, jobs: opts.Jobs,
 		clock: opts.Clock, newID: opts.NewID, log: opts.Logger, owner: opts.Owner, lease: opts.JobLease, poll: opts.JobPoll,
-		workers: opts.JobWorkers, jobWake: make(chan struct{}, 1)}
+		workers: opts.JobWorkers, pending: opts.MaxPending, jobWake: make(chan struct{}, 1)}
+	if a.pending <= 0 {
+		a.pending = DefaultMaxPending
+	}
 	for _, k := range opts.APIKeys {
 		if k = strings.TrimSpace(k); k != "" {
 			a.keys = append(a.keys, []byte(k))
@@ -178,7 +190,7 @@ func New(opts Options) (*API, error) {
 	return a, nil
 }
 
-// Register adds the Chat API's routes to r.
+// Register adds the Chat API's routes (all under /api/) to r.
 func (a *API) Register(r *mux.Router) {
 	api := r.PathPrefix("/api").Subrouter()
 	api.Use(a.authenticate)
@@ -695,6 +707,24 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 	c, ok := a.conversation(w, r)
 	if !ok {
 		return
+	}
+	if c.Webhook != "" {
+		// A webhook that accepts nothing must not let the queue grow
+		// without bound.
+		n, head, err := a.store.Pending(r.Context(), c.ID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if n >= a.pending {
+			why := ""
+			if head != nil && head.LastError != "" {
+				why = " (last error: " + head.LastError + ")"
+			}
+			w.Header().Set("Retry-After", "60")
+			writeError(w, http.StatusTooManyRequests, "", fmt.Sprintf("conversation %s has %d bot messages its webhook has not accepted%s; fix the webhook, then send again", c.ID, n, why))
+			return
+		}
 	}
 	bot, err := a.store.Bot(r.Context(), c.BotID)
 	if err != nil {

@@ -314,3 +314,17 @@ func marshal(v any) string {
 	_ = enc.Encode(v)
 	return strings.TrimSpace(b.String())
 }
+
+// TestPendingDeliveriesAreBounded: a conversation whose webhook accepts
+// nothing stops taking messages (429 with a reason) once MaxPending bot
+// messages wait.
+func TestPendingDeliveriesAreBounded(t *testing.T) {
+	e := newEnv(t, "sqlite", platform.Options{MaxPending: 3})
+	conv := e.conversation(e.bot("webshop"), "anna", "https://app.example/webhook") // 2 messages wait
+	e.send(conv, "3")                                                               // 4 wait
+	status, out := e.call("POST", "/api/conversations/"+conv+"/messages", map[string]any{"message": map[string]any{"text": "3"}})
+	msg, _ := out["error"].(map[string]any)["message"].(string)
+	if status != http.StatusTooManyRequests || !strings.Contains(msg, "has 4 bot messages its webhook has not accepted") {
+		t.Fatalf("%d %v", status, out)
+	}
+}

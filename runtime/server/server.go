@@ -239,7 +239,9 @@ func New(cfg Config) (*Server, error) {
 			s.Close()
 			return nil, err
 		}
-		s.chat.Register(r)
+		api := mux.NewRouter()
+		s.chat.Register(api)
+		r.PathPrefix("/api/").Handler(s.counted("api", api))
 	}
 	r.Handle("/bots/{name}/webhook", s.webhook)
 	r.Handle("/healthz", s.counted("healthz", http.HandlerFunc(s.healthz))).Methods(http.MethodGet, http.MethodHead)
