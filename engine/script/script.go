@@ -60,6 +60,10 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
 }
 
+// Is makes errors.Is(err, ErrTimeout) true for a script stopped by its
+// time limit, so that callers can count time-outs apart.
+func (e *Error) Is(target error) bool { return target == ErrTimeout && e.Kind == "timeout" }
+
 // Compile compiles a flow's script.
 func Compile(sc *flows.Script) (*Program, error) {
 	src := prefix + sc.Source + "\n})"

@@ -3,6 +3,7 @@ package script
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -64,6 +65,9 @@ func TestEndlessLoopTimesOut(t *testing.T) {
 	h := &Host{Timeout: 20 * time.Millisecond}
 	_, err := run(t, h, "while (true) {}", nil)
 	scriptErr(t, err, "timeout")
+	if !errors.Is(err, ErrTimeout) || errors.Is(fmt.Errorf("wrapped: %w", &Error{Kind: "exception"}), ErrTimeout) {
+		t.Fatal("errors.Is(err, ErrTimeout) does not tell time-outs from other script errors")
+	}
 	// The host keeps working afterwards.
 	if out, err := run(t, h, "vars.x = 1", nil); err != nil || out.Vars["x"] != "1" {
 		t.Fatalf("host broken after a timeout: %v %+v", err, out)

@@ -2,7 +2,7 @@
 //
 //	flowbot_turns_total{flow, state}                    events handled, by the state the conversation is in afterwards
 //	flowbot_turn_duration_seconds{flow}                 time from request to answer of a handled event
-//	flowbot_errors_total{flow, kind}                    problems: flow, context_too_big, context_lost, context_forged, context_unsigned, context_unknown_key, panic, write
+//	flowbot_errors_total{flow, kind}                    problems: flow, script_timeout, context_too_big, context_lost, context_forged, context_unsigned, context_unknown_key, panic, write
 //	flowbot_context_recoveries_total{flow, kind}        contexts recovered: foreign, migrated, restarted
 //	flowbot_http_requests_total{handler, code}          answered requests, by handler (webhook, healthz, metrics, other) and status
 //	flowbot_flows_loaded                                flows being served
@@ -71,7 +71,7 @@ func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
 		}, []string{"flow"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowbot_errors_total",
-			Help: "Problems by kind: flow (an error path taken), context_too_big, context_lost, context_forged, context_unsigned, context_unknown_key (refused contexts), panic, write.",
+			Help: "Problems by kind: flow (an error path taken), script_timeout, context_too_big, context_lost, context_forged, context_unsigned, context_unknown_key (refused contexts), panic, write.",
 		}, []string{"flow", "kind"}),
 		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowbot_context_recoveries_total",

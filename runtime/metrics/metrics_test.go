@@ -45,7 +45,7 @@ flowbot_http_requests_total{code="405",handler="webhook"} 0
 flowbot_http_requests_total{code="413",handler="webhook"} 0
 flowbot_http_requests_total{code="418",handler="webhook"} 1
 flowbot_http_requests_total{code="500",handler="webhook"} 0
-# HELP flowbot_errors_total Problems by kind: flow (an error path taken), context_too_big, context_lost, context_forged, context_unsigned, context_unknown_key (refused contexts), panic, write.
+# HELP flowbot_errors_total Problems by kind: flow (an error path taken), script_timeout, context_too_big, context_lost, context_forged, context_unsigned, context_unknown_key (refused contexts), panic, write.
 # TYPE flowbot_errors_total counter
 flowbot_errors_total{flow="f",kind="flow"} 1
 # HELP flowbot_context_recoveries_total Contexts that did not match the flow: foreign (restarted), migrated (older version, continued), restarted (state gone).

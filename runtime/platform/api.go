@@ -83,6 +83,19 @@ type Bots interface {
 // Waker is told that new work was queued (the delivery worker).
 type Waker interface{ Wake() }
 
+// Observer receives what the API measures (runtime/metrics implements it).
+type Observer interface {
+	// Turn counts a turn of a flow that ended in state, and its duration.
+	Turn(flow, state string, d time.Duration)
+	// Error counts a problem by kind (flow, script_timeout, context_too_big).
+	Error(flow, kind string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Turn(string, string, time.Duration) {}
+func (nopObserver) Error(string, string)               {}
+
 // Options configure the API.
 type Options struct {
 	Store store.Store
@@ -116,6 +129,8 @@ type Options struct {
 	// refused with 429 until the webhook accepts deliveries again. 0 is
 	// DefaultMaxPending.
 	MaxPending int
+	// Observer receives turns and errors; nil measures nothing.
+	Observer Observer
 }
 
 // DefaultMaxPending is the default of Options.MaxPending.
@@ -139,6 +154,7 @@ type API struct {
 	poll    time.Duration
 	workers int
 	pending int
+	obs     Observer
 	jobWake chan struct{}
 }
 
@@ -152,6 +168,9 @@ func New(opts Options) (*API, error) {
 		workers: opts.JobWorkers, pending: opts.MaxPending, jobWake: make(chan struct{}, 1)}
 	if a.pending <= 0 {
 		a.pending = DefaultMaxPending
+	}
+	if a.obs = opts.Observer; a.obs == nil {
+		a.obs = nopObserver{}
 	}
 	for _, k := range opts.APIKeys {
 		if k = strings.TrimSpace(k); k != "" {

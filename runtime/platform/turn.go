@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/engine/script"
 	"github.com/flowbot/flowbot/runtime/store"
 )
 
@@ -37,9 +38,16 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 	ev.Channel = c.Channel
 	ev.Contact = c.Contact
 	ev.Bot = botVars(bot)
+	start := a.clock.Now()
 	res := eng.StepContext(ctx, session, ev)
+	flow := eng.Flow().Name
+	defer func() { a.obs.Turn(flow, res.Session.State, a.clock.Now().Sub(start)) }()
+	for _, e := range res.Errors {
+		a.obs.Error(flow, errKind(e))
+	}
 	rendered, encoded, err := finish(res.Actions, res.Session, c.Channel)
 	if err != nil {
+		a.obs.Error(flow, "context_too_big")
 		// The new context does not fit: restart the conversation politely
 		// rather than store a state that cannot be kept.
 		a.log.Error("the new context is too big; restarting the conversation",
@@ -86,6 +94,14 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 		st.out.Jobs = []store.NewJob{{Spec: spec, DueAt: now}}
 	}
 	return st, nil
+}
+
+// errKind names the kind of a flow error for metrics.
+func errKind(err error) string {
+	if errors.Is(err, script.ErrTimeout) {
+		return "script_timeout"
+	}
+	return "flow"
 }
 
 // finish renders the actions as text for the channel and encodes the

@@ -328,7 +328,7 @@ func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.
 		bots = fixed
 	}
 	s.chat, err = platform.New(platform.Options{Store: st, Bots: bots, APIKeys: p.APIKeys, InsecureNoAuth: p.InsecureNoAuth,
-		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease})
+		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease, Observer: m})
 	if err != nil {
 		return err
 	}

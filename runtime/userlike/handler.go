@@ -18,6 +18,7 @@ import (
 
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/engine/script"
 	"github.com/flowbot/flowbot/runtime/httpjob"
 )
 
@@ -33,6 +34,9 @@ const (
 	// ErrKindFlow: the flow took an error path (a template, a variable too
 	// big for the context, …); the answer is still 200.
 	ErrKindFlow = "flow"
+	// ErrKindScriptTimeout: a script step was stopped by its time limit
+	// (and the flow took its error path).
+	ErrKindScriptTimeout = "script_timeout"
 	// ErrKindContextTooBig: the new context would exceed 10,240 bytes; a
 	// fresh context is sent instead.
 	ErrKindContextTooBig = "context_too_big"
@@ -94,6 +98,15 @@ type JobRunner interface {
 // MaxJobsPerTurn bounds the HTTP requests one webhook call may make (a flow
 // may chain HTTP states); the next one gets an error result instead.
 const MaxJobsPerTurn = 4
+
+// ErrKindOf is the error kind of an error a turn's flow met:
+// ErrKindScriptTimeout for a script's time-out, else ErrKindFlow.
+func ErrKindOf(err error) string {
+	if errors.Is(err, script.ErrTimeout) {
+		return ErrKindScriptTimeout
+	}
+	return ErrKindFlow
+}
 
 // Options configure a Handler. The zero value is usable: no token, the
 // default header, logs to slog.Default.
@@ -418,7 +431,7 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *
 		h.obs.Recovery(name, recovery)
 	}
 	for _, e := range res.Errors {
-		h.obs.Error(name, ErrKindFlow)
+		h.obs.Error(name, ErrKindOf(e))
 		h.log.LogAttrs(ctx, slog.LevelWarn, "the flow took an error path",
 			slog.String("bot", name), slog.String("cid", in.CID), slog.String("state", to), slog.String("error", e.Error()))
 	}
