@@ -578,7 +578,7 @@ func (a *API) openConversation(w http.ResponseWriter, r *http.Request) {
 	c, created, err := a.store.OpenConversation(r.Context(), store.OpenRequest{ID: a.newID(), BotID: bot.ID, UserID: req.UserID,
 		CreateUser: req.CreateUser, Webhook: req.Webhook, Channel: req.Channel, Now: now},
 		func(c store.Conversation) (store.TurnOutput, error) {
-			st, err := a.step(r.Context(), bot, c, engine.Event{Name: engine.EvStart, Now: now})
+			st, err := a.step(r.Context(), bot, c, engine.Event{Name: engine.EvStart, Now: now}, 0)
 			if c.Webhook != "" {
 				queued = len(st.out.BotMessages)
 			}
@@ -758,7 +758,7 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 			ev := userEvent(m.Text, media)
 			ev.Now = now
 			var err error
-			st, err = a.step(r.Context(), bot, c, ev)
+			st, err = a.step(r.Context(), bot, c, ev, 0)
 			st.out.UserMessage = &user
 			return st.out, err
 		})

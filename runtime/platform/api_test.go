@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/flowbot/flowbot/engine"
@@ -326,5 +327,30 @@ func TestPendingDeliveriesAreBounded(t *testing.T) {
 	msg, _ := out["error"].(map[string]any)["message"].(string)
 	if status != http.StatusTooManyRequests || !strings.Contains(msg, "has 4 bot messages its webhook has not accepted") {
 		t.Fatalf("%d %v", status, out)
+	}
+}
+
+// TestHTTPStepLoopIsBounded: a flow that loops over an HTTP step makes at
+// most MaxChainedJobs requests in a row, then takes its error path.
+func TestHTTPStepLoopIsBounded(t *testing.T) {
+	var calls atomic.Int64
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"n": "%d"}`, calls.Add(1))
+	}))
+	defer svc.Close()
+	f, err := flows.Load(filepath.Join("testdata", "loop.yaml"), flows.Options{Env: func(string) (string, bool) { return svc.URL, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, "sqlite", platform.Options{Bots: fixedBots{"loop": engine.NewDeployment(engine.New(f))}})
+	conv := e.conversation(e.bot("loop"), "anna", "")
+	for i := 0; i < 10; i++ {
+		if n, err := e.api.RunDueJobs(t.Context()); err != nil || n == 0 {
+			break
+		}
+	}
+	got := e.history(conv)
+	if calls.Load() != platform.MaxChainedJobs || got[len(got)-1] != fmt.Sprintf("bot: Stopped after %d requests.", platform.MaxChainedJobs) {
+		t.Fatalf("%d requests; history %q", calls.Load(), got)
 	}
 }

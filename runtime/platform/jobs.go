@@ -82,15 +82,18 @@ func (a *API) RunDueJobs(ctx context.Context) (int, error) {
 
 // runJob makes one job's request and feeds the result to its conversation.
 func (a *API) runJob(ctx context.Context, j store.Job) {
-	var job engine.Job
+	var q queuedJob
 	var result engine.HTTPResult
-	if err := json.Unmarshal(j.Spec, &job); err != nil {
+	job := &q.Job
+	if err := json.Unmarshal(j.Spec, &q); err != nil {
 		result = engine.HTTPResult{Err: "the queued request cannot be read: " + err.Error()}
+	} else if q.Chain > MaxChainedJobs {
+		result = engine.HTTPResult{Seq: job.Seq, Err: fmt.Sprintf("more than %d HTTP requests in a row without the user speaking", MaxChainedJobs)}
 	} else if j.Attempts >= MaxJobAttempts {
 		result = engine.HTTPResult{Seq: job.Seq, Err: fmt.Sprintf("the request was started %d times without finishing", j.Attempts)}
 	} else {
 		start := a.clock.Now()
-		result = a.jobs.Run(ctx, &job)
+		result = a.jobs.Run(ctx, job)
 		attrs := []any{"conversation", j.ConversationID, "state", job.State, "method", job.Method,
 			"status", result.Status, "duration", a.clock.Now().Sub(start)}
 		if result.Err != "" {
@@ -115,7 +118,7 @@ func (a *API) runJob(ctx context.Context, j store.Job) {
 	var st stepped
 	res, err := a.store.Turn(ctx, store.TurnRequest{ConversationID: c.ID, Job: j.ID, Now: now}, func(c store.Conversation) (store.TurnOutput, error) {
 		var err error
-		st, err = a.step(ctx, bot, c, engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Now: now})
+		st, err = a.step(ctx, bot, c, engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Now: now}, q.Chain)
 		if err == nil && st.res.Ignored {
 			return store.TurnOutput{}, store.ErrSkip // the conversation moved on
 		}

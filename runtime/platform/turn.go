@@ -27,8 +27,9 @@ type stepped struct {
 // step runs ev through the conversation's flow and turns the result into a
 // TurnOutput: the new context, the bot's messages rendered as text for the
 // conversation's channel, contact updates, the status, and at most one
-// background job. It does no I/O.
-func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev engine.Event) (stepped, error) {
+// background job. chain is how many jobs led to this turn since the user
+// last spoke (0 for a user's message). It does no I/O.
+func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev engine.Event, chain int) (stepped, error) {
 	dep := a.bots.Get(bot.Flow)
 	if dep == nil {
 		return stepped{}, fmt.Errorf("%w: bot %s runs flow %q", errFlowGone, bot.ID, bot.Flow)
@@ -87,7 +88,7 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 		st.out.Status = StatusEnded
 	}
 	if res.Job != nil {
-		spec, err := json.Marshal(res.Job)
+		spec, err := json.Marshal(queuedJob{Job: *res.Job, Chain: chain + 1})
 		if err != nil {
 			return stepped{}, err
 		}
@@ -103,6 +104,18 @@ func errKind(err error) string {
 	}
 	return "flow"
 }
+
+// queuedJob is a job as the store keeps it: the request, and its place in
+// a chain of requests (a result whose flow asks for another request).
+type queuedJob struct {
+	Job   engine.Job `json:"job"`
+	Chain int        `json:"chain"`
+}
+
+// MaxChainedJobs bounds the HTTP requests a flow makes one after the other
+// without the user speaking (a flow looping over HTTP steps): the next one
+// is not made and the flow sees an error result.
+const MaxChainedJobs = 4
 
 // finish renders the actions as text for the channel and encodes the
 // session, remembering whether the last choice was numbered.
