@@ -19,6 +19,7 @@ import (
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/flowtest"
 	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/netguard"
 )
 
 func newTestCmd(stdout io.Writer) *cobra.Command {
@@ -151,7 +152,10 @@ text on sms, …). Commands:
   /restart             start over          /quit   leave
 
 HTTP steps call their real URLs, or the mocks of --mocks (a YAML list in the
-format of a conversation test's "http:" section).`,
+format of a conversation test's "http:" section). Unlike flowbot serve, chat
+lets them reach any address, localhost and the private network included
+(--allow-network does not apply): it is a tool for your own machine, and
+the only one typing is you.`,
 		Example: `  flowbot chat examples/webshop.yaml --channel whatsapp_business --trace`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -178,7 +182,9 @@ format of a conversation test's "http:" section).`,
 
 func answerer(ctx context.Context, mocksFile string) (flowtest.Answerer, error) {
 	if mocksFile == "" {
-		runner := &httpjob.Runner{}
+		// Any address: chat is a local development tool whose only input
+		// is its user's (see the command's help).
+		runner := &httpjob.Runner{Network: netguard.MustParsePolicy("all")}
 		return func(job *engine.Job) (engine.HTTPResult, error) { return runner.Run(ctx, job), nil }, nil
 	}
 	src, err := os.ReadFile(mocksFile)

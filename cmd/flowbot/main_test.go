@@ -130,6 +130,7 @@ func TestUsageErrors(t *testing.T) {
 		{"serve", "--no-such-flag"},
 		{"serve", "extra-argument"},
 		{"serve", "--log-format", "xml"},
+		{"serve", "--allow-network", "loopbak"},
 		{"version", "extra"},
 	} {
 		code, _, errOut := flowbot(t, nil, args...)
@@ -152,7 +153,7 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Fatalf("version: exit %d\n%s", code, out)
 	}
 	code, out, _ = flowbot(t, nil, "serve", "--help")
-	for _, want := range []string{"POST /bots/{name}/webhook", "--flows", "--addr", "--webhook-token", "FLOWBOT_WEBHOOK_TOKEN", "--token-header", "--log-bodies", "--log-format", "Examples:", "curl"} {
+	for _, want := range []string{"POST /bots/{name}/webhook", "--flows", "--addr", "--webhook-token", "FLOWBOT_WEBHOOK_TOKEN", "--token-header", "--log-bodies", "--log-format", "--allow-network", "FLOWBOT_ALLOW_NETWORK", "169.254.169.254", "Examples:", "curl"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("serve --help lacks %q", want)
 		}
@@ -194,7 +195,9 @@ type process struct {
 // to log the address it serves on.
 func startServe(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	base := []string{"serve", "--addr", "127.0.0.1:0"}
+	// The tests' order services, API stand-ins and webhook receivers are
+	// on 127.0.0.1; a later --allow-network in args overrides this one.
+	base := []string{"serve", "--addr", "127.0.0.1:0", "--allow-network", "loopback"}
 	if !slices.Contains(args, "--data") {
 		base = append(base, "--data", filepath.Join(t.TempDir(), "flowbot.db"))
 	}
@@ -313,6 +316,41 @@ func TestBinaryRestartBetweenTurns(t *testing.T) {
 	}
 	if !strings.Contains(logs, "msg=turn") || !strings.Contains(logs, "from=ask_email to=") {
 		t.Errorf("no turn logs:\n%s", logs)
+	}
+}
+
+// TestServeAllowNetwork: --allow-network and FLOWBOT_ALLOW_NETWORK reach
+// the server: a bad list is a usage error naming the flag, the flag wins
+// over the variable, and without loopback allowed the Chat API refuses a
+// webhook on 127.0.0.1 at once.
+func TestServeAllowNetwork(t *testing.T) {
+	code, _, errOut := flowbot(t, []string{"FLOWBOT_ALLOW_NETWORK=10.0.0.0/33"}, "serve", "--addr", "127.0.0.1:0", "--flows", examples(t))
+	if code != 2 || !strings.Contains(errOut, `--allow-network: network allow list: "10.0.0.0/33" is not a valid CIDR`) {
+		t.Fatalf("bad FLOWBOT_ALLOW_NETWORK: exit %d\n%s", code, errOut)
+	}
+	// The flag wins over the variable; "" is public addresses only.
+	env := []string{"FLOWBOT_ALLOW_NETWORK=bogus", "FLOWBOT_API_KEYS=sk_cli"}
+	p := startServe(t, env, "--flows", examples(t), "--database", filepath.Join(t.TempDir(), "platform.db"), "--allow-network", "")
+	call := func(path string, body string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+p.addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer sk_cli")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, out := call("/api/bots", `{"name": "Shop", "flow": "webshop"}`)
+	m := regexp.MustCompile(`"id":"([^"]+)"`).FindStringSubmatch(out)
+	if status != 201 || m == nil {
+		t.Fatalf("create bot: %d %s", status, out)
+	}
+	status, out = call("/api/conversations", `{"bot_id": "`+m[1]+`", "user_id": "anna", "create_user_if_not_exists": true, "webhook": "http://127.0.0.1:9/hook"}`)
+	if status != 422 || !strings.Contains(out, "127.0.0.1 is a loopback address") || !strings.Contains(out, "--allow-network loopback") {
+		t.Errorf("loopback webhook: %d %s", status, out)
 	}
 }
 

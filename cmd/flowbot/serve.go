@@ -17,6 +17,7 @@ import (
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/delivery"
 	"github.com/flowbot/flowbot/runtime/flowset"
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/worker"
@@ -40,6 +41,7 @@ type serveFlags struct {
 	insecure    bool
 	schedule    string
 	deliveries  int
+	network     string
 }
 
 // defaultDataPath is where serve keeps its outbox unless --data says
@@ -90,6 +92,21 @@ only). Its data lives in --database: a SQLite file (default), or a
 postgres:// URL, with which several flowbot serve processes share
 conversations and the delivery queue.
 
+Outgoing requests — the flows' HTTP steps and the Chat API's webhook
+deliveries — reach public addresses only: a step's URL may carry what a
+contact typed and a webhook URL is chosen by an API client, so neither may
+call loopback, private (RFC 1918, fc00::/7), link-local (with the cloud
+metadata service 169.254.169.254), CGNAT (100.64.0.0/10), unspecified,
+multicast or reserved addresses. The address is checked when connecting,
+after DNS and on every redirect; a refused step takes its error path, a
+refused delivery is retried on schedule, and flowbot_ssrf_refused_total
+counts them. --allow-network (default $FLOWBOT_ALLOW_NETWORK) allows more:
+comma-separated keywords loopback, private, link-local, cgnat, all, or
+CIDRs (10.1.0.0/16) and addresses. Guarded requests ignore HTTP_PROXY and
+HTTPS_PROXY (the guard could only check the proxy); with "all" nothing is
+guarded and the proxy is used. Pushes to a Userlike bot's api_url are not
+restricted: the operator sets that URL.
+
 Logs go to stderr, one line per turn (bot, cid, event, from → to state,
 duration). Message texts and contact data are left out unless --log-bodies
 is given.`,
@@ -104,6 +121,9 @@ is given.`,
   ORDER_API_URL=https://shop.example.com/api USERLIKE_API_URL='<API URL>' \
   USERLIKE_API_TOKEN='<API token>' flowbot serve --data /var/lib/flowbot/flowbot.db
 
+  # An order API on the private network, a webhook receiver on this host
+  flowbot serve --allow-network 10.20.0.0/16,loopback
+
   # Try it
   curl -s localhost:8080/bots/name-email-forward/webhook \
     -d '{"info":{"cid":"c1"},"packet":{"name":"start","payload":{}}}'`,
@@ -116,6 +136,9 @@ is given.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("webhook-token") {
 				f.token = os.Getenv("FLOWBOT_WEBHOOK_TOKEN")
+			}
+			if !cmd.Flags().Changed(netguard.Flag) {
+				f.network = os.Getenv(netguard.EnvVar)
 			}
 			if !cmd.Flags().Changed("database") {
 				if v, ok := os.LookupEnv("FLOWBOT_DATABASE"); ok {
@@ -141,6 +164,7 @@ is given.`,
 	fl.BoolVar(&f.insecure, "insecure-no-auth", false, "accept Chat API requests without an API key (local development only!)")
 	fl.StringVar(&f.schedule, "delivery-schedule", delivery.DefaultSchedule.String(), "waits before each webhook delivery attempt; the last one repeats until a 2xx")
 	fl.IntVar(&f.deliveries, "delivery-concurrency", delivery.DefaultConcurrency, "webhook requests in flight at once")
+	fl.StringVar(&f.network, netguard.Flag, "", "non-public addresses HTTP steps and webhooks may reach: loopback, private, link-local, cgnat, all, CIDRs (default $"+netguard.EnvVar+"; none: public addresses only)")
 	fl.BoolVar(&f.watch, "watch", false, "reload flows when their files change (SIGHUP reloads too); a flow with errors keeps its old version serving")
 	return cmd
 }
@@ -168,6 +192,10 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	}
 	if f.workers < 1 {
 		return usagef("--workers must be at least 1, not %d", f.workers)
+	}
+	network, err := netguard.ParsePolicy(f.network)
+	if err != nil {
+		return usagef("--%s: %v", netguard.Flag, err)
 	}
 	contextKeys, err := engine.ParseContextKeys(os.Getenv(engine.ContextKeysEnv))
 	if err != nil {
@@ -223,6 +251,12 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	if f.token == "" {
 		logger.Warn("no webhook token: anyone who can reach the server can call the webhooks; set FLOWBOT_WEBHOOK_TOKEN or --webhook-token")
 	}
+	switch {
+	case network.AllowsAll():
+		logger.Warn("--allow-network all: HTTP steps and webhooks may reach any address, the loopback interface, the private network and the cloud metadata service included")
+	case network.String() != "":
+		logger.Info("HTTP steps and webhooks may reach public addresses and these", "allow_network", network.String())
+	}
 	if f.logBodies {
 		logger.Warn("--log-bodies is on: logs will contain message texts and contact data")
 	}
@@ -238,6 +272,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		Worker:      worker.Config{Lease: f.lease, Workers: f.workers},
 		Platform:    platform,
 		ContextKeys: contextKeys,
+		Network:     network,
 	})
 	if err != nil {
 		return err

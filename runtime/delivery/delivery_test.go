@@ -10,13 +10,18 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/store"
 )
+
+// loopback lets the tests' senders reach their httptest servers.
+var loopback = netguard.MustParsePolicy("loopback")
 
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -269,7 +274,7 @@ func TestSenderRequest(t *testing.T) {
 	}
 	d := testDelivery(srv.URL + "/hook?token=abc")
 	now := time.Now()
-	res := (&Sender{Signer: signer}).Send(context.Background(), d, now)
+	res := (&Sender{Signer: signer, Network: loopback}).Send(context.Background(), d, now)
 	if !res.Delivered || res.Status != 204 || res.Err != "" || res.RetryAfter != 0 {
 		t.Fatalf("Send = %+v, want delivered with 204", res)
 	}
@@ -300,7 +305,7 @@ func TestSenderRequest(t *testing.T) {
 	}
 
 	// Without a signer: no signature header.
-	if res := (&Sender{}).Send(context.Background(), d, now); !res.Delivered {
+	if res := (&Sender{Network: loopback}).Send(context.Background(), d, now); !res.Delivered {
 		t.Fatalf("unsigned Send = %+v", res)
 	}
 	if r := rec.all()[1]; r.header.Get(HeaderSignature) != "" || r.header.Get(HeaderID) != "msg_1" {
@@ -371,14 +376,14 @@ func TestSenderTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	res := (&Sender{Timeout: 50 * time.Millisecond}).Send(context.Background(), testDelivery(srv.URL), time.Now())
+	res := (&Sender{Timeout: 50 * time.Millisecond, Network: loopback}).Send(context.Background(), testDelivery(srv.URL), time.Now())
 	if res != (Result{Err: "no answer within 50ms"}) {
 		t.Errorf("Send = %+v", res)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res = (&Sender{}).Send(ctx, testDelivery(srv.URL), time.Now())
+	res = (&Sender{Network: loopback}).Send(ctx, testDelivery(srv.URL), time.Now())
 	if res.Delivered || res.Status != 0 || !strings.HasPrefix(res.Err, "interrupted") {
 		t.Errorf("Send with a cancelled context = %+v", res)
 	}
@@ -388,19 +393,61 @@ func TestSenderNoAnswer(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL + "/hook?token=s3cr3t"
 	srv.Close() // connection refused from now on
-	res := (&Sender{}).Send(context.Background(), testDelivery(url), time.Now())
+	res := (&Sender{Network: loopback}).Send(context.Background(), testDelivery(url), time.Now())
 	if res.Delivered || res.Status != 0 || !strings.HasPrefix(res.Err, "POST failed: ") {
 		t.Errorf("Send = %+v", res)
 	}
 	if strings.Contains(res.Err, "s3cr3t") {
 		t.Errorf("the error shows the URL's token: %q", res.Err)
 	}
-	res = (&Sender{}).Send(context.Background(), testDelivery("http://[::1/?token=s3cr3t"), time.Now())
+	res = (&Sender{Network: loopback}).Send(context.Background(), testDelivery("http://[::1/?token=s3cr3t"), time.Now())
 	if !strings.HasPrefix(res.Err, "invalid webhook URL: ") || strings.Contains(res.Err, "s3cr3t") {
 		t.Errorf("Send to a bad URL = %+v", res)
 	}
-	res = (&Sender{}).Send(context.Background(), testDelivery("ftp://example.com/"), time.Now())
+	res = (&Sender{Network: loopback}).Send(context.Background(), testDelivery("ftp://example.com/"), time.Now())
 	if res.Delivered || res.Err == "" {
 		t.Errorf("Send to ftp = %+v", res)
+	}
+}
+
+// TestSenderRefusesNonPublic: by default a webhook on the loopback
+// interface (or any non-public address) is not called; the attempt fails
+// with an error that says how to allow it, and shows no token of the URL.
+func TestSenderRefusesNonPublic(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	res := (&Sender{}).Send(context.Background(), testDelivery(srv.URL+"/hook?token=s3cr3t"), time.Now())
+	want := Result{Err: "POST failed: refusing to connect to " + host + " (loopback): allow it with --allow-network loopback (or FLOWBOT_ALLOW_NETWORK=loopback)"}
+	if res != want {
+		t.Errorf("Send = %+v\nwant %+v", res, want)
+	}
+	res = (&Sender{}).Send(context.Background(), testDelivery("http://169.254.169.254/latest/meta-data/"), time.Now())
+	if !strings.Contains(res.Err, "refusing to connect to 169.254.169.254:80 (link-local, the cloud metadata service): allow it with --allow-network link-local") {
+		t.Errorf("Send to the metadata service = %+v", res)
+	}
+	// Refusals are counted under the webhook client's name.
+	var clients []string
+	var mu sync.Mutex
+	s := &Sender{Network: netguard.MustParsePolicy("private").WithObserver(netguard.ObserverFunc(func(client string, _ *netguard.RefusedError) {
+		mu.Lock()
+		defer mu.Unlock()
+		clients = append(clients, client)
+	}))}
+	if res := s.Send(context.Background(), testDelivery(srv.URL), time.Now()); !strings.Contains(res.Err, "(loopback)") {
+		t.Errorf("Send with private allowed = %+v", res)
+	}
+	mu.Lock()
+	if len(clients) != 1 || clients[0] != netguard.ClientWebhook {
+		t.Errorf("observed %q", clients)
+	}
+	mu.Unlock()
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the webhook got %d requests", n)
+	}
+	// Allowed: delivered.
+	if res := (&Sender{Network: loopback}).Send(context.Background(), testDelivery(srv.URL), time.Now()); !res.Delivered || hits.Load() != 1 {
+		t.Errorf("Send with loopback allowed = %+v", res)
 	}
 }

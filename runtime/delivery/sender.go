@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/store"
 )
 
@@ -34,10 +35,20 @@ const maxDrain = 64 << 10
 // Sender POSTs one delivery to its webhook. The zero value is ready to use;
 // it is safe for concurrent use.
 type Sender struct {
-	// Client sends the requests; nil is a client with a connection pool
-	// sized for many parallel requests. Redirects are never followed,
-	// whatever the client's CheckRedirect.
+	// Client sends the requests as it is: guarding it is the caller's
+	// business (netguard.Policy.Transport). Nil is a client with a
+	// connection pool sized for many parallel requests that connects only
+	// where Network allows. Redirects are never followed, whatever the
+	// client's CheckRedirect.
 	Client *http.Client
+	// Network says which addresses the default client may connect to,
+	// checked on every connection after DNS resolution; nil is public
+	// addresses only. It is ignored when Client is set. A webhook URL comes
+	// from an API client: without the guard it could point flowbot at the
+	// loopback interface, the private network or the cloud metadata
+	// service. A refused address is a failed attempt, retried on schedule
+	// like any other (the operator may allow it meanwhile).
+	Network *netguard.Policy
 	// Signer signs the requests; nil sends them unsigned (no
 	// webhook-signature header).
 	Signer *Signer
@@ -58,17 +69,6 @@ type Result struct {
 	Err string
 	// Delivered: the webhook answered 2xx.
 	Delivered bool
-}
-
-var defaultClient = &http.Client{Transport: newTransport()}
-
-func newTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	// Many deliveries go to the same few webhooks at once: keep their
-	// connections instead of the default 2 per host.
-	t.MaxIdleConns = 512
-	t.MaxIdleConnsPerHost = 64
-	return t
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -96,11 +96,14 @@ func (s *Sender) Send(ctx context.Context, d store.Delivery, now time.Time) Resu
 	if s.Signer != nil {
 		req.Header.Set(HeaderSignature, s.Signer.Sign(d.MessageID, now, payload))
 	}
-	hc := defaultClient
+	var c http.Client
 	if s.Client != nil {
-		hc = s.Client
+		c = *s.Client
+	} else {
+		// Many deliveries go to the same few webhooks at once: the guarded
+		// transport keeps up to 64 connections per host, not the default 2.
+		c.Transport = s.Network.Transport(netguard.ClientWebhook)
 	}
-	c := *hc
 	c.CheckRedirect = noRedirect
 	resp, err := c.Do(req)
 	if err != nil {
@@ -134,6 +137,11 @@ func (s *Sender) Send(ctx context.Context, d store.Delivery, now time.Time) Resu
 // unwrapURLError drops the "Post "<url>": " of a *url.Error: the error
 // texts are stored and logged, and a webhook URL may carry a token.
 func unwrapURLError(err error) string {
+	var refused *netguard.RefusedError
+	if errors.As(err, &refused) {
+		// Without the dialer's "dial tcp <addr>: ": the error names it.
+		return refused.Error()
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err.Error()

@@ -284,7 +284,7 @@ func TestRetriesUntilDelivered(t *testing.T) {
 	q.add("conv_1", "msg_1", srv.URL+"/hook", "the secret text of the bot", t0)
 	log, logs := newLogger(t)
 	obs := &observer{}
-	w := &Worker{Queue: q, Sender: &Sender{Signer: signer}, Clock: clk, Owner: "w1", PollInterval: time.Hour,
+	w := &Worker{Queue: q, Sender: &Sender{Signer: signer, Network: loopback}, Clock: clk, Owner: "w1", PollInterval: time.Hour,
 		Log: log, Observer: obs, Rand: half}
 	start(t, w)
 
@@ -386,7 +386,7 @@ func TestRetryAfter(t *testing.T) {
 	q := newFakeQueue()
 	q.add("conv_1", "msg_1", srv.URL, "hi", t0)
 	log, _ := newLogger(t)
-	start(t, &Worker{Queue: q, Sender: &Sender{}, Clock: clk, PollInterval: 1000 * time.Hour, Log: log, Rand: half})
+	start(t, &Worker{Queue: q, Sender: &Sender{Network: loopback}, Clock: clk, PollInterval: 1000 * time.Hour, Log: log, Rand: half})
 
 	at := t0
 	for i, step := range []time.Duration{2 * time.Minute, time.Hour, 24 * time.Hour} {
@@ -447,7 +447,7 @@ func TestOrderPerConversation(t *testing.T) {
 			q.add(fmt.Sprintf("conv_%d", c), fmt.Sprintf("c%d-m%02d", c, m), fmt.Sprintf("%s/c%d", srv.URL, c), "text", t0)
 		}
 	}
-	w := &Worker{Queue: q, Sender: &Sender{}, Clock: clk, Schedule: Schedule{0}, PollInterval: time.Hour,
+	w := &Worker{Queue: q, Sender: &Sender{Network: loopback}, Clock: clk, Schedule: Schedule{0}, PollInterval: time.Hour,
 		Log: slog.New(slog.DiscardHandler), Concurrency: 8, Batch: 2}
 	start(t, w)
 	// The clock never moves: each delivery makes the next one claimable.
@@ -477,7 +477,7 @@ func TestWakeAndPoll(t *testing.T) {
 	defer srv.Close()
 	clk := clock.NewFake(t0)
 	q := newFakeQueue()
-	w := &Worker{Queue: q, Sender: &Sender{}, Clock: clk, Log: slog.New(slog.DiscardHandler)}
+	w := &Worker{Queue: q, Sender: &Sender{Network: loopback}, Clock: clk, Log: slog.New(slog.DiscardHandler)}
 	w.Wake() // before Run: harmless
 	start(t, w)
 	poll := t0.Add(DefaultPollInterval)
@@ -508,7 +508,7 @@ func TestQueueErrors(t *testing.T) {
 	q.claimErrs, q.finishErrs = 2, 1
 	q.add("conv_1", "msg_1", srv.URL, "hi", t0)
 	log, logs := newLogger(t)
-	start(t, &Worker{Queue: q, Sender: &Sender{}, Clock: clk, PollInterval: time.Hour, Log: log})
+	start(t, &Worker{Queue: q, Sender: &Sender{Network: loopback}, Clock: clk, PollInterval: time.Hour, Log: log})
 	at := t0
 	for _, step := range []time.Duration{errBackoffMin, 2 * errBackoffMin} { // two failed claims
 		at = at.Add(step)
@@ -551,7 +551,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	clk := clock.NewFake(t0)
 	q := newFakeQueue()
 	q.add("conv_1", "msg_1", srv.URL, "hi", t0)
-	w := &Worker{Queue: q, Sender: &Sender{}, Clock: clk, Log: slog.New(slog.DiscardHandler)}
+	w := &Worker{Queue: q, Sender: &Sender{Network: loopback}, Clock: clk, Log: slog.New(slog.DiscardHandler)}
 	stop := start(t, w)
 	select {
 	case <-arrived:
@@ -578,16 +578,16 @@ func TestRunStopsOnCancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := (&Worker{Queue: q, Sender: &Sender{}, Clock: clk}).Run(ctx); err != nil {
+	if err := (&Worker{Queue: q, Sender: &Sender{Network: loopback}, Clock: clk}).Run(ctx); err != nil {
 		t.Errorf("Run with a cancelled context: %v", err)
 	}
-	if err := (&Worker{Sender: &Sender{}}).Run(ctx); err == nil {
+	if err := (&Worker{Sender: &Sender{Network: loopback}}).Run(ctx); err == nil {
 		t.Errorf("Run without a Queue: no error")
 	}
 }
 
 func TestWorkerDefaults(t *testing.T) {
-	w := &Worker{Queue: newFakeQueue(), Sender: &Sender{}}
+	w := &Worker{Queue: newFakeQueue(), Sender: &Sender{Network: loopback}}
 	w.init()
 	r := w.newRun()
 	if r.sender.Timeout != DefaultTimeout || r.lease != DefaultLease || r.conc != DefaultConcurrency ||
@@ -618,7 +618,7 @@ func BenchmarkDeliver(b *testing.B) {
 				q.add(fmt.Sprintf("conv_%d", i%256), fmt.Sprintf("msg_%d", i), srv.URL, "hello, this is a bot message", now)
 			}
 			signer, _ := NewSigner(testSecret)
-			w := &Worker{Queue: q, Sender: &Sender{Signer: signer}, Concurrency: conc, Log: slog.New(slog.DiscardHandler)}
+			w := &Worker{Queue: q, Sender: &Sender{Signer: signer, Network: loopback}, Concurrency: conc, Log: slog.New(slog.DiscardHandler)}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error)
 			b.ResetTimer()
@@ -631,5 +631,51 @@ func BenchmarkDeliver(b *testing.B) {
 			<-done
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
 		})
+	}
+}
+
+// TestRefusedWebhookIsRetried: a webhook on a refused address (loopback,
+// not allowed) is a failed attempt with the guard's error, retried on the
+// schedule like any other failure; the webhook is never called.
+func TestRefusedWebhookIsRetried(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	clk := clock.NewFake(t0)
+	q := newFakeQueue()
+	q.add("conv_1", "msg_1", srv.URL+"/hook", "hi", t0)
+	log, logs := newLogger(t)
+	obs := &observer{}
+	start(t, &Worker{Queue: q, Sender: &Sender{}, Clock: clk, PollInterval: time.Hour, Log: log, Observer: obs, Rand: half})
+
+	want := "POST failed: refusing to connect to " + strings.TrimPrefix(srv.URL, "http://") +
+		" (loopback): allow it with --allow-network loopback (or FLOWBOT_ALLOW_NETWORK=loopback)"
+	at := t0
+	for i, step := range []time.Duration{5 * time.Second, 5 * time.Minute} {
+		a := q.waitAttempts(t, "msg_1", i+1)[i]
+		next := at.Add(step)
+		if a.Delivered || a.Status != 0 || a.Error != want || !a.Retry.Equal(next) {
+			t.Fatalf("attempt %d: %+v\nwant error %q, retry at %v", i+1, a, want, next)
+		}
+		if !clk.WaitForTimer(next, wait) {
+			t.Fatalf("after attempt %d: no timer at %v; timers %v", i+1, next, clk.Timers())
+		}
+		clk.Set(next)
+		at = next
+	}
+	q.waitAttempts(t, "msg_1", 3)
+	if m := q.message("msg_1"); m.delivered || m.d.LastError != want {
+		t.Errorf("message: %+v", m.d)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the webhook got %d requests", n)
+	}
+	if !strings.Contains(logs.String(), "allow it with --allow-network loopback") {
+		t.Errorf("the logs do not say how to allow the address:\n%s", logs)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.statuses) < 3 {
+		t.Errorf("observed %d attempts", len(obs.statuses))
 	}
 }

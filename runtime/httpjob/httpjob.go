@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/runtime/netguard"
 )
 
 // Defaults of a Runner.
@@ -31,22 +33,30 @@ const (
 // UserAgent is sent with every request.
 const UserAgent = "flowbot (+https://github.com/flowbot/flowbot)"
 
-// Runner runs jobs with an http.Client. The zero value is ready to use.
+// Runner runs jobs with an http.Client. The zero value is ready to use, and
+// connects to public addresses only.
 type Runner struct {
-	// Client sends the requests; nil uses a client that follows at most 5
-	// redirects.
+	// Client sends the requests as it is: guarding it is the caller's
+	// business (netguard.Policy.Transport). Nil is a client that follows
+	// at most 5 redirects and connects only where Network allows.
 	Client *http.Client
+	// Network says which addresses the default client may connect to
+	// (checked on every connection, redirects included); nil is public
+	// addresses only. It is ignored when Client is set.
+	//
+	// A step's URL is a template that may carry what a contact typed:
+	// without the guard a flow could be made to call the loopback
+	// interface, the private network or the cloud metadata service.
+	Network *netguard.Policy
 	// MaxBody bounds the response body; 0 is DefaultMaxBody.
 	MaxBody int64
 }
 
-var defaultClient = &http.Client{
-	CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 5 {
-			return errors.New("more than 5 redirects")
-		}
-		return nil
-	},
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("more than 5 redirects")
+	}
+	return nil
 }
 
 // Run makes the job's request and returns its outcome. It never fails:
@@ -80,13 +90,20 @@ func (r *Runner) Run(ctx context.Context, job *engine.Job) engine.HTTPResult {
 	}
 	client := r.Client
 	if client == nil {
-		client = defaultClient
+		client = &http.Client{Transport: r.Network.Transport(netguard.ClientHTTPStep), CheckRedirect: checkRedirect}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+		var refused *netguard.RefusedError
+		var ue *url.Error
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			res.Err = fmt.Sprintf("no answer within %s", timeout)
-		} else {
+		case errors.As(err, &refused) && errors.As(err, &ue):
+			// `Get "<url>": refusing to connect to …: allow it with …`,
+			// without the dialer's "dial tcp <addr>:" in between.
+			res.Err = (&url.Error{Op: ue.Op, URL: ue.URL, Err: refused}).Error()
+		default:
 			res.Err = err.Error()
 		}
 		return res

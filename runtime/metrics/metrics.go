@@ -10,10 +10,11 @@
 //	flowbot_job_duration_seconds{flow}                  time a background HTTP request took
 //	flowbot_push_attempts_total{outcome}                requests to API URLs: sent, retry, rate_limited, failed
 //	flowbot_outbox_pending{kind}                        open work in the outbox: jobs (pending or running), pushes (pending)
+//	flowbot_ssrf_refused_total{client}                  connections refused by the network guard (runtime/netguard): http_step, webhook
 //
-// A Metrics implements userlike.Observer. Label sets known at start (every
-// flow's states, the usual status codes) are resolved once, so the hot path
-// does map lookups, not label hashing.
+// A Metrics implements userlike.Observer and netguard.Observer. Label sets
+// known at start (every flow's states, the usual status codes) are resolved
+// once, so the hot path does map lookups, not label hashing.
 package metrics
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/netguard"
 )
 
 // Metrics holds flowbot's collectors. It is safe for concurrent use.
@@ -38,6 +40,7 @@ type Metrics struct {
 	pushes       *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
 	deliveryTime prometheus.Histogram
+	refused      *prometheus.CounterVec
 	reg          prometheus.Registerer
 
 	// Resolved children, read-only after New.
@@ -107,12 +110,16 @@ func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
 			Help:    "Duration of Chat API webhook requests.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 15},
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_ssrf_refused_total",
+			Help: "Outgoing connections refused because their address is not public and not allowed (--allow-network), by client: http_step, webhook.",
+		}, []string{"client"}),
 		reg:       reg,
 		turnBy:    map[string]map[string]prometheus.Counter{},
 		latencyBy: map[string]prometheus.Observer{},
 		webhookBy: map[int]prometheus.Counter{},
 	}
-	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded, m.jobs, m.jobTime, m.pushes, m.deliveries, m.deliveryTime} {
+	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded, m.jobs, m.jobTime, m.pushes, m.deliveries, m.deliveryTime, m.refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -129,6 +136,9 @@ func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
 	for _, c := range codes {
 		m.webhookBy[c] = m.requests.WithLabelValues("webhook", strconv.Itoa(c))
 	}
+	// Both clients' series exist from the start, at 0.
+	m.refused.WithLabelValues(netguard.ClientHTTPStep)
+	m.refused.WithLabelValues(netguard.ClientWebhook)
 	return m, nil
 }
 
@@ -194,6 +204,12 @@ func (m *Metrics) Attempt(status int, delivered bool, d time.Duration) {
 	}
 	m.deliveries.WithLabelValues(outcome).Inc()
 	m.deliveryTime.Observe(d.Seconds())
+}
+
+// AddressRefused counts a connection refused by the network guard, by
+// client (netguard.Observer).
+func (m *Metrics) AddressRefused(client string, _ *netguard.RefusedError) {
+	m.refused.WithLabelValues(client).Inc()
 }
 
 // WatchPlatform registers flowbot_platform_pending, read from depth at each

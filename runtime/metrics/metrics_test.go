@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/netguard"
 )
 
 func TestMetrics(t *testing.T) {
@@ -97,5 +98,25 @@ flowbot_outbox_pending{kind="pushes"} 5
 	}
 	if n := testutil.CollectAndCount(m.jobTime); n != 1 {
 		t.Errorf("%d job duration series, want 1 (no request: no observation)", n)
+	}
+}
+
+func TestRefusedMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obs netguard.Observer = m
+	obs.AddressRefused(netguard.ClientWebhook, &netguard.RefusedError{})
+	obs.AddressRefused(netguard.ClientWebhook, &netguard.RefusedError{})
+	want := `
+# HELP flowbot_ssrf_refused_total Outgoing connections refused because their address is not public and not allowed (--allow-network), by client: http_step, webhook.
+# TYPE flowbot_ssrf_refused_total counter
+flowbot_ssrf_refused_total{client="http_step"} 0
+flowbot_ssrf_refused_total{client="webhook"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "flowbot_ssrf_refused_total"); err != nil {
+		t.Error(err)
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ import (
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/clock"
 	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/store"
 )
 
@@ -106,10 +108,19 @@ type Options struct {
 	InsecureNoAuth bool
 	// Deliveries is woken when a turn queued bot messages for a webhook.
 	Deliveries Waker
-	// Jobs runs the flows' HTTP steps; nil is a default httpjob.Runner.
+	// Jobs runs the flows' HTTP steps; nil is an httpjob.Runner guarded by
+	// Network.
 	Jobs interface {
 		Run(ctx context.Context, job *engine.Job) engine.HTTPResult
 	}
+	// Network says which addresses outgoing requests may reach; nil is
+	// public addresses only. It guards the default Jobs runner, and a
+	// conversation whose webhook names a refused address literally
+	// (http://10.0.0.5/…, http://localhost/…) is refused with 422 at once.
+	// Only that early check: the delivery worker's Sender must be given
+	// the same policy, and its check at connection time is the one that
+	// counts (a host name may resolve to anything).
+	Network *netguard.Policy
 	// Clock is the time source; nil is the system clock.
 	Clock clock.Clock
 	// NewID makes ids of bots, conversations and messages; nil is UUIDv4.
@@ -143,6 +154,7 @@ type API struct {
 	keys     [][]byte
 	insecure bool
 	wake     Waker
+	network  *netguard.Policy
 	jobs     interface {
 		Run(ctx context.Context, job *engine.Job) engine.HTTPResult
 	}
@@ -163,7 +175,7 @@ func New(opts Options) (*API, error) {
 	if opts.Store == nil || opts.Bots == nil {
 		return nil, errors.New("platform: a Store and Bots are required")
 	}
-	a := &API{store: opts.Store, bots: opts.Bots, insecure: opts.InsecureNoAuth, wake: opts.Deliveries, jobs: opts.Jobs,
+	a := &API{store: opts.Store, bots: opts.Bots, insecure: opts.InsecureNoAuth, wake: opts.Deliveries, network: opts.Network, jobs: opts.Jobs,
 		clock: opts.Clock, newID: opts.NewID, log: opts.Logger, owner: opts.Owner, lease: opts.JobLease, poll: opts.JobPoll,
 		workers: opts.JobWorkers, pending: opts.MaxPending, jobWake: make(chan struct{}, 1)}
 	if a.pending <= 0 {
@@ -178,7 +190,7 @@ func New(opts Options) (*API, error) {
 		}
 	}
 	if a.jobs == nil {
-		a.jobs = &httpjob.Runner{}
+		a.jobs = &httpjob.Runner{Network: opts.Network}
 	}
 	if a.clock == nil {
 		a.clock = clock.Real{}
@@ -326,8 +338,14 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusBadRequest, jsonField(err), msg)
 		return false
 	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "", "invalid JSON: more than one value in the body")
+	// Only JSON whitespace may follow the value (dec.More alone lets a
+	// stray } or ] through).
+	if rest := strings.TrimLeft(string(body[dec.InputOffset():]), " \t\r\n"); rest != "" {
+		msg := "invalid JSON: more than one value in the body"
+		if !dec.More() {
+			msg = fmt.Sprintf("invalid JSON: unexpected %q after the value", rest[:1])
+		}
+		writeError(w, http.StatusBadRequest, "", msg)
 		return false
 	}
 	return true
@@ -380,11 +398,19 @@ func checkText(field, s string, max int, required bool) error {
 	if !utf8.ValidString(s) {
 		return invalid(field, "is not valid UTF-8")
 	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return invalid(field, "contains the NUL character (U+0000)") // PostgreSQL cannot store it
+	}
 	if n := utf8.RuneCountInString(s); n > max {
 		return invalid(field, "%d characters; at most %d", n, max)
 	}
 	return nil
 }
+
+// storable tells whether an id from a request's path can name anything
+// stored: text is valid UTF-8 without NUL (PostgreSQL refuses any other,
+// which must be a 404, not a 503).
+func storable(id string) bool { return utf8.ValidString(id) && strings.IndexByte(id, 0) < 0 }
 
 func checkURL(field, s string) error {
 	if len(s) > MaxURLChars {
@@ -395,6 +421,31 @@ func checkURL(field, s string) error {
 		return invalid(field, "must be an absolute http or https URL, like https://example.com/webhook")
 	}
 	return nil
+}
+
+// checkWebhookHost refuses a webhook whose host is an address (or
+// localhost) the network policy does not allow. It is a courtesy to the
+// API client — the error comes at once, not as failed deliveries — and no
+// guard: a host name is checked by the delivery Sender when it connects.
+func (a *API) checkWebhookHost(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil // checkURL said so already
+	}
+	host := u.Hostname()
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		if h := strings.ToLower(strings.TrimSuffix(host, ".")); h != "localhost" && !strings.HasSuffix(h, ".localhost") {
+			return nil
+		}
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1}) // RFC 6761: always the loopback interface
+	}
+	var refused *netguard.RefusedError
+	if !errors.As(a.network.Check(netip.AddrPortFrom(ip, 0)), &refused) {
+		return nil
+	}
+	return invalid("webhook", "%s is a %s address: this server delivers to public addresses only, unless its operator allows others (--%s %s)",
+		host, refused.Class, netguard.Flag, refused.Allow())
 }
 
 // fail writes the answer for an error of the store or a check.
@@ -494,7 +545,10 @@ func (a *API) checkBot(b store.Bot) error {
 }
 
 func (a *API) getBot(w http.ResponseWriter, r *http.Request) {
-	b, err := a.store.Bot(r.Context(), mux.Vars(r)["id"])
+	b, err := store.Bot{}, store.ErrNotFound
+	if id := mux.Vars(r)["id"]; storable(id) {
+		b, err = a.store.Bot(r.Context(), id)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "", "no bot with id "+strconv.Quote(mux.Vars(r)["id"]))
 		return
@@ -614,6 +668,9 @@ func (a *API) checkConversation(req *conversationRequest) error {
 		if err := checkURL("webhook", req.Webhook); err != nil {
 			return err
 		}
+		if err := a.checkWebhookHost(req.Webhook); err != nil {
+			return err
+		}
 	}
 	if req.Channel != "" {
 		ch := channels.Normalize(req.Channel)
@@ -627,7 +684,10 @@ func (a *API) checkConversation(req *conversationRequest) error {
 
 func (a *API) conversation(w http.ResponseWriter, r *http.Request) (store.Conversation, bool) {
 	id := mux.Vars(r)["id"]
-	c, err := a.store.Conversation(r.Context(), id)
+	c, err := store.Conversation{}, store.ErrNotFound
+	if storable(id) {
+		c, err = a.store.Conversation(r.Context(), id)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "", "no conversation with id "+strconv.Quote(id))
 		return c, false
@@ -842,7 +902,15 @@ func (a *API) getMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := mux.Vars(r)["message_id"]
-	m, d, attempts, err := a.store.Message(r.Context(), c.ID, id)
+	var (
+		m        store.Message
+		d        *store.Delivery
+		attempts []store.Attempt
+		err      = store.ErrNotFound
+	)
+	if storable(id) {
+		m, d, attempts, err = a.store.Message(r.Context(), c.ID, id)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "", "no message "+strconv.Quote(id)+" in conversation "+strconv.Quote(c.ID))
 		return

@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/platform"
 	"github.com/flowbot/flowbot/runtime/store/storetest"
 )
@@ -154,6 +156,58 @@ func TestBackgroundOrderLookup(t *testing.T) {
 			t.Fatal("a job ran twice")
 		}
 	})
+}
+
+// TestHTTPStepToLoopbackRefused: without the loopback allowance, the
+// order lookup (on 127.0.0.1) is refused at connection time and the flow
+// takes its error path; the order API is never called.
+func TestHTTPStepToLoopbackRefused(t *testing.T) {
+	var hits atomic.Int32
+	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer orders.Close()
+	e := newEnv(t, "sqlite", platform.Options{Network: netguard.MustParsePolicy(""),
+		Bots: exampleBots(t, map[string]string{"ORDER_API_URL": orders.URL, "USERLIKE_API_URL": "", "USERLIKE_API_TOKEN": ""})})
+	conv := e.conversation(e.bot("webshop"), "anna", "")
+	e.send(conv, "1")
+	e.send(conv, "A-12345")
+	if n, err := e.api.RunDueJobs(t.Context()); n != 1 || err != nil {
+		t.Fatalf("jobs run: %d %v", n, err)
+	}
+	if got := e.history(conv); !slices.Contains(got, "bot: Sorry, I can't reach the order system right now. A colleague will look it up for you.") {
+		t.Errorf("the flow did not take its error path: %q", got)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the order API got %d requests", n)
+	}
+}
+
+// TestWebhookOnNonPublicAddress: a webhook whose host is a non-public
+// address (or localhost) is refused at once with 422, unless the network
+// policy allows it; a host name is accepted (it is checked when delivering).
+func TestWebhookOnNonPublicAddress(t *testing.T) {
+	e := newEnv(t, "sqlite", platform.Options{Network: netguard.MustParsePolicy("")})
+	bot := e.bot("webshop")
+	for _, c := range []struct{ webhook, msg string }{
+		{"http://127.0.0.1:9000/hook?token=s3cr3t", "webhook: 127.0.0.1 is a loopback address: this server delivers to public addresses only, unless its operator allows others (--allow-network loopback)"},
+		{"http://[::ffff:10.0.0.5]/hook", "webhook: ::ffff:10.0.0.5 is a private address: this server delivers to public addresses only, unless its operator allows others (--allow-network private)"},
+		{"http://169.254.169.254/latest/meta-data/", "webhook: 169.254.169.254 is a link-local address"},
+		{"https://LOCALHOST./hook", "webhook: LOCALHOST. is a loopback address"},
+		{"https://api.localhost/hook", "webhook: api.localhost is a loopback address"},
+		{"http://[fd00::1]:8080/hook", "webhook: fd00::1 is a private address"},
+	} {
+		status, out := e.call("POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "anna", "create_user_if_not_exists": true, "webhook": c.webhook})
+		apiErr, _ := out["error"].(map[string]any)
+		if msg, _ := apiErr["message"].(string); status != http.StatusUnprocessableEntity || !strings.HasPrefix(msg, c.msg) || strings.Contains(msg, "s3cr3t") {
+			t.Errorf("%s: %d %v", c.webhook, status, out)
+		}
+	}
+	e.mustCall(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "anna", "create_user_if_not_exists": true, "webhook": "https://hooks.example.com/flowbot"})
+
+	// Allowed by the policy: accepted.
+	e = newEnv(t, "sqlite", platform.Options{Network: netguard.MustParsePolicy("private")})
+	bot = e.bot("webshop")
+	e.mustCall(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "anna", "create_user_if_not_exists": true, "webhook": "http://10.0.0.5/hook"})
+	e.mustCall(422, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "bob", "create_user_if_not_exists": true, "webhook": "http://localhost/hook"})
 }
 
 func TestMovedOnConversationDropsTheJobResult(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/platform"
 	"github.com/flowbot/flowbot/runtime/store"
 	"github.com/flowbot/flowbot/runtime/store/storetest"
@@ -77,6 +78,10 @@ func newEnv(t *testing.T, kind string, opts platform.Options) *env {
 		opts.Bots = exampleBots(t, map[string]string{"ORDER_API_URL": "http://127.0.0.1:1", "USERLIKE_API_URL": "", "USERLIKE_API_TOKEN": ""})
 	}
 	opts.Store, opts.Clock, opts.Deliveries = e.store, e.clock, e.wakes
+	if opts.Network == nil {
+		// The tests' order APIs and webhooks are on 127.0.0.1.
+		opts.Network = netguard.MustParsePolicy("loopback")
+	}
 	if opts.APIKeys == nil && !opts.InsecureNoAuth {
 		opts.APIKeys = []string{apiKey}
 	}

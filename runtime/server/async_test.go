@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
@@ -298,5 +299,34 @@ func TestWithoutDataAsyncRunsInline(t *testing.T) {
 	r2 := must(t)(c.Say("A-12345"))
 	if got := r2.Texts(); !slices.Equal(got, []string{"Thanks! Let me check order A-12345…", "Order A-12345: shipped."}) || !slices.Contains(r2.Names(), "bubbles") {
 		t.Fatalf("texts %q %v", got, r2.Names())
+	}
+}
+
+// TestHTTPStepsGuardedByDefault: with the default network policy (public
+// addresses only), the order lookup on 127.0.0.1 is refused when it
+// connects: the flow takes its error path at once, the order service gets
+// no request, and the refusal is counted.
+func TestHTTPStepsGuardedByDefault(t *testing.T) {
+	s := newAsyncSetup(t)
+	s.orders.free()
+	r := serve(t, server.Config{Flows: s.flows(t), Network: netguard.MustParsePolicy("")}, nil)
+	s.plat.SetURL(r.url + "/bots/webshop/webhook")
+	c := s.plat.Conversation("chatbot::guarded", "web")
+	must(t)(c.Start(""))
+	must(t)(c.Click("delivery"))
+	r2 := must(t)(c.Say("A-12345"))
+	if got := r2.Texts(); !slices.Contains(got, "Sorry, I can't reach the order system right now. A colleague will look it up for you.") {
+		t.Fatalf("texts %q %v", got, r2.Names())
+	}
+	select {
+	case path := <-s.orders.arrived:
+		t.Errorf("the order service got a request for %s", path)
+	default:
+	}
+	_, metrics, _ := get(t, r.url+"/metrics")
+	for _, want := range []string{`flowbot_ssrf_refused_total{client="http_step"} 1`, `flowbot_ssrf_refused_total{client="webhook"} 0`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

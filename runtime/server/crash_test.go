@@ -80,7 +80,8 @@ func startFlowbot(t *testing.T, env map[string]string, args ...string) *proc {
 		t.Fatalf("go build: %v", err)
 	}
 	examples, _ := filepath.Abs("../../examples")
-	cmd := exec.Command(bin, append([]string{"serve", "--flows", examples, "--addr", "127.0.0.1:0"}, args...)...)
+	// The order service and the Userlike API stand-in are on 127.0.0.1.
+	cmd := exec.Command(bin, append([]string{"serve", "--flows", examples, "--addr", "127.0.0.1:0", "--allow-network", "loopback"}, args...)...)
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -42,7 +42,9 @@ import (
 	"github.com/flowbot/flowbot/runtime/clock"
 	"github.com/flowbot/flowbot/runtime/delivery"
 	"github.com/flowbot/flowbot/runtime/flowset"
+	"github.com/flowbot/flowbot/runtime/httpjob"
 	"github.com/flowbot/flowbot/runtime/metrics"
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/platform"
 	"github.com/flowbot/flowbot/runtime/store"
@@ -101,6 +103,14 @@ type Config struct {
 	// ContextKeys sign (and maybe encrypt) the Userlike contexts
 	// (FLOWBOT_CONTEXT_KEYS); nil leaves them unsigned.
 	ContextKeys *engine.ContextKeys
+	// Network says which addresses the flows' HTTP steps (during webhook
+	// calls, in the background worker and in platform mode) and the Chat
+	// API's webhook deliveries may connect to (--allow-network); nil is
+	// public addresses only. Refusals are counted in
+	// flowbot_ssrf_refused_total. The pushes to a Userlike bot's API URL
+	// are not guarded: that URL is the operator's (the flow's api_url).
+	// A Worker.Jobs given here is used as it is.
+	Network *netguard.Policy
 }
 
 // Platform configures platform mode: the Chat API (runtime/platform) over
@@ -137,8 +147,9 @@ type Server struct {
 	handler  http.Handler
 	webhook  *userlike.Handler
 	metrics  *metrics.Metrics
-	store    *outbox.Store  // nil without DataPath
-	worker   *worker.Worker // nil without DataPath
+	network  *netguard.Policy // Config.Network, reporting to metrics
+	store    *outbox.Store    // nil without DataPath
+	worker   *worker.Worker   // nil without DataPath
 	stopping atomic.Bool
 
 	// Platform mode (nil without Config.Platform).
@@ -191,6 +202,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	s.metrics = m
+	// One policy, reporting its refusals to the metrics, for every guarded
+	// client; one runner for the flows' HTTP steps.
+	s.network = cfg.Network.WithObserver(m)
+	jobs := &httpjob.Runner{Network: s.network}
 	var queue userlike.Queue
 	if cfg.DataPath != "" {
 		wc := cfg.Worker
@@ -199,6 +214,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		wc.Store, wc.Logger, wc.Observer = st, s.log, m
+		if wc.Jobs == nil {
+			wc.Jobs = jobs
+		}
 		s.store, s.worker = st, worker.New(wc)
 		queue = s.worker
 		if err := m.WatchOutbox(func() (int, int, error) { return st.Depth(context.Background()) }); err != nil {
@@ -220,7 +238,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	opts := userlike.Options{
 		Token: cfg.Token, TokenHeader: cfg.TokenHeader, LogBodies: cfg.LogBodies,
-		Logger: s.log, Observer: m, Now: cfg.Now, Queue: queue, ContextKeys: cfg.ContextKeys,
+		Logger: s.log, Observer: m, Now: cfg.Now, Queue: queue, ContextKeys: cfg.ContextKeys, Jobs: jobs,
 	}
 	if bots == nil {
 		s.webhook, err = userlike.New(current, opts)
@@ -235,7 +253,7 @@ func New(cfg Config) (*Server, error) {
 
 	r := mux.NewRouter()
 	if cfg.Platform != nil {
-		if err := s.openPlatform(*cfg.Platform, bots, current, m); err != nil {
+		if err := s.openPlatform(*cfg.Platform, bots, current, m, jobs); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -303,7 +321,7 @@ func (s *Server) warnAsync(bots []*engine.Bot) {
 
 // openPlatform opens the Chat API's store and builds the API and its
 // delivery worker.
-func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.Bot, m *metrics.Metrics) error {
+func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.Bot, m *metrics.Metrics, jobs *httpjob.Runner) error {
 	if p.Database == "" {
 		return errors.New("platform mode needs a database (a SQLite file path or a postgres:// URL)")
 	}
@@ -312,7 +330,7 @@ func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.
 		return err
 	}
 	s.chatStore = st
-	sender := &delivery.Sender{}
+	sender := &delivery.Sender{Network: s.network}
 	if p.WebhookSecret != "" {
 		if sender.Signer, err = delivery.NewSigner(p.WebhookSecret); err != nil {
 			return err
@@ -328,7 +346,7 @@ func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.
 		bots = fixed
 	}
 	s.chat, err = platform.New(platform.Options{Store: st, Bots: bots, APIKeys: p.APIKeys, InsecureNoAuth: p.InsecureNoAuth,
-		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease, Observer: m})
+		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease, Observer: m, Jobs: jobs, Network: s.network})
 	if err != nil {
 		return err
 	}
@@ -359,6 +377,9 @@ func (f fixedDeployments) Names() []string {
 // Close releases the data files when Serve was not called (Serve closes
 // them itself). It is safe to call more than once.
 func (s *Server) Close() error {
+	if s.network != nil {
+		s.network.CloseIdleConnections()
+	}
 	if s.chatStore != nil {
 		s.chatStore.Close()
 		s.chatStore = nil
@@ -428,6 +449,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}
 	}
+	// The outgoing connections of HTTP steps and deliveries go last, once
+	// their work is done or handed back.
+	defer s.network.CloseIdleConnections()
 	defer stopPlatform()
 	s.log.Info("serving", "addr", ln.Addr().String(), "flows", s.Flows())
 	if s.cfg.FlowSet != nil && s.cfg.Watch > 0 {

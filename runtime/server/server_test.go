@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
 )
@@ -94,6 +95,10 @@ func serve(t testing.TB, cfg server.Config, wrap func(net.Listener) net.Listener
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, nil))
+	}
+	if cfg.Network == nil {
+		// The tests' order services and webhooks are on 127.0.0.1.
+		cfg.Network = netguard.MustParsePolicy("loopback")
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
 )
@@ -111,6 +113,12 @@ func (o *recordingObserver) recoveryCount(kind string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.recoveries[kind]
+}
+
+// loopbackJobs runs HTTP steps that may reach the tests' servers on
+// 127.0.0.1 (the default runner connects to public addresses only).
+func loopbackJobs() *httpjob.Runner {
+	return &httpjob.Runner{Network: netguard.MustParsePolicy("loopback")}
 }
 
 // newHandler builds a handler for the example flows.

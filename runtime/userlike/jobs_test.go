@@ -33,7 +33,7 @@ func TestWebshopOrderLookup(t *testing.T) {
 	}))
 	defer api.Close()
 	fl := loadExamplesEnv(t, map[string]string{"ORDER_API_URL": api.URL})
-	h, err := userlike.New(botsOf(fl), userlike.Options{Logger: testLogger(t)})
+	h, err := userlike.New(botsOf(fl), userlike.Options{Logger: testLogger(t), Jobs: loopbackJobs()})
 	if err != nil {
 		t.Fatal(err)
 	}

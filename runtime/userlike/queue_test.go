@@ -134,7 +134,7 @@ func TestQueueOnlyForJobs(t *testing.T) {
 func TestQueueFailureRunsInline(t *testing.T) {
 	q := &fakeQueue{fail: true}
 	fl := loadExamplesEnv(t, map[string]string{"ORDER_API_URL": orderAPI(t).URL, "USERLIKE_API_URL": "http://127.0.0.1:1/api"})
-	h, err := userlike.New(botsOf(fl), userlike.Options{Logger: testLogger(t), Queue: q})
+	h, err := userlike.New(botsOf(fl), userlike.Options{Logger: testLogger(t), Queue: q, Jobs: loopbackJobs()})
 	if err != nil {
 		t.Fatal(err)
 	}

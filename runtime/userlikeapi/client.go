@@ -105,6 +105,12 @@ type Client struct {
 	Now func() time.Time
 }
 
+// defaultHTTP is deliberately not guarded by runtime/netguard, unlike the
+// clients of HTTP steps and Chat API webhooks: the API URL is the
+// operator's (the flow's api_url, from the Userlike dashboard through the
+// environment: flows refuses {{ variables }} in it), never a contact's or
+// an API client's, so an operator who points it at an internal relay or a
+// local stand-in may. It follows no redirects.
 var defaultHTTP = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
@@ -111,8 +113,9 @@ func newJobEnvKeys(t *testing.T, withAPI bool, keys *engine.ContextKeys) *jobEnv
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.store.Close() })
+	// The order service is on 127.0.0.1: the runner must be allowed there.
 	e.cfg = Config{Store: e.store, Clock: e.clk, Logger: testLogger(t), Observer: e.obs, Poll: time.Hour, Lease: 30 * time.Second,
-		API: &userlikeapi.Client{HTTP: apiSrv.Client()}}
+		API: &userlikeapi.Client{HTTP: apiSrv.Client()}, Jobs: &httpjob.Runner{Network: netguard.MustParsePolicy("loopback")}}
 	e.w = New(e.cfg)
 	bots := make([]*engine.Bot, len(fl))
 	for i, f := range fl {
