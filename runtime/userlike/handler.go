@@ -417,8 +417,9 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *
 	}
 	res, rendered := o.res, o.rendered
 	s.out = appendEvents(s.out[:0], in.CID, o.ctx, rendered.Packets)
-	h.write(w, s, http.StatusOK)
 
+	// The turn's metrics are counted before the answer is written, so that
+	// whoever got the answer can read them.
 	d := h.now().Sub(start)
 	to := res.Session.State
 	h.obs.Turn(name, to, d)
@@ -432,6 +433,9 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *
 	}
 	for _, e := range res.Errors {
 		h.obs.Error(name, ErrKindOf(e))
+	}
+	h.write(w, s, http.StatusOK)
+	for _, e := range res.Errors {
 		h.log.LogAttrs(ctx, slog.LevelWarn, "the flow took an error path",
 			slog.String("bot", name), slog.String("cid", in.CID), slog.String("state", to), slog.String("error", e.Error()))
 	}

@@ -302,8 +302,8 @@ func TestSealedContextOverflowTakesErrorPath(t *testing.T) {
 		}
 	}
 	wantNames(t, r, "message", "end")
-	if obs.errorCount(userlike.ErrKindFlow) != 1 || obs.errorCount(userlike.ErrKindContextTooBig) != 0 {
-		t.Fatalf("errors %v", obs.errors)
+	if flow, tooBig := obs.errorCount(userlike.ErrKindFlow), obs.errorCount(userlike.ErrKindContextTooBig); flow != 1 || tooBig != 0 {
+		t.Fatalf("errors: flow %d, context_too_big %d", flow, tooBig)
 	}
 }
 
