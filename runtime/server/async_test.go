@@ -175,20 +175,40 @@ func TestAsyncLookupOverHTTP(t *testing.T) {
 	if !strings.Contains(strings.Join(next.Texts(), " "), "Monday to Friday") {
 		t.Fatalf("next turn %q", next.Texts())
 	}
-	_, metrics, _ := get(t, r.url+"/metrics")
-	for _, want := range []string{
+	// The fake API saw the push before the worker recorded it as sent:
+	// wait for the metrics to catch up.
+	waitMetrics(t, r.url,
 		`flowbot_outbox_pending{kind="jobs"} 0`,
 		`flowbot_outbox_pending{kind="pushes"} 0`,
 		`flowbot_push_attempts_total{outcome="sent"} 1`,
 		`flowbot_jobs_total{flow="webshop",outcome="done"} 1`,
 		`flowbot_job_duration_seconds_count{flow="webshop"} 1`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %s", want)
-		}
-	}
+	)
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitMetrics polls /metrics until it has every wanted line, or fails
+// after wait naming the lines missing.
+func waitMetrics(t *testing.T, url string, wants ...string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		_, metrics, _ := get(t, url+"/metrics")
+		var missing []string
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %s", strings.Join(missing, ", "))
+		}
+		time.Sleep(10 * time.Millisecond) // polling the server's own report of its progress
 	}
 }
 
