@@ -24,6 +24,7 @@ package delivery
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	"github.com/flowbot/flowbot/runtime/store"
 )
@@ -56,6 +57,9 @@ type bodyMedia struct {
 // bytes depend only on d's message, so every attempt of a delivery sends
 // (and signs) the same body.
 func Body(d store.Delivery) []byte {
+	if d.Format == store.FormatGPTBots {
+		return encode(gptbotsBody(d))
+	}
 	b := body{
 		ConversationID: d.ConversationID,
 		Message: bodyMessage{
@@ -68,10 +72,42 @@ func Body(d store.Delivery) []byte {
 	if d.MediaURL != "" {
 		b.Message.AttachedMedia = &bodyMedia{URL: d.MediaURL}
 	}
+	return encode(b)
+}
+
+// gptbots is the body of a GPTBots-style reply (seed 002): the message as
+// an ANSWER, its text also as the flow output of one component.
+type gptbots struct {
+	MessageID      string          `json:"message_id"`
+	MessageType    string          `json:"message_type"`
+	Text           string          `json:"text"`
+	FlowOutput     []gptbotsOutput `json:"flow_output"`
+	CreateTime     int64           `json:"create_time"`
+	ConversationID string          `json:"conversation_id"`
+}
+
+type gptbotsOutput struct {
+	Content           string `json:"content"`
+	Branch            string `json:"branch"`
+	FromComponentName string `json:"from_component_name"`
+}
+
+func gptbotsBody(d store.Delivery) gptbots {
+	text := d.Text
+	if d.MediaURL != "" {
+		text = strings.TrimSpace(text + "\n" + d.MediaURL) // GPTBots replies carry text only
+	}
+	return gptbots{MessageID: d.MessageID, MessageType: "ANSWER", Text: text,
+		FlowOutput: []gptbotsOutput{{Content: text, Branch: "1", FromComponentName: "flowbot"}},
+		CreateTime: d.CreatedAt.Unix(), ConversationID: d.ConversationID}
+}
+
+// encode writes v as compact JSON without HTML escaping.
+func encode(v any) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // keep <, > and & readable in texts
-	if err := enc.Encode(b); err != nil {
+	if err := enc.Encode(v); err != nil {
 		// Strings, a bool and an int always encode.
 		panic("delivery: cannot encode a body: " + err.Error())
 	}

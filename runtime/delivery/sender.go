@@ -91,6 +91,9 @@ func (s *Sender) Send(ctx context.Context, d store.Delivery, now time.Time) Resu
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
+	if d.Auth != "" {
+		req.Header.Set("Authorization", d.Auth)
+	}
 	req.Header.Set(HeaderID, d.MessageID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	if s.Signer != nil {

@@ -568,6 +568,10 @@ type conversationRequest struct {
 	CreateUser bool   `json:"create_user_if_not_exists"`
 	Webhook    string `json:"webhook"`
 	Channel    string `json:"channel"`
+	// WebhookFormat is "chat" (default) or "gptbots" (seed 002's reply
+	// format); WebhookAuth the Authorization header sent with deliveries.
+	WebhookFormat string `json:"webhook_format"`
+	WebhookAuth   string `json:"webhook_auth"`
 }
 
 type conversationJSON struct {
@@ -576,6 +580,8 @@ type conversationJSON struct {
 	UserID    string            `json:"user_id"`
 	Channel   string            `json:"channel"`
 	Webhook   *string           `json:"webhook"`
+	Format    string            `json:"webhook_format"`
+	Auth      string            `json:"webhook_auth,omitempty"`
 	Status    string            `json:"status"`
 	State     string            `json:"state,omitempty"`
 	Contact   map[string]string `json:"contact"`
@@ -595,10 +601,13 @@ type backlogJSON struct {
 }
 
 func toConversationJSON(c store.Conversation) conversationJSON {
-	out := conversationJSON{ID: c.ID, BotID: c.BotID, UserID: c.UserID, Channel: c.Channel, Status: c.Status,
+	out := conversationJSON{ID: c.ID, BotID: c.BotID, UserID: c.UserID, Channel: c.Channel, Format: c.WebhookFormat, Status: c.Status,
 		Contact: c.Contact, CreatedAt: c.CreatedAt.Unix(), UpdatedAt: c.UpdatedAt.Unix()}
 	if c.Webhook != "" {
 		out.Webhook = &c.Webhook
+	}
+	if scheme, _, ok := strings.Cut(c.WebhookAuth, " "); ok {
+		out.Auth = scheme + " ***" // the credentials are never shown again
 	}
 	if out.Contact == nil {
 		out.Contact = map[string]string{}
@@ -630,7 +639,7 @@ func (a *API) openConversation(w http.ResponseWriter, r *http.Request) {
 	now := a.clock.Now()
 	var queued int
 	c, created, err := a.store.OpenConversation(r.Context(), store.OpenRequest{ID: a.newID(), BotID: bot.ID, UserID: req.UserID,
-		CreateUser: req.CreateUser, Webhook: req.Webhook, Channel: req.Channel, Now: now},
+		CreateUser: req.CreateUser, Webhook: req.Webhook, Channel: req.Channel, WebhookFormat: req.WebhookFormat, WebhookAuth: req.WebhookAuth, Now: now},
 		func(c store.Conversation) (store.TurnOutput, error) {
 			st, err := a.step(r.Context(), bot, c, engine.Event{Name: engine.EvStart, Now: now}, 0)
 			if c.Webhook != "" {
@@ -670,6 +679,17 @@ func (a *API) checkConversation(req *conversationRequest) error {
 		}
 		if err := a.checkWebhookHost(req.Webhook); err != nil {
 			return err
+		}
+	}
+	switch req.WebhookFormat {
+	case "", store.FormatChat, store.FormatGPTBots:
+	default:
+		return invalid("webhook_format", "unknown format %q; use %q (the default) or %q", req.WebhookFormat, store.FormatChat, store.FormatGPTBots)
+	}
+	if a := req.WebhookAuth; a != "" {
+		scheme, cred, _ := strings.Cut(a, " ")
+		if (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Basic")) || strings.TrimSpace(cred) == "" || strings.ContainsAny(a, "\r\n") || len(a) > MaxURLChars {
+			return invalid("webhook_auth", `must be "Bearer <token>" or "Basic <base64>": the Authorization header sent with each delivery`)
 		}
 	}
 	if req.Channel != "" {

@@ -303,6 +303,8 @@ func TestBadRequestsGolden(t *testing.T) {
 		{"conversation for unknown user", "POST", "/api/conversations", `{"bot_id": "` + bot + `", "user_id": "new-user"}`, nil},
 		{"conversation without user", "POST", "/api/conversations", `{"bot_id": "` + bot + `"}`, nil},
 		{"conversation with bad webhook", "POST", "/api/conversations", `{"bot_id": "` + bot + `", "user_id": "anna", "webhook": "ftp://x"}`, nil},
+		{"conversation with unknown webhook format", "POST", "/api/conversations", `{"bot_id": "` + bot + `", "user_id": "anna", "webhook_format": "botpress"}`, nil},
+		{"conversation with bad webhook auth", "POST", "/api/conversations", `{"bot_id": "` + bot + `", "user_id": "anna", "webhook_auth": "s3cret"}`, nil},
 		{"conversation with unknown channel", "POST", "/api/conversations", `{"bot_id": "` + bot + `", "user_id": "anna", "channel": "pigeon"}`, nil},
 		{"unknown conversation", "GET", "/api/conversations/nope", nil, nil},
 		{"message without message", "POST", "/api/conversations/" + conv + "/messages", `{"text": "hi"}`, nil},

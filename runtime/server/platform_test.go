@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -321,5 +322,57 @@ func TestDeliveryRetriesUntilTheReceiverAnswers(t *testing.T) {
 			}
 			t.Logf("attempts of the first message: %v", statuses)
 		})
+	}
+}
+
+// TestGPTBotsStyleReplies: a conversation created with webhook_format
+// "gptbots" gets seed 002's reply format, with the Authorization header it
+// asked for, over HTTP to a real receiver.
+func TestGPTBotsStyleReplies(t *testing.T) {
+	c := servePlatform(t, "sqlite", nil, map[string]string{"ORDER_API_URL": "http://127.0.0.1:9"})
+	type reply struct {
+		auth string
+		body map[string]any
+	}
+	got := make(chan reply, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		got <- reply{auth: r.Header.Get("Authorization"), body: b}
+		w.Write([]byte(`{"code": 200, "msg": "success"}`))
+	}))
+	defer hook.Close()
+	bot := c.do(201, "POST", "/api/bots", map[string]any{"name": "Shop", "flow": "webshop"})["bot"].(map[string]any)["id"].(string)
+	conv := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "u1", "create_user_if_not_exists": true,
+		"webhook": hook.URL, "webhook_format": "gptbots", "webhook_auth": "Bearer app-secret"})["conversation"].(map[string]any)
+	if conv["webhook_format"] != "gptbots" || conv["webhook_auth"] != "Bearer ***" {
+		t.Fatalf("conversation %v", conv)
+	}
+	id := conv["id"].(string)
+	next := func() reply {
+		select {
+		case r := <-got:
+			return r
+		case <-time.After(wait):
+			t.Fatal("no reply")
+			return reply{}
+		}
+	}
+	first := next()
+	if first.auth != "Bearer app-secret" {
+		t.Fatalf("Authorization %q", first.auth)
+	}
+	b := first.body
+	out, _ := b["flow_output"].([]any)
+	if b["message_type"] != "ANSWER" || b["conversation_id"] != id || b["text"] != "Welcome to our shop! I'm the shop's bot." ||
+		b["message_id"] == "" || b["create_time"] == nil || len(out) != 1 || out[0].(map[string]any)["content"] != b["text"] {
+		t.Fatalf("reply body %v", b)
+	}
+	next() // the menu
+	c.send(id, "3")
+	if r := next(); !strings.HasPrefix(r.body["text"].(string), "We're open") {
+		t.Fatalf("answer %v", r.body)
 	}
 }

@@ -92,6 +92,11 @@ CREATE TABLE idempotency_keys (
 	PRIMARY KEY (conversation_id, key)
 );
 `,
+	// 2: the webhook's body format and Authorization header.
+	`
+ALTER TABLE conversations ADD COLUMN webhook_format TEXT NOT NULL DEFAULT 'chat';
+ALTER TABLE conversations ADD COLUMN webhook_auth TEXT NOT NULL DEFAULT '';
+`,
 }
 
 var (

@@ -273,7 +273,7 @@ func (s *sqlStore) Bot(ctx context.Context, id string) (Bot, error) {
 
 // ---- conversations ----
 
-const conversationColumns = `id, bot_id, user_id, channel, webhook, context, status, contact, created_at, updated_at`
+const conversationColumns = `id, bot_id, user_id, channel, webhook, webhook_format, webhook_auth, context, status, contact, created_at, updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -281,7 +281,7 @@ func scanConversation(row scanner) (Conversation, error) {
 	var c Conversation
 	var contact string
 	var created, updated int64
-	if err := row.Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.Context, &c.Status, &contact, &created, &updated); err != nil {
+	if err := row.Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.WebhookFormat, &c.WebhookAuth, &c.Context, &c.Status, &contact, &created, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Conversation{}, ErrNotFound
 		}
@@ -328,15 +328,25 @@ func (s *sqlStore) openConversation(ctx context.Context, req OpenRequest, start 
 	c, err := scanConversation(tx.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+` FROM conversations WHERE bot_id = ? AND user_id = ?`+s.d.forUpdate), req.BotID, req.UserID))
 	switch {
 	case err == nil:
-		if (req.Webhook != "" && req.Webhook != c.Webhook) || (req.Channel != "" && req.Channel != c.Channel) {
-			if req.Webhook != "" {
-				c.Webhook = req.Webhook
+		changed := false
+		set := func(field *string, v string) {
+			if v == "-" {
+				v = ""
+			} else if v == "" {
+				return
 			}
-			if req.Channel != "" {
-				c.Channel = req.Channel
+			if *field != v {
+				*field, changed = v, true
 			}
+		}
+		set(&c.Webhook, req.Webhook)
+		set(&c.Channel, req.Channel)
+		set(&c.WebhookFormat, req.WebhookFormat)
+		set(&c.WebhookAuth, req.WebhookAuth)
+		if changed {
 			c.UpdatedAt = fromMS(now)
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET webhook = ?, channel = ?, updated_at = ? WHERE id = ?`), c.Webhook, c.Channel, now, c.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET webhook = ?, channel = ?, webhook_format = ?, webhook_auth = ?, updated_at = ? WHERE id = ?`),
+				c.Webhook, c.Channel, c.WebhookFormat, c.WebhookAuth, now, c.ID); err != nil {
 				return Conversation{}, false, err
 			}
 		}
@@ -358,12 +368,18 @@ func (s *sqlStore) openConversation(ctx context.Context, req OpenRequest, start 
 		return Conversation{}, false, err
 	}
 	c = Conversation{ID: req.ID, BotID: req.BotID, UserID: req.UserID, Channel: req.Channel, Webhook: req.Webhook,
-		Context: []byte{}, Status: "open", CreatedAt: fromMS(now), UpdatedAt: fromMS(now)}
+		WebhookFormat: req.WebhookFormat, WebhookAuth: req.WebhookAuth, Context: []byte{}, Status: "open", CreatedAt: fromMS(now), UpdatedAt: fromMS(now)}
 	if c.Channel == "" {
 		c.Channel = "custom"
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO conversations (id, bot_id, user_id, channel, webhook, context, status, contact, next_seq, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, '{}', 0, ?, ?)`), c.ID, c.BotID, c.UserID, c.Channel, c.Webhook, c.Context, c.Status, now, now); err != nil {
+	if c.WebhookFormat == "" {
+		c.WebhookFormat = FormatChat
+	}
+	if c.WebhookAuth == "-" {
+		c.WebhookAuth = ""
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO conversations (id, bot_id, user_id, channel, webhook, webhook_format, webhook_auth, context, status, contact, next_seq, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', 0, ?, ?)`), c.ID, c.BotID, c.UserID, c.Channel, c.Webhook, c.WebhookFormat, c.WebhookAuth, c.Context, c.Status, now, now); err != nil {
 		return Conversation{}, false, err
 	}
 	if start != nil {
@@ -408,7 +424,7 @@ func (s *sqlStore) Turn(ctx context.Context, req TurnRequest, fn TurnFunc) (Turn
 	var contact string
 	var created, updated int64
 	err = tx.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, next_seq FROM conversations WHERE id = ?`+s.d.forUpdate), req.ConversationID).
-		Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.Context, &c.Status, &contact, &created, &updated, &st.nextSeq)
+		Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.WebhookFormat, &c.WebhookAuth, &c.Context, &c.Status, &contact, &created, &updated, &st.nextSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return TurnResult{}, ErrNotFound
 	}
@@ -586,12 +602,12 @@ func (s *sqlStore) History(ctx context.Context, conversationID string, after int
 	return out, rows.Err()
 }
 
-const deliveryColumns = `d.message_id, d.conversation_id, d.seq, c.webhook, m.text, m.media_url, m.created_at, d.state, d.attempts, d.due_at, d.last_status, d.last_error`
+const deliveryColumns = `d.message_id, d.conversation_id, d.seq, c.webhook, c.webhook_format, c.webhook_auth, m.text, m.media_url, m.created_at, d.state, d.attempts, d.due_at, d.last_status, d.last_error`
 
 func scanDelivery(row scanner) (Delivery, error) {
 	var d Delivery
 	var created, due int64
-	if err := row.Scan(&d.MessageID, &d.ConversationID, &d.Seq, &d.URL, &d.Text, &d.MediaURL, &created, &d.State, &d.Attempts, &due, &d.LastStatus, &d.LastError); err != nil {
+	if err := row.Scan(&d.MessageID, &d.ConversationID, &d.Seq, &d.URL, &d.Format, &d.Auth, &d.Text, &d.MediaURL, &created, &d.State, &d.Attempts, &due, &d.LastStatus, &d.LastError); err != nil {
 		return Delivery{}, err
 	}
 	d.CreatedAt, d.DueAt = fromMS(created), fromMS(due)

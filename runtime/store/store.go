@@ -131,6 +131,12 @@ type Conversation struct {
 	UserID  string
 	Channel string // the channel whose rendering rules apply ("custom" by default)
 	Webhook string // where bot messages are delivered; empty: the app polls
+	// WebhookFormat is the body of deliveries: FormatChat (default) or
+	// FormatGPTBots.
+	WebhookFormat string
+	// WebhookAuth, when set, is the Authorization header of deliveries
+	// ("Bearer …" or "Basic …").
+	WebhookAuth string
 	// Context is the flow session (engine.EncodeContext), empty before the
 	// first turn.
 	Context []byte
@@ -149,6 +155,9 @@ type OpenRequest struct {
 	UserID     string
 	CreateUser bool   // create the user when the store has not seen it
 	Webhook    string // set (or replace) the webhook; empty keeps it
+	// WebhookFormat and WebhookAuth set (or replace) the delivery format
+	// and Authorization header when not empty ("-" clears the header).
+	WebhookFormat, WebhookAuth string
 	Channel    string // set (or replace) the channel; empty keeps it ("custom" for a new one)
 	Now        time.Time
 }
@@ -208,6 +217,12 @@ type Message struct {
 	SentAt         time.Time // when it became visible: sent, or delivered to the webhook (zero while not)
 }
 
+// Webhook body formats.
+const (
+	FormatChat    = "chat"    // {conversation_id, message: {id, text, from_bot, sent_at, attached_media}}
+	FormatGPTBots = "gptbots" // {message_id, message_type: "ANSWER", text, flow_output, create_time, conversation_id}
+)
+
 // Delivery states.
 const (
 	DeliveryPending   = "pending"
@@ -220,6 +235,8 @@ type Delivery struct {
 	ConversationID string
 	Seq            int64
 	URL            string // the conversation's webhook now
+	Format         string // the conversation's webhook format now
+	Auth           string // the Authorization header, if any
 	Text           string
 	MediaURL       string
 	CreatedAt      time.Time
