@@ -158,8 +158,8 @@ type OpenRequest struct {
 	// WebhookFormat and WebhookAuth set (or replace) the delivery format
 	// and Authorization header when not empty ("-" clears the header).
 	WebhookFormat, WebhookAuth string
-	Channel    string // set (or replace) the channel; empty keeps it ("custom" for a new one)
-	Now        time.Time
+	Channel                    string // set (or replace) the channel; empty keeps it ("custom" for a new one)
+	Now                        time.Time
 }
 
 // TurnRequest names the conversation of a turn.
