@@ -57,8 +57,11 @@ type bodyMedia struct {
 // bytes depend only on d's message, so every attempt of a delivery sends
 // (and signs) the same body.
 func Body(d store.Delivery) []byte {
-	if d.Format == store.FormatGPTBots {
+	switch d.Format {
+	case store.FormatGPTBots:
 		return encode(gptbotsBody(d))
+	case store.FormatBotpress:
+		return encode(botpressBody(d))
 	}
 	b := body{
 		ConversationID: d.ConversationID,
@@ -100,6 +103,27 @@ func gptbotsBody(d store.Delivery) gptbots {
 	return gptbots{MessageID: d.MessageID, MessageType: "ANSWER", Text: text,
 		FlowOutput: []gptbotsOutput{{Content: text, Branch: "1", FromComponentName: "flowbot"}},
 		CreateTime: d.CreatedAt.Unix(), ConversationID: d.ConversationID}
+}
+
+// botpress is the body of a reply to a Botpress-style conversation (seed
+// 001): one bot message, addressed with the app's conversationId.
+type botpress struct {
+	Type                   string         `json:"type"`
+	Payload                map[string]any `json:"payload"`
+	ConversationID         string         `json:"conversationId"`
+	BotpressUserID         string         `json:"botpressUserId"`
+	BotpressMessageID      string         `json:"botpressMessageId"`
+	BotpressConversationID string         `json:"botpressConversationId"`
+}
+
+func botpressBody(d store.Delivery) botpress {
+	b := botpress{Type: "text", Payload: map[string]any{"text": d.Text},
+		ConversationID: strings.TrimPrefix(d.UserID, store.BotpressUserPrefix), BotpressUserID: d.UserID,
+		BotpressMessageID: d.MessageID, BotpressConversationID: d.ConversationID}
+	if d.MediaURL != "" {
+		b.Type, b.Payload = "image", map[string]any{"imageUrl": d.MediaURL, "title": d.Text}
+	}
+	return b
 }
 
 // encode writes v as compact JSON without HTML escaping.

@@ -232,9 +232,10 @@ func (a *API) Register(r *mux.Router) {
 	api.HandleFunc("/conversations/{id}/messages", a.postMessage).Methods(http.MethodPost)
 	api.HandleFunc("/conversations/{id}/messages", a.history).Methods(http.MethodGet)
 	api.HandleFunc("/conversations/{id}/messages/{message_id}", a.getMessage).Methods(http.MethodGet)
+	api.HandleFunc("/botpress/{bot_id}", a.botpressMessage).Methods(http.MethodPost)
 	// The same paths with any other method: 405 with the allowed ones.
 	for path, allowed := range map[string]string{"/bots": "POST", "/bots/{id}": "GET", "/conversations": "POST",
-		"/conversations/{id}": "GET", "/conversations/{id}/messages": "GET, POST", "/conversations/{id}/messages/{message_id}": "GET"} {
+		"/conversations/{id}": "GET", "/conversations/{id}/messages": "GET, POST", "/conversations/{id}/messages/{message_id}": "GET", "/botpress/{bot_id}": "POST"} {
 		api.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allowed)
 			writeError(w, http.StatusMethodNotAllowed, "", r.Method+" is not allowed on "+r.URL.Path+"; use "+allowed)
@@ -471,6 +472,9 @@ type botRequest struct {
 	Flow       string             `json:"flow"`
 	Freeform   string             `json:"freeform"`
 	Attributes *[]store.Attribute `json:"attributes"`
+	// ResponseEndpoint receives the replies of the bot's Botpress-style
+	// conversations (POST /api/botpress/{bot_id}).
+	ResponseEndpoint string `json:"response_endpoint"`
 }
 
 type botJSON struct {
@@ -479,6 +483,7 @@ type botJSON struct {
 	Flow       string            `json:"flow,omitempty"`
 	Freeform   string            `json:"freeform,omitempty"`
 	Attributes []store.Attribute `json:"attributes"`
+	Endpoint   string            `json:"response_endpoint,omitempty"`
 	CreatedAt  int64             `json:"created_at"`
 }
 
@@ -487,7 +492,7 @@ func toBotJSON(b store.Bot) botJSON {
 	if attrs == nil {
 		attrs = []store.Attribute{}
 	}
-	return botJSON{ID: b.ID, Name: b.Name, Flow: b.Flow, Freeform: b.Freeform, Attributes: attrs, CreatedAt: b.CreatedAt.Unix()}
+	return botJSON{ID: b.ID, Name: b.Name, Flow: b.Flow, Freeform: b.Freeform, Attributes: attrs, Endpoint: b.ResponseEndpoint, CreatedAt: b.CreatedAt.Unix()}
 }
 
 func (a *API) createBot(w http.ResponseWriter, r *http.Request) {
@@ -495,7 +500,7 @@ func (a *API) createBot(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	bot := store.Bot{ID: a.newID(), Name: req.Name, Flow: req.Flow, Freeform: req.Freeform, CreatedAt: a.clock.Now()}
+	bot := store.Bot{ID: a.newID(), Name: req.Name, Flow: req.Flow, Freeform: req.Freeform, ResponseEndpoint: req.ResponseEndpoint, CreatedAt: a.clock.Now()}
 	if req.Attributes != nil {
 		bot.Attributes = *req.Attributes
 	}
@@ -511,6 +516,18 @@ func (a *API) createBot(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) checkBot(b store.Bot) error {
+	if b.ResponseEndpoint != "" {
+		if err := checkURL("response_endpoint", b.ResponseEndpoint); err != nil {
+			return err
+		}
+		if err := a.checkWebhookHost(b.ResponseEndpoint); err != nil {
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				fe.field = "response_endpoint"
+			}
+			return err
+		}
+	}
 	if err := checkText("name", b.Name, MaxNameChars, true); err != nil {
 		return err
 	}

@@ -376,3 +376,60 @@ func TestGPTBotsStyleReplies(t *testing.T) {
 		t.Fatalf("answer %v", r.body)
 	}
 }
+
+// TestBotpressStyleRoundTrip: seed 001's integration over HTTP: messages
+// in as {userId, messageId, conversationId, type, text, payload}, replies
+// POSTed to the bot's response endpoint one per message, and a repeated
+// messageId makes no second reply.
+func TestBotpressStyleRoundTrip(t *testing.T) {
+	c := servePlatform(t, "sqlite", nil, map[string]string{"ORDER_API_URL": "http://127.0.0.1:9"})
+	got := make(chan map[string]any, 32)
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		got <- b
+	}))
+	defer endpoint.Close()
+	bot := c.do(201, "POST", "/api/bots", map[string]any{"name": "Shop", "flow": "webshop", "response_endpoint": endpoint.URL + "/bp"})["bot"].(map[string]any)["id"].(string)
+	send := func(messageID, text string) map[string]any {
+		return c.do(200, "POST", "/api/botpress/"+bot, map[string]any{"userId": "u-7", "messageId": messageID,
+			"conversationId": "conv-42", "type": "text", "text": text, "payload": map[string]any{"text": text}})
+	}
+	next := func() map[string]any {
+		t.Helper()
+		select {
+		case b := <-got:
+			return b
+		case <-time.After(wait):
+			t.Fatal("no reply at the response endpoint")
+			return nil
+		}
+	}
+	first := send("m-1", "hi")
+	welcome := next()
+	if welcome["type"] != "text" || welcome["conversationId"] != "conv-42" || welcome["botpressConversationId"] != first["botpressConversationId"] ||
+		welcome["botpressMessageId"] == "" || welcome["botpressUserId"] == "" ||
+		welcome["payload"].(map[string]any)["text"] != "Welcome to our shop! I'm the shop's bot." {
+		t.Fatalf("reply %v", welcome)
+	}
+	next() // the menu
+	send("m-2", "3")
+	if b := next(); !strings.HasPrefix(b["payload"].(map[string]any)["text"].(string), "We're open") {
+		t.Fatalf("answer %v", b)
+	}
+	next() // the menu again
+	if again := send("m-2", "3"); again["duplicate"] != true {
+		t.Fatalf("a repeated messageId was not recognised: %v", again)
+	}
+	send("m-3", "2")
+	if b := next(); !strings.HasPrefix(b["payload"].(map[string]any)["text"].(string), "**Returns are free") {
+		t.Fatalf("after the duplicate, the next reply is %v: the duplicate made a turn", b)
+	}
+	// A request with every field missing lists every problem.
+	bad := c.do(400, "POST", "/api/botpress/"+bot, map[string]any{"text": "hi"})
+	if errs, _ := bad["error"].(map[string]any)["errors"].([]any); len(errs) != 5 {
+		t.Fatalf("no list of problems: %v", bad)
+	}
+}

@@ -97,6 +97,10 @@ CREATE TABLE idempotency_keys (
 ALTER TABLE conversations ADD COLUMN webhook_format TEXT NOT NULL DEFAULT 'chat';
 ALTER TABLE conversations ADD COLUMN webhook_auth TEXT NOT NULL DEFAULT '';
 `,
+	// 3: where a bot's Botpress-style conversations get their replies.
+	`
+ALTER TABLE bots ADD COLUMN response_endpoint TEXT NOT NULL DEFAULT '';
+`,
 }
 
 var (

@@ -247,8 +247,8 @@ func (s *sqlStore) CreateBot(ctx context.Context, b Bot) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO bots (id, name, flow, freeform, attributes, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
-		b.ID, b.Name, b.Flow, b.Freeform, string(a), ms(b.CreatedAt))
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO bots (id, name, flow, freeform, attributes, response_endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		b.ID, b.Name, b.Flow, b.Freeform, string(a), b.ResponseEndpoint, ms(b.CreatedAt))
 	return err
 }
 
@@ -256,8 +256,8 @@ func (s *sqlStore) Bot(ctx context.Context, id string) (Bot, error) {
 	var b Bot
 	var attrs string
 	var created int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, name, flow, freeform, attributes, created_at FROM bots WHERE id = ?`), id).
-		Scan(&b.ID, &b.Name, &b.Flow, &b.Freeform, &attrs, &created)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, name, flow, freeform, attributes, response_endpoint, created_at FROM bots WHERE id = ?`), id).
+		Scan(&b.ID, &b.Name, &b.Flow, &b.Freeform, &attrs, &b.ResponseEndpoint, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Bot{}, ErrNotFound
 	}
@@ -602,12 +602,12 @@ func (s *sqlStore) History(ctx context.Context, conversationID string, after int
 	return out, rows.Err()
 }
 
-const deliveryColumns = `d.message_id, d.conversation_id, d.seq, c.webhook, c.webhook_format, c.webhook_auth, m.text, m.media_url, m.created_at, d.state, d.attempts, d.due_at, d.last_status, d.last_error`
+const deliveryColumns = `d.message_id, d.conversation_id, d.seq, c.webhook, c.webhook_format, c.webhook_auth, c.user_id, m.text, m.media_url, m.created_at, d.state, d.attempts, d.due_at, d.last_status, d.last_error`
 
 func scanDelivery(row scanner) (Delivery, error) {
 	var d Delivery
 	var created, due int64
-	if err := row.Scan(&d.MessageID, &d.ConversationID, &d.Seq, &d.URL, &d.Format, &d.Auth, &d.Text, &d.MediaURL, &created, &d.State, &d.Attempts, &due, &d.LastStatus, &d.LastError); err != nil {
+	if err := row.Scan(&d.MessageID, &d.ConversationID, &d.Seq, &d.URL, &d.Format, &d.Auth, &d.UserID, &d.Text, &d.MediaURL, &created, &d.State, &d.Attempts, &due, &d.LastStatus, &d.LastError); err != nil {
 		return Delivery{}, err
 	}
 	d.CreatedAt, d.DueAt = fromMS(created), fromMS(due)

@@ -115,7 +115,10 @@ type Bot struct {
 	Flow       string      `json:"flow,omitempty"`
 	Freeform   string      `json:"freeform,omitempty"`
 	Attributes []Attribute `json:"attributes"`
-	CreatedAt  time.Time   `json:"-"`
+	// ResponseEndpoint is where the replies of the bot's Botpress-style
+	// conversations are POSTed.
+	ResponseEndpoint string    `json:"response_endpoint,omitempty"`
+	CreatedAt        time.Time `json:"-"`
 }
 
 // Attribute is a name and a value of a bot.
@@ -221,6 +224,17 @@ type Message struct {
 const (
 	FormatChat    = "chat"    // {conversation_id, message: {id, text, from_bot, sent_at, attached_media}}
 	FormatGPTBots = "gptbots" // {message_id, message_type: "ANSWER", text, flow_output, create_time, conversation_id}
+	// FormatBotpress: {type, payload, conversationId, botpressUserId,
+	// botpressMessageId, botpressConversationId}, for conversations opened
+	// through the Botpress-style endpoint; the app's conversation id is the
+	// user id after BotpressUserPrefix.
+	FormatBotpress = "botpress"
+)
+
+// BotpressUserPrefix starts the user id of a Botpress-style conversation;
+// the app's conversationId follows it.
+const (
+	BotpressUserPrefix = "botpress:"
 )
 
 // Delivery states.
@@ -236,6 +250,7 @@ type Delivery struct {
 	Seq            int64
 	URL            string // the conversation's webhook now
 	Format         string // the conversation's webhook format now
+	UserID         string // the conversation's user
 	Auth           string // the Authorization header, if any
 	Text           string
 	MediaURL       string
