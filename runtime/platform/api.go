@@ -223,6 +223,7 @@ func New(opts Options) (*API, error) {
 
 // Register adds the Chat API's routes (all under /api/) to r.
 func (a *API) Register(r *mux.Router) {
+	r.SkipClean(true) // answer odd paths (//, ..) with a JSON 404, not a bare redirect
 	api := r.PathPrefix("/api").Subrouter()
 	api.Use(a.authenticate)
 	api.HandleFunc("/bots", a.createBot).Methods(http.MethodPost)
@@ -705,13 +706,13 @@ func (a *API) checkConversation(req *conversationRequest) error {
 	}
 	if a := req.WebhookAuth; a != "" {
 		scheme, cred, _ := strings.Cut(a, " ")
-		if (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Basic")) || strings.TrimSpace(cred) == "" || strings.ContainsAny(a, "\r\n") || len(a) > MaxURLChars {
+		if (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Basic")) || strings.TrimSpace(cred) == "" || strings.ContainsAny(a, "\r\n\x00") || len(a) > MaxURLChars {
 			return invalid("webhook_auth", `must be "Bearer <token>" or "Basic <base64>": the Authorization header sent with each delivery`)
 		}
 	}
 	if req.Channel != "" {
 		ch := channels.Normalize(req.Channel)
-		if ch == channels.Custom && !strings.EqualFold(req.Channel, channels.Custom) {
+		if ch == channels.Custom && !strings.EqualFold(strings.TrimSpace(req.Channel), channels.Custom) {
 			return invalid("channel", "unknown channel %q; use one of %s", req.Channel, strings.Join(channels.Types, ", "))
 		}
 		req.Channel = ch

@@ -82,7 +82,10 @@ func (a *API) botpressMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := mux.Vars(r)["bot_id"]
-	bot, err := a.store.Bot(r.Context(), id)
+	bot, err := store.Bot{}, store.ErrNotFound
+	if storable(id) {
+		bot, err = a.store.Bot(r.Context(), id)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "", "no bot with id "+strconv.Quote(id)+": create one with POST /api/bots")
 		return

@@ -65,17 +65,17 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 		switch p.Name {
 		case channels.PacketMessage:
 			m := p.Payload.(channels.MessagePayload)
-			st.out.BotMessages = append(st.out.BotMessages, store.Message{ID: a.newID(), Text: m.Body, CreatedAt: now})
+			st.out.BotMessages = append(st.out.BotMessages, store.Message{ID: a.newID(), Text: storableText(m.Body), CreatedAt: now})
 		case channels.PacketMedia:
 			m := p.Payload.(channels.MediaPayload)
-			st.out.BotMessages = append(st.out.BotMessages, store.Message{ID: a.newID(), Text: m.Caption, MediaURL: m.Link, CreatedAt: now})
+			st.out.BotMessages = append(st.out.BotMessages, store.Message{ID: a.newID(), Text: storableText(m.Caption), MediaURL: storableText(m.Link), CreatedAt: now})
 		case "contact_update":
 			if payload, ok := p.Payload.(map[string]any); ok {
 				if st.out.Contact == nil {
 					st.out.Contact = map[string]string{}
 				}
 				for k, v := range payload {
-					st.out.Contact[k] = fmt.Sprint(v)
+					st.out.Contact[storableText(k)] = storableText(fmt.Sprint(v))
 				}
 			}
 		case "forward_any", "forward_group", "forward_skills":
@@ -95,6 +95,16 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 		st.out.Jobs = []store.NewJob{{Spec: spec, DueAt: now}}
 	}
 	return st, nil
+}
+
+// storableText drops what a database text column cannot hold (NUL, and
+// invalid UTF-8 for PostgreSQL): a flow may build text from an HTTP step's
+// answer.
+func storableText(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // errKind names the kind of a flow error for metrics.

@@ -26,6 +26,9 @@ func Parse(v string, now time.Time, limit time.Duration) (d time.Duration, ok bo
 			}
 			secs = min(secs*10+int64(c-'0'), capped+1) // keep reading: the rest must be digits too
 		}
+		if secs > capped {
+			return limit, true
+		}
 		return min(time.Duration(secs)*time.Second, limit), true
 	}
 	t, err := http.ParseTime(v)

@@ -252,6 +252,7 @@ func New(cfg Config) (*Server, error) {
 	s.warnAsync(current)
 
 	r := mux.NewRouter()
+	r.SkipClean(true) // odd paths (//, ..) get the JSON 404, not a bare redirect
 	if cfg.Platform != nil {
 		if err := s.openPlatform(*cfg.Platform, bots, current, m, jobs); err != nil {
 			s.Close()
