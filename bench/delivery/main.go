@@ -238,6 +238,7 @@ func run(ctx context.Context, c config, out io.Writer) ([]result, error) {
 	fmt.Fprintf(out, "flowbot delivery benchmark, %s: %s, GOMAXPROCS=%d, %d CPUs (%s); flowbot %s, delivery concurrency %d, logs %v; %d conversations, await replies %v, rate %s; %s per row (+%s warmup)\n\n",
 		time.Now().Format("2006-01-02"), runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(),
 		mode, c.deliveryConc, c.logs, c.conversations, c.await, rateString(c.rate), c.duration, c.warmup)
+	c.rounds = max(c.rounds, 1)
 	floors := map[int]floorResult{}
 	var results []result
 	for _, r := range rows {
