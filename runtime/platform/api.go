@@ -40,6 +40,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -168,6 +169,21 @@ type API struct {
 	pending int
 	obs     Observer
 	jobWake chan struct{}
+	// botCache keeps the bots read from the store by id: a bot never
+	// changes once created, so each message need not read it again.
+	botCache sync.Map
+}
+
+// bot returns the bot with the id, from the cache or the store.
+func (a *API) bot(ctx context.Context, id string) (store.Bot, error) {
+	if b, ok := a.botCache.Load(id); ok {
+		return b.(store.Bot), nil
+	}
+	b, err := a.store.Bot(ctx, id)
+	if err == nil {
+		a.botCache.Store(id, b)
+	}
+	return b, err
 }
 
 // New checks the options and returns the API.
@@ -565,7 +581,7 @@ func (a *API) checkBot(b store.Bot) error {
 func (a *API) getBot(w http.ResponseWriter, r *http.Request) {
 	b, err := store.Bot{}, store.ErrNotFound
 	if id := mux.Vars(r)["id"]; storable(id) {
-		b, err = a.store.Bot(r.Context(), id)
+		b, err = a.bot(r.Context(), id)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "", "no bot with id "+strconv.Quote(mux.Vars(r)["id"]))
@@ -645,7 +661,7 @@ func (a *API) openConversation(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	bot, err := a.store.Bot(r.Context(), req.BotID)
+	bot, err := a.bot(r.Context(), req.BotID)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "bot_id", "no bot with id "+strconv.Quote(req.BotID)+": create one with POST /api/bots")
 		return
@@ -843,7 +859,7 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	bot, err := a.store.Bot(r.Context(), c.BotID)
+	bot, err := a.bot(r.Context(), c.BotID)
 	if err != nil {
 		a.fail(w, r, err)
 		return

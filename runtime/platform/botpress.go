@@ -84,7 +84,7 @@ func (a *API) botpressMessage(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["bot_id"]
 	bot, err := store.Bot{}, store.ErrNotFound
 	if storable(id) {
-		bot, err = a.store.Bot(r.Context(), id)
+		bot, err = a.bot(r.Context(), id)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "", "no bot with id "+strconv.Quote(id)+": create one with POST /api/bots")

@@ -109,7 +109,7 @@ func (a *API) runJob(ctx context.Context, j store.Job) {
 		a.log.Error("a background job's conversation cannot be read", "conversation", j.ConversationID, "error", err.Error())
 		return
 	}
-	bot, err := a.store.Bot(ctx, c.BotID)
+	bot, err := a.bot(ctx, c.BotID)
 	if err != nil {
 		a.log.Error("a background job's bot cannot be read", "conversation", j.ConversationID, "error", err.Error())
 		return
