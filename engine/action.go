@@ -91,4 +91,33 @@ type Job struct {
 	Body    []byte
 	Timeout time.Duration
 	Async   bool // answer the contact now and push the result later
+	// LLM, when set, makes this a chat-completions request instead of an
+	// HTTP request (Method, URL, Headers and Body are empty): the runtime
+	// sends it to the configured model and returns the reply's text as
+	// the result's Body, with Status 200.
+	LLM *LLMRequest `json:",omitempty"`
+}
+
+// LLMRequest is the prompt of an llm step.
+type LLMRequest struct {
+	System      string       // the system prompt
+	Messages    []LLMMessage // the transcript, oldest first, ending with the user's turn
+	MaxTokens   int          `json:",omitempty"`
+	Temperature *float64     `json:",omitempty"`
+}
+
+// LLMMessage is one message of a chat-completions transcript.
+type LLMMessage struct {
+	Role    string `json:"role"` // "user" or "assistant"
+	Content string `json:"content"`
+}
+
+// Timer is a follow-up a conversation should get if the contact stays
+// silent: the runtime fires EvSilence{State, Rule} After the last activity
+// (or, with Continue, After the activity the previous rule counted from).
+type Timer struct {
+	State    string
+	Rule     int
+	After    time.Duration
+	Continue bool
 }

@@ -127,6 +127,9 @@ type Result struct {
 	Errors   []error // problems the flow handled (error paths taken); for logs
 	Ignored  bool    // the event means nothing to the flow (unknown event, no handler, stale result)
 	Job      *Job    // an HTTP request to make; the session waits for its result
+	// Timer is the follow-up to arm for the state the turn ended in (its
+	// next `on_silence` rule); nil: none, and any armed one is cancelled.
+	Timer *Timer
 }
 
 // Restore prepares a session for this flow: it adopts sessions of this flow,
@@ -192,6 +195,7 @@ func (b *Bot) StepContext(ctx context.Context, s Session, ev Event) Result {
 	}
 	r.res.Session = r.s
 	r.res.Actions = r.out
+	r.res.Timer = r.timer()
 	return r.res
 }
 
@@ -224,6 +228,9 @@ type run struct {
 	out   []Action
 	res   Result
 	steps int
+	// stayedAfter is the next `on_silence` rule after one that fired and
+	// kept the conversation in its state (0: none fired).
+	stayedAfter int
 }
 
 // begin starts the flow from its start state. When the starting event carries
@@ -270,7 +277,14 @@ func (r *run) handle() {
 	switch r.ev.Name {
 	case EvMessage, EvClick, EvMedia, EvLocation:
 	case EvHTTPResult:
-		r.httpResult()
+		if st := r.current(); st != nil && st.LLM != nil {
+			r.llmResult()
+		} else {
+			r.httpResult()
+		}
+		return
+	case EvSilence:
+		r.silence()
 		return
 	case EvForwardFailed, EvCampaignUnsubscribe:
 		if !r.on(r.ev.Name) {
@@ -301,6 +315,10 @@ func (r *run) handle() {
 		}
 	case st.HTTP != nil && r.s.Await != 0:
 		r.say(r.flow.Texts.Busy)
+	case st.LLM != nil && r.s.Await != 0:
+		// A message while the model is thinking: ask again with it; the
+		// earlier reply, when it comes, is no longer awaited.
+		r.llmRequest(st)
 	default:
 		r.begin(true)
 	}
@@ -513,6 +531,9 @@ func (r *run) enter() {
 			return
 		case st.HTTP != nil:
 			r.request(st)
+			return
+		case st.LLM != nil:
+			r.llmRequest(st)
 			return
 		}
 		if !r.complete(st) || r.s.Done {

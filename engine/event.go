@@ -14,6 +14,10 @@ const (
 	// EvHTTPResult carries the answer to a Job. Only the runtime creates it
 	// (Event.HTTP set); a webhook packet of that name has no HTTP and is ignored.
 	EvHTTPResult = "http_result"
+	// EvSilence is a follow-up timer that fired: the contact has been
+	// silent for the time a rule of the state's `on_silence` names
+	// (Event.Silence). Only the runtime creates it.
+	EvSilence = "silence"
 )
 
 // Event is one inbound chat event, already decoded from its protocol.
@@ -27,6 +31,7 @@ type Event struct {
 	Contact  map[string]string
 	Bot      map[string]string // the bot's attributes (platform mode)
 	HTTP     *HTTPResult       // EvHTTPResult
+	Silence  *SilenceEvent     // EvSilence
 	Now      time.Time         // injected clock; the engine never reads the system clock
 	// ContextKeys are the keys the runtime seals the context with (nil:
 	// unsigned). Step measures a variable against the sealed context's
@@ -47,4 +52,11 @@ type Location struct {
 	Latitude  float64
 	Longitude float64
 	Address   string
+}
+
+// SilenceEvent says which `on_silence` rule of which state a timer was set
+// for (see Result.Timer).
+type SilenceEvent struct {
+	State string
+	Rule  int // index into the state's Silence rules
 }

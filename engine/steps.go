@@ -124,10 +124,29 @@ func (r *run) request(st *flows.State) {
 		job.Body, _ = json.Marshal(v)
 		job.Headers = append(job.Headers, [2]string{"Content-Type", "application/json"})
 	}
+	r.queue(job)
+}
+
+// queue numbers a job and makes the state wait for its result.
+func (r *run) queue(job *Job) {
 	r.s.Jobs++
 	r.s.Await = r.s.Jobs
 	job.Seq = r.s.Jobs
 	r.res.Job = job
+}
+
+// awaited reports whether the event is the result the state st waits
+// for; if so the state stops waiting. A result for a request the
+// conversation no longer waits for (it moved on, or the result is a
+// duplicate) is ignored.
+func (r *run) awaited(st *flows.State) bool {
+	h := r.ev.HTTP
+	if h == nil || st == nil || r.s.Await == 0 || h.Seq != r.s.Await || r.s.Done {
+		r.res.Ignored = true
+		return false
+	}
+	r.s.Await = 0
+	return true
 }
 
 // httpResult takes the answer to the request the current state waits for.
@@ -136,11 +155,13 @@ func (r *run) request(st *flows.State) {
 func (r *run) httpResult() {
 	h := r.ev.HTTP
 	st := r.current()
-	if h == nil || st == nil || st.HTTP == nil || r.s.Await == 0 || h.Seq != r.s.Await || r.s.Done {
+	if st == nil || st.HTTP == nil {
 		r.res.Ignored = true
 		return
 	}
-	r.s.Await = 0
+	if !r.awaited(st) {
+		return
+	}
 	if h.Err != "" {
 		r.fail(fmt.Errorf("state %q: http request failed: %s", st.Name, h.Err))
 		return

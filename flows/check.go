@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -49,7 +50,7 @@ func check(p *parser, f *Flow) {
 	for _, k := range f.migrateKeys {
 		ref(f.Migrate[k.State], fmt.Sprintf("`migrate: %s`", k.State))
 		if t := f.States[f.Migrate[k.State].State]; t != nil && !t.Waits() {
-			p.add(Error, f.Migrate[k.State].Pos, "`migrate: %s` must lead to a state that waits for the contact (ask, choice, wait or http), and %q does not", k.State, t.Name)
+			p.add(Error, f.Migrate[k.State].Pos, "`migrate: %s` must lead to a state that waits for the contact (ask, choice, wait, http or llm), and %q does not", k.State, t.Name)
 		}
 		if _, exists := f.States[k.State]; exists {
 			p.add(Warning, k.Pos, "`migrate: %s` has no effect: %q is still a state of this flow, and conversations in it stay there", k.State, k.State)
@@ -113,6 +114,14 @@ func edges(st *State) func(func(Edge) bool) {
 				return
 			}
 		}
+		for i, sl := range st.Silence {
+			if sl.Goto.State == "" {
+				continue
+			}
+			if !yield(Edge{Target: sl.Goto, Trigger: SilenceTrigger(i), What: fmt.Sprintf("`on_silence` rule %d of state %q", i+1, st.Name)}) {
+				return
+			}
+		}
 		for _, ev := range sortedKeys(st.On) {
 			if !yield(Edge{Target: st.On[ev], Trigger: "on:" + ev, What: fmt.Sprintf("`on: %s` of state %q", ev, st.Name), Error: ev == "error"}) {
 				return
@@ -120,6 +129,9 @@ func edges(st *State) func(func(Edge) bool) {
 		}
 	}
 }
+
+// SilenceTrigger is the machine event of a state's i-th `on_silence` rule.
+func SilenceTrigger(i int) string { return "silence:" + strconv.Itoa(i) }
 
 // Edges lists the outgoing transitions of a state, in a stable order.
 func (s *State) Edges() []Edge {
@@ -178,6 +190,9 @@ func checkDeadEnds(p *parser, f *Flow) {
 		if st.HTTP != nil && len(st.Next) == 0 {
 			p.add(Error, st.HTTP.Pos, "state %q makes an http request but has no `next` for a successful answer", name)
 		}
+		if st.LLM != nil && len(st.Next) == 0 && !st.Terminal() {
+			p.add(Error, st.LLM.Pos, "state %q asks the language model but has no `next` to go on with after the reply", name)
+		}
 		if st.Waits() || len(st.Next) > 0 || st.Terminal() {
 			continue
 		}
@@ -227,6 +242,20 @@ func stateUses(st *State, fn func(path string, pos Pos, early bool)) {
 			h.JSON.templates(func(t Template) { tpl(t, h.Pos, true) })
 		}
 	}
+	if l := st.LLM; l != nil {
+		tpl(l.System, l.systemPos, true)
+		tpl(l.Prompt, l.promptPos, true)
+	}
+	for _, sl := range st.Silence {
+		for _, m := range sl.Say {
+			tpl(m.Text, m.Pos, true)
+			tpl(m.URL, m.Pos, true)
+			for _, b := range m.Buttons {
+				tpl(b.Label, m.Pos, true)
+				tpl(b.URL, m.Pos, true)
+			}
+		}
+	}
 	for _, a := range st.Set {
 		tpl(a.Value, a.Pos, false)
 	}
@@ -252,6 +281,9 @@ func stateSets(st *State) []string {
 		for _, fs := range st.HTTP.Save {
 			out = append(out, fs.Var)
 		}
+	}
+	if st.LLM != nil && st.LLM.Save != "" {
+		out = append(out, st.LLM.Save)
 	}
 	out = append(out, scriptVars(st.Script)...)
 	for _, a := range st.Set {
@@ -380,6 +412,10 @@ func copySet(s map[string]bool) map[string]bool {
 // characters; a longer field takes the error path.
 const MaxSavedField = 1000
 
+// bytesPerRune bounds the UTF-8 bytes of a character of a saved value;
+// control characters are removed from answers.
+const bytesPerRune = 4
+
 // VarBound is the largest number of bytes a variable can take in a context.
 type VarBound struct {
 	Name  string
@@ -389,7 +425,6 @@ type VarBound struct {
 // ContextBound is an upper bound of the serialized context of a flow, and
 // the variables that dominate it, largest first.
 func ContextBound(f *Flow) (int, []VarBound) {
-	const bytesPerRune = 4 // UTF-8; control characters are removed from answers
 	size := map[string]int{}
 	for _, name := range f.Order {
 		st := f.States[name]
@@ -399,6 +434,14 @@ func ContextBound(f *Flow) (int, []VarBound) {
 		if st.HTTP != nil {
 			for _, fs := range st.HTTP.Save {
 				size[fs.Var] = max(size[fs.Var], MaxSavedField*bytesPerRune)
+			}
+		}
+		if l := st.LLM; l != nil {
+			if l.History > 0 {
+				size[HistoryVar] = max(size[HistoryVar], MaxHistoryBytes)
+			}
+			if l.Save != "" {
+				size[l.Save] = max(size[l.Save], MaxLLMReply*bytesPerRune)
 			}
 		}
 		for _, v := range scriptVars(st.Script) {
@@ -460,15 +503,26 @@ func checkContextBound(p *parser, f *Flow) {
 	if total <= MaxContextBytes {
 		return
 	}
+	llmVars := map[string]bool{HistoryVar: true}
+	for _, name := range f.Order {
+		if l := f.States[name].LLM; l != nil && l.Save != "" {
+			llmVars[l.Save] = true
+		}
+	}
 	var top []string
+	hint := "lower their questions' max_length"
 	for i, v := range vars {
 		if i == 3 {
 			break
 		}
 		top = append(top, fmt.Sprintf("%s (%d bytes)", v.Name, v.Bytes))
+		if llmVars[v.Name] {
+			hint = fmt.Sprintf("lower their questions' max_length; an llm step's `save` may take %d bytes and its transcript (%s) %d (`history: 0` keeps none)",
+				MaxLLMReply*bytesPerRune, HistoryVar, MaxHistoryBytes)
+		}
 	}
-	p.add(Error, Pos{1, 1}, "the context may grow to %d bytes, over the platform's limit of %d; the largest variables are %s — lower their questions' max_length",
-		total, MaxContextBytes, strings.Join(top, ", "))
+	p.add(Error, Pos{1, 1}, "the context may grow to %d bytes, over the platform's limit of %d; the largest variables are %s — %s",
+		total, MaxContextBytes, strings.Join(top, ", "), hint)
 }
 
 func checkEnv(p *parser, f *Flow) {
@@ -492,6 +546,16 @@ func checkEnv(p *parser, f *Flow) {
 		}
 		if st.Ask != nil {
 			warn(st.Ask.Prompt, st.Ask.Pos)
+		}
+		if l := st.LLM; l != nil {
+			warn(l.System, l.systemPos)
+			warn(l.Prompt, l.promptPos)
+		}
+		for _, sl := range st.Silence {
+			for _, m := range sl.Say {
+				warn(m.Text, m.Pos)
+				warn(m.URL, m.Pos)
+			}
 		}
 		for _, a := range st.Set {
 			warn(a.Value, a.Pos)

@@ -1,6 +1,9 @@
 package flows
 
-import "regexp"
+import (
+	"regexp"
+	"time"
+)
 
 // LanguageVersion is the version of the flow language this package reads.
 const LanguageVersion = 1
@@ -67,10 +70,55 @@ type State struct {
 	Do       []PlatformAction
 	Next     []Branch          // evaluated in order; the first that matches wins
 	On       map[string]Target // event name or "error" → state
+	LLM      *LLMStep          // a chat-completions request made on entry; the state waits for the reply
+	Silence  []Silence         // what happens after the contact has been silent a while (`on_silence`)
+	Timing   *Timing           // pacing of the bot's messages while in this state (platform mode)
 }
 
+// Silence is one rule of a state's `on_silence`: when the contact has not
+// written for After since the bot last answered, say Say (a reminder) and,
+// with Goto, move on. Rules are ordered by After.
+type Silence struct {
+	Pos   Pos
+	After time.Duration
+	Say   []Message
+	Goto  Target // empty: stay, and the next rule stays armed
+}
+
+// LLMStep asks a chat-completions model for the bot's reply. The engine
+// keeps a short transcript of the exchanges in the variable HistoryVar.
+type LLMStep struct {
+	Pos         Pos
+	System      Template // the system prompt: who the bot is
+	Prompt      Template // the user's turn; empty: the event's text
+	Save        string   // the variable that receives the reply, if any
+	Quiet       bool     // do not say the reply (only save it)
+	History     int      // earlier messages sent with the prompt
+	MaxTokens   int      // 0: the endpoint's default
+	Temperature *float64 // nil: the endpoint's default
+	Timeout     float64  // seconds
+	systemPos   Pos      // where System and Prompt are written, for lints
+	promptPos   Pos
+}
+
+// Bounds and defaults of llm steps.
+const (
+	DefaultLLMHistory = 12  // messages (six exchanges)
+	MaxLLMHistory     = 50  // messages
+	DefaultLLMTimeout = 30  // seconds
+	MaxLLMTimeout     = 120 // seconds
+	// MaxLLMReply is the longest reply kept, in characters; a longer one is cut.
+	MaxLLMReply = 1000
+	// HistoryVar is the variable that holds an llm step's transcript (JSON).
+	HistoryVar = "_history"
+	// MaxHistoryBytes bounds the transcript kept in the context.
+	MaxHistoryBytes = 3000
+)
+
 // Waits reports whether the state waits for the contact.
-func (s *State) Waits() bool { return s.Ask != nil || s.Choice != nil || s.Wait || s.HTTP != nil }
+func (s *State) Waits() bool {
+	return s.Ask != nil || s.Choice != nil || s.Wait || s.HTTP != nil || s.LLM != nil
+}
 
 // Terminal reports whether the state hands the conversation off or ends it
 // (end, abort, forward_*), so a missing `next` is not a dead end.

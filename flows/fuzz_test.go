@@ -20,6 +20,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("name: x\nstart: a\nstates: {a: {say: '{{', next: a}}"))
 	f.Add([]byte("&a [*a, *a]"))
+	f.Add([]byte(newKeysFlow))
+	f.Add(personaSource)
 	f.Fuzz(func(t *testing.T, src []byte) {
 		flow, lints := Parse("fuzz.yaml", src, Options{})
 		// YAML breaks lines at \n, \r\n and a lone \r.

@@ -3,6 +3,7 @@ package flows
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // edgeLabel is how a graph labels a transition.
@@ -29,6 +30,8 @@ func edgeLabel(st *State, e Edge) string {
 			return "answer"
 		case st.Wait:
 			return "any input"
+		case st.LLM != nil:
+			return "reply"
 		}
 		return ""
 	case e.Trigger == "give_up":
@@ -37,8 +40,26 @@ func edgeLabel(st *State, e Edge) string {
 		return strings.TrimPrefix(e.Trigger, "status:")
 	case strings.HasPrefix(e.Trigger, "on:"):
 		return strings.TrimPrefix(e.Trigger, "on:")
+	case strings.HasPrefix(e.Trigger, "silence:"):
+		for i, sl := range st.Silence {
+			if SilenceTrigger(i) == e.Trigger {
+				return "silent " + shortDuration(sl.After)
+			}
+		}
 	}
 	return e.Trigger
+}
+
+// shortDuration writes d without zero units: 1h30m, 10m, 90s → 1m30s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func conditionText(c *Condition) string {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -190,6 +191,10 @@ func (p *parser) shapeOK(v *yaml.Node, f Field, what string) bool {
 	case KString, KState:
 		if !isScalar(v) {
 			return bad("a text")
+		}
+	case KDuration:
+		if !isScalar(v) {
+			return bad("a duration such as \"10m\"")
 		}
 	case KInt:
 		if !isScalar(v) || v.Tag != "!!int" {
@@ -423,6 +428,10 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 	} else {
 		for _, k := range questionKeys {
 			if keys[k] != nil && !(k == "invalid" && vals["choice"] != nil) {
+				if k == "save" && vals["llm"] != nil {
+					p.errorf(keys[k], "`save` belongs to a question, but %s has no `ask`; to keep the model's reply, write `save` inside `llm`", what)
+					continue
+				}
 				p.errorf(keys[k], "`%s` belongs to a question, but %s has no `ask`", k, what)
 			}
 		}
@@ -456,6 +465,12 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 			p.errorf(v, "%s already waits for the contact; make the request in a state of its own", what)
 		}
 		st.HTTP = p.httpStep(v)
+	}
+	if v := vals["llm"]; v != nil {
+		if st.Ask != nil || st.Choice != nil || st.Wait || vals["http"] != nil {
+			p.errorf(v, "%s already waits for the contact (`ask`, `choice`, `wait` or `http`); ask the language model in a state of its own", what)
+		}
+		st.LLM = p.llmStep(v, what)
 	}
 	if v := vals["on_status"]; v != nil {
 		if vals["http"] == nil {
@@ -506,7 +521,214 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 	if st.Choice != nil && len(st.Next) > 0 {
 		p.errorf(keys["next"], "%s has a choice and `next`; a choice moves on by each option's `goto` — remove `next`", what)
 	}
+	if v := vals["timing"]; v != nil {
+		st.Timing = p.timing(v, what)
+	}
+	if v := vals["on_silence"]; v != nil {
+		st.Silence = p.silence(v, what)
+		if !st.Waits() && !st.Terminal() {
+			p.add(Warning, posOf(keys["on_silence"]), "on_silence of %s never fires: the state does not wait for the contact", what)
+		}
+	}
 	return st
+}
+
+// saveVar checks the name of a variable a step saves its result into.
+func (p *parser) saveVar(v *yaml.Node) string {
+	name := v.Value
+	if !validIdent(name) || strings.Contains(name, "-") {
+		p.errorf(v, "%q is not a variable name (use letters, digits and _)", name)
+	}
+	if reservedVar(name) {
+		p.errorf(v, "%q is a built-in name (contact, event, channel, bot, env); choose another variable name", name)
+	}
+	return name
+}
+
+// intValue reads a whole number; ok is false if it does not fit an int.
+func intValue(n *yaml.Node) (int, bool) {
+	var i int
+	if err := n.Decode(&i); err != nil {
+		return 0, false
+	}
+	return i, true
+}
+
+// floatValue reads a number (YAML also writes .inf and .nan).
+func floatValue(n *yaml.Node) float64 {
+	var f float64
+	if err := n.Decode(&f); err != nil {
+		return math.NaN()
+	}
+	return f
+}
+
+// timing reads a state's `timing` and checks its bounds.
+func (p *parser) timing(n *yaml.Node, stateWhat string) *Timing {
+	vals, _, ok := p.fields(n, "timing", "the timing of "+stateWhat)
+	if !ok {
+		return nil
+	}
+	t := &Timing{}
+	nums := map[string]**float64{"response_delay": &t.ResponseDelay, "typing_speed": &t.TypingSpeed, "typing_min": &t.TypingMin, "typing_max": &t.TypingMax}
+	bools := map[string]**bool{"aggregate": &t.Aggregate, "interrupt": &t.Interrupt}
+	strs := map[string]**string{"quiet_hours": &t.QuietHours, "time_zone": &t.TimeZone}
+	for _, f := range TimingFields {
+		v := vals[f.Name]
+		if v == nil {
+			continue
+		}
+		switch {
+		case nums[f.Name] != nil:
+			x := floatValue(v)
+			*nums[f.Name] = &x
+		case bools[f.Name] != nil:
+			b := v.Value == "true"
+			*bools[f.Name] = &b
+		case strs[f.Name] != nil:
+			s := v.Value
+			*strs[f.Name] = &s
+		case f.Name == "segment":
+			i, ok := intValue(v)
+			if !ok {
+				p.errorf(v, "timing.segment: must be 0 (off) or between %d and %d characters", MinSegment, MaxSegment)
+				return t
+			}
+			t.Segment = &i
+		}
+	}
+	if field, err := t.Check(); err != nil {
+		p.errorf(vals[field], "timing.%s: %s", field, err)
+	}
+	return t
+}
+
+// MaxSilenceAfter is the longest `after` of an `on_silence` rule.
+const MaxSilenceAfter = 720 * time.Hour
+
+// silence reads a state's `on_silence` rules.
+func (p *parser) silence(n *yaml.Node, stateWhat string) []Silence {
+	if len(n.Content) == 0 {
+		p.errorf(n, "`on_silence` is empty; give at least one rule {after, say or goto}")
+		return nil
+	}
+	var out []Silence
+	var prev time.Duration
+	var prevText string
+	for i, rn := range n.Content {
+		what := fmt.Sprintf("rule %d of %s's `on_silence`", i+1, stateWhat)
+		vals, keys, ok := p.fields(rn, "silence", what)
+		if !ok {
+			continue
+		}
+		sl := Silence{Pos: posOf(rn)}
+		if v := vals["after"]; v != nil {
+			d, ok := p.duration(v)
+			if ok && prevText != "" && d <= prev {
+				p.errorf(v, "after %s is not longer than the previous rule's %s; list the rules in increasing order of `after`", v.Value, prevText)
+			}
+			if ok {
+				prev, prevText = d, v.Value
+			}
+			sl.After = d
+		}
+		if v := vals["say"]; v != nil {
+			sl.Say = p.messages(v)
+		}
+		if v := vals["goto"]; v != nil {
+			sl.Goto = p.target(v)
+			if i < len(n.Content)-1 {
+				p.add(Warning, posOf(keys["goto"]), "this rule has `goto`, so the conversation leaves %s and the rules after it never fire", stateWhat)
+			}
+		}
+		if vals["say"] == nil && vals["goto"] == nil {
+			if _, has := findKey(rn, "say"); !has {
+				if _, has := findKey(rn, "goto"); !has {
+					p.errorf(rn, "%s needs `say`, `goto` or both: what happens after the silence", what)
+				}
+			}
+		}
+		out = append(out, sl)
+	}
+	return out
+}
+
+// duration reads the `after` of a silence rule: a Go duration with a unit.
+func (p *parser) duration(v *yaml.Node) (time.Duration, bool) {
+	if v.Tag == "!!int" || v.Tag == "!!float" {
+		p.errorf(v, "after needs a unit: write \"%sm\" for %s minutes (or \"%ss\", \"%sh\"), not %s", v.Value, v.Value, v.Value, v.Value, v.Value)
+		return 0, false
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v.Value))
+	if err != nil {
+		p.errorf(v, "after must be a duration such as \"90s\", \"10m\" or \"1h30m\", not %q", v.Value)
+		return 0, false
+	}
+	if d <= 0 || d > MaxSilenceAfter {
+		p.errorf(v, "after must be more than 0 and at most 720h (30 days), not %q", v.Value)
+		return 0, false
+	}
+	return d, true
+}
+
+// MaxLLMTokens is the largest max_tokens of an llm step.
+const MaxLLMTokens = 32000
+
+// llmStep reads a state's `llm`.
+func (p *parser) llmStep(n *yaml.Node, stateWhat string) *LLMStep {
+	vals, _, ok := p.fields(n, "llm", "the llm step of "+stateWhat)
+	if !ok {
+		return nil
+	}
+	l := &LLMStep{Pos: posOf(n), History: DefaultLLMHistory, Timeout: DefaultLLMTimeout}
+	if v := vals["system"]; v != nil {
+		l.System = p.template(v)
+		l.systemPos = posOf(v)
+	}
+	if v := vals["prompt"]; v != nil {
+		l.Prompt = p.template(v)
+		l.promptPos = posOf(v)
+	}
+	if v := vals["save"]; v != nil {
+		l.Save = p.saveVar(v)
+		if l.Save == HistoryVar {
+			p.errorf(v, "%q holds the language model's transcript; choose another variable name", l.Save)
+		}
+	}
+	if v := vals["quiet"]; v != nil {
+		l.Quiet = v.Value == "true"
+		if l.Quiet && vals["save"] == nil {
+			p.add(Warning, posOf(v), "the llm step of %s is quiet and has no `save`: its reply is neither said nor kept (add `save`, or remove `quiet`)", stateWhat)
+		}
+	}
+	if v := vals["history"]; v != nil {
+		h, ok := intValue(v)
+		if !ok || h < 0 || h > MaxLLMHistory {
+			p.errorf(v, "history must be between 0 and %d messages, not %s", MaxLLMHistory, v.Value)
+		}
+		l.History = h
+	}
+	if v := vals["max_tokens"]; v != nil {
+		m, ok := intValue(v)
+		if !ok || m < 1 || m > MaxLLMTokens {
+			p.errorf(v, "max_tokens must be between 1 and %d, not %s", MaxLLMTokens, v.Value)
+		}
+		l.MaxTokens = m
+	}
+	if v := vals["temperature"]; v != nil {
+		t := floatValue(v)
+		if !(t >= 0 && t <= 2) {
+			p.errorf(v, "temperature must be between 0 and 2, not %s", v.Value)
+		}
+		l.Temperature = &t
+	}
+	if v := vals["timeout"]; v != nil {
+		l.Timeout = floatValue(v)
+		if !(l.Timeout >= 1 && l.Timeout <= MaxLLMTimeout) {
+			p.errorf(v, "timeout must be between 1 and %d seconds, not %s", MaxLLMTimeout, v.Value)
+		}
+	}
+	return l
 }
 
 func (p *parser) messages(n *yaml.Node) []Message {
@@ -636,13 +858,7 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 		}
 	}
 	if v := vals["save"]; v != nil {
-		q.Save = v.Value
-		if !validIdent(q.Save) || strings.Contains(q.Save, "-") {
-			p.errorf(v, "%q is not a variable name (use letters, digits and _)", q.Save)
-		}
-		if reservedVar(q.Save) {
-			p.errorf(v, "%q is a built-in name (contact, event, channel, bot, env); choose another variable name", q.Save)
-		}
+		q.Save = p.saveVar(v)
 	}
 	q.MaxLength = DefaultMaxLength[q.Expect]
 	if v := vals["max_length"]; v != nil {

@@ -57,12 +57,17 @@ func objectSchema(fields []Field) map[string]any {
 // scalar is what a KString key accepts: any YAML scalar, read as text.
 func scalar() map[string]any { return map[string]any{"type": []string{"string", "number", "boolean"}} }
 
+// durationPattern matches the Go durations `after` accepts ("90s", "1h30m").
+const durationPattern = `^([0-9]*\.?[0-9]+(ns|us|µs|ms|s|m|h))+$`
+
 func ref(name string) map[string]any { return map[string]any{"$ref": "#/$defs/" + name} }
 
 func kindSchema(f Field) map[string]any {
 	switch f.Kind {
 	case KString, KState:
 		return scalar()
+	case KDuration:
+		return map[string]any{"type": "string", "pattern": durationPattern}
 	case KInt:
 		return map[string]any{"type": "integer"}
 	case KNumber:

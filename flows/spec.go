@@ -4,6 +4,8 @@ package flows
 // parser checks every mapping against it (unknown keys, wrong types), and
 // the JSON Schema is generated from it, so the two cannot drift.
 
+import "fmt"
+
 // Kind is the YAML shape a key accepts.
 type Kind string
 
@@ -25,6 +27,7 @@ const (
 	KStateMap   Kind = "mapping of names to states"
 	KVarMap     Kind = "mapping of variables to values"
 	KStatesDefs Kind = "mapping of state names to states"
+	KDuration   Kind = "duration" // a Go duration string: "90s", "10m", "1h30m"
 )
 
 // Field describes one key of a mapping in the flow language.
@@ -88,7 +91,26 @@ var Language = map[string][]Field{
 		{Name: "do", Kind: KActions, Object: "action", Doc: "Platform actions run when the state completes."},
 		{Name: "next", Kind: KNext, Object: "branch", Doc: "Where to go when the state completes."},
 		{Name: "on", Kind: KStateMap, Doc: "Handlers for events in this state: forward_failed, campaign_unsubscribe, media, location or error → state."},
+		{Name: "llm", Kind: KObject, Object: "llm", Doc: "Ask a language model for the bot's reply when the state is entered; the state waits for it, says it, then goes on by `next` (or `on: error`)."},
+		{Name: "on_silence", Kind: KList, Object: "silence", Doc: "Follow-ups while the state waits and the contact stays silent: rules {after, say, goto}, in increasing order of `after`."},
+		{Name: "timing", Kind: KObject, Object: "timing", Doc: "How the bot paces its messages while in this state (platform mode); overrides the bot's and the conversation's timing."},
 	},
+	"llm": {
+		{Name: "system", Kind: KString, Doc: "The system prompt (a template): who the bot is and how it answers, e.g. You are {{bot.name}}. {{bot.persona}}"},
+		{Name: "prompt", Kind: KString, Doc: "The user's turn (a template; default: the text of the contact's message)."},
+		{Name: "save", Kind: KString, Doc: "The variable that receives the reply."},
+		{Name: "quiet", Kind: KBool, Doc: "Do not say the reply, only `save` it."},
+		{Name: "history", Kind: KInt, Doc: fmt.Sprintf("Earlier messages of the conversation sent with the prompt (0–%d, default %d).", MaxLLMHistory, DefaultLLMHistory)},
+		{Name: "max_tokens", Kind: KInt, Doc: fmt.Sprintf("The longest reply, in tokens (1–%d; default: the model's).", MaxLLMTokens)},
+		{Name: "temperature", Kind: KNumber, Doc: "Sampling temperature (0–2; default: the model's)."},
+		{Name: "timeout", Kind: KNumber, Doc: fmt.Sprintf("Seconds to wait for the reply (1–%d, default %d).", MaxLLMTimeout, DefaultLLMTimeout)},
+	},
+	"silence": {
+		{Name: "after", Kind: KDuration, Required: true, Doc: "How long the contact has been silent, as a duration: \"90s\", \"10m\", \"1h30m\" (more than 0, at most 720h)."},
+		{Name: "say", Kind: KMessages, Object: "message", Doc: "Messages said then (a reminder)."},
+		{Name: "goto", Kind: KState, Doc: "Where the conversation goes then; without it, it stays and the next rule stays armed."},
+	},
+	"timing": TimingFields,
 	"message": {
 		{Name: "text", Kind: KString, Doc: "A text message (or the body of buttons)."},
 		{Name: "markdown", Kind: KString, Doc: "A markdown message."},

@@ -143,6 +143,9 @@ type Options struct {
 	MaxPending int
 	// Observer receives turns and errors; nil measures nothing.
 	Observer Observer
+	// LLM says a language model is configured (Jobs runs llm steps):
+	// without it, persona bots (no flow) are refused with 422.
+	LLM bool
 }
 
 // DefaultMaxPending is the default of Options.MaxPending.
@@ -168,6 +171,7 @@ type API struct {
 	workers int
 	pending int
 	obs     Observer
+	llm     bool
 	jobWake chan struct{}
 	// botCache keeps the bots read from the store by id: a bot never
 	// changes once created, so each message need not read it again.
@@ -193,7 +197,7 @@ func New(opts Options) (*API, error) {
 	}
 	a := &API{store: opts.Store, bots: opts.Bots, insecure: opts.InsecureNoAuth, wake: opts.Deliveries, network: opts.Network, jobs: opts.Jobs,
 		clock: opts.Clock, newID: opts.NewID, log: opts.Logger, owner: opts.Owner, lease: opts.JobLease, poll: opts.JobPoll,
-		workers: opts.JobWorkers, pending: opts.MaxPending, jobWake: make(chan struct{}, 1)}
+		workers: opts.JobWorkers, pending: opts.MaxPending, llm: opts.LLM, jobWake: make(chan struct{}, 1)}
 	if a.pending <= 0 {
 		a.pending = DefaultMaxPending
 	}
@@ -492,6 +496,9 @@ type botRequest struct {
 	// ResponseEndpoint receives the replies of the bot's Botpress-style
 	// conversations (POST /api/botpress/{bot_id}).
 	ResponseEndpoint string `json:"response_endpoint"`
+	// Timing paces the bot's replies (conversations and flow states may
+	// override it).
+	Timing *flows.Timing `json:"timing"`
 }
 
 type botJSON struct {
@@ -501,6 +508,7 @@ type botJSON struct {
 	Freeform   string            `json:"freeform,omitempty"`
 	Attributes []store.Attribute `json:"attributes"`
 	Endpoint   string            `json:"response_endpoint,omitempty"`
+	Timing     json.RawMessage   `json:"timing,omitempty"`
 	CreatedAt  int64             `json:"created_at"`
 }
 
@@ -509,7 +517,7 @@ func toBotJSON(b store.Bot) botJSON {
 	if attrs == nil {
 		attrs = []store.Attribute{}
 	}
-	return botJSON{ID: b.ID, Name: b.Name, Flow: b.Flow, Freeform: b.Freeform, Attributes: attrs, Endpoint: b.ResponseEndpoint, CreatedAt: b.CreatedAt.Unix()}
+	return botJSON{ID: b.ID, Name: b.Name, Flow: b.Flow, Freeform: b.Freeform, Attributes: attrs, Endpoint: b.ResponseEndpoint, Timing: b.Timing, CreatedAt: b.CreatedAt.Unix()}
 }
 
 func (a *API) createBot(w http.ResponseWriter, r *http.Request) {
@@ -520,6 +528,11 @@ func (a *API) createBot(w http.ResponseWriter, r *http.Request) {
 	bot := store.Bot{ID: a.newID(), Name: req.Name, Flow: req.Flow, Freeform: req.Freeform, ResponseEndpoint: req.ResponseEndpoint, CreatedAt: a.clock.Now()}
 	if req.Attributes != nil {
 		bot.Attributes = *req.Attributes
+	}
+	var err error
+	if bot.Timing, err = timingJSON(req.Timing); err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	if err := a.checkBot(bot); err != nil {
 		a.fail(w, r, err)
@@ -570,7 +583,13 @@ func (a *API) checkBot(b store.Bot) error {
 	}
 	names := a.bots.Names()
 	if b.Flow == "" {
-		return invalid("flow", "required: name one of the loaded flows (%s); bots without a flow (persona bots) are not available yet", strings.Join(names, ", "))
+		if b.Freeform == "" && len(b.Attributes) == 0 {
+			return invalid("flow", "required: name one of the loaded flows (%s), or give freeform and attributes for a persona bot", strings.Join(names, ", "))
+		}
+		if !a.llm {
+			return invalid("flow", "a bot without a flow is a persona bot, which needs a language model: set FLOWBOT_LLM_BASE_URL (an OpenAI-compatible endpoint, e.g. https://api.openai.com/v1), FLOWBOT_LLM_MODEL and, if it needs one, FLOWBOT_LLM_API_KEY, and restart flowbot serve; or name one of the loaded flows (%s)", strings.Join(names, ", "))
+		}
+		return nil
 	}
 	if a.bots.Get(b.Flow) == nil {
 		return invalid("flow", "unknown flow %q%s; loaded flows: %s", b.Flow, flows.DidYouMean(b.Flow, names), strings.Join(names, ", "))
@@ -606,6 +625,8 @@ type conversationRequest struct {
 	// format); WebhookAuth the Authorization header sent with deliveries.
 	WebhookFormat string `json:"webhook_format"`
 	WebhookAuth   string `json:"webhook_auth"`
+	// Timing overrides the bot's timing settings for this conversation.
+	Timing *flows.Timing `json:"timing"`
 }
 
 type conversationJSON struct {
@@ -621,6 +642,7 @@ type conversationJSON struct {
 	Contact   map[string]string `json:"contact"`
 	CreatedAt int64             `json:"created_at"`
 	UpdatedAt int64             `json:"updated_at"`
+	Timing    json.RawMessage   `json:"timing,omitempty"`
 	Delivery  *backlogJSON      `json:"delivery,omitempty"`
 }
 
@@ -636,7 +658,7 @@ type backlogJSON struct {
 
 func toConversationJSON(c store.Conversation) conversationJSON {
 	out := conversationJSON{ID: c.ID, BotID: c.BotID, UserID: c.UserID, Channel: c.Channel, Format: c.WebhookFormat, Status: c.Status,
-		Contact: c.Contact, CreatedAt: c.CreatedAt.Unix(), UpdatedAt: c.UpdatedAt.Unix()}
+		Contact: c.Contact, Timing: c.Timing, CreatedAt: c.CreatedAt.Unix(), UpdatedAt: c.UpdatedAt.Unix()}
 	if c.Webhook != "" {
 		out.Webhook = &c.Webhook
 	}
@@ -661,6 +683,11 @@ func (a *API) openConversation(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	timing, err := timingJSON(req.Timing)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	bot, err := a.bot(r.Context(), req.BotID)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "bot_id", "no bot with id "+strconv.Quote(req.BotID)+": create one with POST /api/bots")
@@ -673,9 +700,9 @@ func (a *API) openConversation(w http.ResponseWriter, r *http.Request) {
 	now := a.clock.Now()
 	var queued int
 	c, created, err := a.store.OpenConversation(r.Context(), store.OpenRequest{ID: a.newID(), BotID: bot.ID, UserID: req.UserID,
-		CreateUser: req.CreateUser, Webhook: req.Webhook, Channel: req.Channel, WebhookFormat: req.WebhookFormat, WebhookAuth: req.WebhookAuth, Now: now},
+		CreateUser: req.CreateUser, Webhook: req.Webhook, Channel: req.Channel, WebhookFormat: req.WebhookFormat, WebhookAuth: req.WebhookAuth, Timing: timing, Now: now},
 		func(c store.Conversation) (store.TurnOutput, error) {
-			st, err := a.step(r.Context(), bot, c, engine.Event{Name: engine.EvStart, Now: now}, 0)
+			st, err := a.step(r.Context(), bot, c, engine.Event{Name: engine.EvStart, Now: now}, turnOpts{})
 			if c.Webhook != "" {
 				queued = len(st.out.BotMessages)
 			}
@@ -872,8 +899,7 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 			ev := userEvent(m.Text, media)
 			ev.Now = now
 			var err error
-			st, err = a.step(r.Context(), bot, c, ev, 0)
-			st.out.UserMessage = &user
+			st, err = a.answer(r.Context(), bot, c, ev, user)
 			return st.out, err
 		})
 	if err != nil {
@@ -889,7 +915,8 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.woke(res.Deliveries, res.Jobs)
-	a.log.Info("turn", "conversation", c.ID, "state", st.state, "replies", len(st.out.BotMessages), "jobs", res.Jobs)
+	a.log.Info("turn", "conversation", c.ID, "state", st.state, "replies", len(st.out.BotMessages), "jobs", res.Jobs,
+		"aggregated", st.aggregated, "cancelled", res.Cancelled)
 	for _, e := range st.res.Errors {
 		a.log.Warn("the flow took an error path", "conversation", c.ID, "state", st.state, "error", e.Error())
 	}
@@ -932,7 +959,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	msgs, err := a.store.History(r.Context(), c.ID, after, limit+1)
+	msgs, err := a.store.History(r.Context(), c.ID, after, limit+1, a.clock.Now())
 	if err != nil {
 		a.fail(w, r, err)
 		return

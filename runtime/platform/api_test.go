@@ -287,7 +287,13 @@ func TestBadRequestsGolden(t *testing.T) {
 		body               any
 		headers            []string
 	}{
-		{"bot without flow", "POST", "/api/bots", `{"name": "Anna", "freeform": "energetic"}`, nil},
+		{"persona bot without a language model", "POST", "/api/bots", `{"name": "Anna", "freeform": "energetic"}`, nil},
+		{"bot without flow or persona", "POST", "/api/bots", `{"name": "Anna"}`, nil},
+		{"bot timing out of bounds", "POST", "/api/bots", `{"name": "S", "flow": "webshop", "timing": {"typing_min": 3, "typing_max": 1}}`, nil},
+		{"bot timing unknown key", "POST", "/api/bots", `{"name": "S", "flow": "webshop", "timing": {"delay": 3}}`, nil},
+		{"bot timing bad quiet hours", "POST", "/api/bots", `{"name": "S", "flow": "webshop", "timing": {"quiet_hours": "22-8"}}`, nil},
+		{"conversation timing bad time zone", "POST", "/api/conversations", `{"bot_id": "id-001", "user_id": "u", "create_user_if_not_exists": true, "timing": {"time_zone": "Mars/Olympus"}}`, nil},
+		{"conversation timing wrong type", "POST", "/api/conversations", `{"bot_id": "id-001", "user_id": "u", "create_user_if_not_exists": true, "timing": {"aggregate": "yes"}}`, nil},
 		{"bot with unknown flow", "POST", "/api/bots", `{"name": "Shop", "flow": "webshoop"}`, nil},
 		{"bot without name", "POST", "/api/bots", `{"flow": "webshop"}`, nil},
 		{"bot field typo", "POST", "/api/bots", `{"name": "Shop", "flow": "webshop", "atributes": []}`, nil},

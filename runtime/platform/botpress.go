@@ -117,8 +117,7 @@ func (a *API) botpressMessage(w http.ResponseWriter, r *http.Request) {
 				ev = engine.Event{Name: engine.EvStart, Text: *req.Text}
 			}
 			ev.Now = now
-			st, err := a.step(r.Context(), bot, c, ev, 0)
-			st.out.UserMessage = &store.Message{ID: a.newID(), Text: *req.Text, CreatedAt: now}
+			st, err := a.answer(r.Context(), bot, c, ev, store.Message{ID: a.newID(), Text: *req.Text, CreatedAt: now})
 			return st.out, err
 		})
 	if err != nil {

@@ -73,7 +73,13 @@ type env struct {
 
 func newEnv(t *testing.T, kind string, opts platform.Options) *env {
 	t.Helper()
-	e := &env{t: t, store: storetest.Open(t, kind), clock: clock.NewFake(time.Unix(1_750_000_000, 0)), wakes: &counter{}}
+	return newEnvOn(t, storetest.Open(t, kind), opts)
+}
+
+// newEnvOn is newEnv on a store the test opened.
+func newEnvOn(t *testing.T, s store.Store, opts platform.Options) *env {
+	t.Helper()
+	e := &env{t: t, store: s, clock: clock.NewFake(time.Unix(1_750_000_000, 0)), wakes: &counter{}}
 	if opts.Bots == nil {
 		opts.Bots = exampleBots(t, map[string]string{"ORDER_API_URL": "http://127.0.0.1:1", "USERLIKE_API_URL": "", "USERLIKE_API_TOKEN": ""})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/flowbot/flowbot/engine"
@@ -82,6 +83,10 @@ func (a *API) RunDueJobs(ctx context.Context) (int, error) {
 
 // runJob makes one job's request and feeds the result to its conversation.
 func (a *API) runJob(ctx context.Context, j store.Job) {
+	if j.Timer != "" {
+		a.runTimer(ctx, j)
+		return
+	}
 	var q queuedJob
 	var result engine.HTTPResult
 	job := &q.Job
@@ -104,21 +109,15 @@ func (a *API) runJob(ctx context.Context, j store.Job) {
 	if ctx.Err() != nil {
 		return // shutting down: the lease expires and the job runs again
 	}
-	c, err := a.store.Conversation(ctx, j.ConversationID)
-	if err != nil {
-		a.log.Error("a background job's conversation cannot be read", "conversation", j.ConversationID, "error", err.Error())
-		return
-	}
-	bot, err := a.bot(ctx, c.BotID)
-	if err != nil {
-		a.log.Error("a background job's bot cannot be read", "conversation", j.ConversationID, "error", err.Error())
+	c, bot, ok := a.jobConversation(ctx, j)
+	if !ok {
 		return
 	}
 	now := a.clock.Now()
 	var st stepped
 	res, err := a.store.Turn(ctx, store.TurnRequest{ConversationID: c.ID, Job: j.ID, Now: now}, func(c store.Conversation) (store.TurnOutput, error) {
 		var err error
-		st, err = a.step(ctx, bot, c, engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Now: now}, q.Chain)
+		st, err = a.step(ctx, bot, c, engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Now: now}, turnOpts{chain: q.Chain})
 		if err == nil && st.res.Ignored {
 			return store.TurnOutput{}, store.ErrSkip // the conversation moved on
 		}
@@ -134,4 +133,70 @@ func (a *API) runJob(ctx context.Context, j store.Job) {
 	default:
 		a.woke(res.Deliveries, res.Jobs)
 	}
+}
+
+// runTimer fires a conversation's timer: the reply to the messages
+// aggregated during the response delay, or a follow-up after silence. A
+// follow-up set for a context the conversation has left (it moved on) is
+// dropped.
+func (a *API) runTimer(ctx context.Context, j store.Job) {
+	c, bot, ok := a.jobConversation(ctx, j)
+	if !ok {
+		return
+	}
+	now := a.clock.Now()
+	var st stepped
+	res, err := a.store.Turn(ctx, store.TurnRequest{ConversationID: c.ID, Job: j.ID, Now: now}, func(c store.Conversation) (store.TurnOutput, error) {
+		var err error
+		switch j.Timer {
+		case timerReply:
+			var spec replySpec
+			if json.Unmarshal(j.Spec, &spec) != nil {
+				return store.TurnOutput{}, store.ErrSkip
+			}
+			ev := userEvent(strings.Join(spec.Texts, "\n"), spec.Media)
+			ev.Now = now
+			st, err = a.step(ctx, bot, c, ev, turnOpts{})
+		case timerSilence:
+			var spec silenceSpec
+			if json.Unmarshal(j.Spec, &spec) != nil || spec.Context != contextHash(c.Context) {
+				return store.TurnOutput{}, store.ErrSkip // the conversation moved on
+			}
+			ev := engine.Event{Name: engine.EvSilence, Silence: &engine.SilenceEvent{State: spec.State, Rule: spec.Rule}, Now: now}
+			st, err = a.step(ctx, bot, c, ev, turnOpts{silenceBase: spec.base(now)})
+			if err == nil && st.res.Ignored {
+				return store.TurnOutput{}, store.ErrSkip
+			}
+		default:
+			return store.TurnOutput{}, store.ErrSkip
+		}
+		return st.out, err
+	})
+	switch {
+	case errors.Is(err, errFlowGone):
+		a.log.Error("a timer's flow is no longer loaded; the timer waits", "conversation", c.ID, "error", err.Error())
+	case err != nil:
+		a.log.Error("cannot store a timer's turn; it fires again when its lease expires", "conversation", c.ID, "timer", j.Timer, "error", err.Error())
+	case res.Skipped:
+		a.log.Info("timer dropped: the conversation moved on", "conversation", c.ID, "timer", j.Timer)
+	default:
+		a.log.Info("timer fired", "conversation", c.ID, "timer", j.Timer, "state", st.state, "replies", len(st.out.BotMessages))
+		a.woke(res.Deliveries, res.Jobs)
+	}
+}
+
+// jobConversation reads the conversation of a job or timer and its bot;
+// on failure it logs, and the job runs again when its lease expires.
+func (a *API) jobConversation(ctx context.Context, j store.Job) (store.Conversation, store.Bot, bool) {
+	c, err := a.store.Conversation(ctx, j.ConversationID)
+	if err != nil {
+		a.log.Error("a background job's conversation cannot be read", "conversation", j.ConversationID, "timer", j.Timer, "error", err.Error())
+		return c, store.Bot{}, false
+	}
+	bot, err := a.bot(ctx, c.BotID)
+	if err != nil {
+		a.log.Error("a background job's bot cannot be read", "conversation", j.ConversationID, "timer", j.Timer, "error", err.Error())
+		return c, bot, false
+	}
+	return c, bot, true
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/engine/script"
+	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/store"
 )
 
@@ -19,18 +21,41 @@ var errFlowGone = errors.New("flow not loaded")
 
 // stepped is what one engine step produced, ready to store.
 type stepped struct {
-	out   store.TurnOutput
-	res   engine.Result
-	state string // the session's state after the turn
+	out        store.TurnOutput
+	res        engine.Result
+	state      string // the session's state after the turn
+	aggregated bool   // the user's message waits for the reply timer
+}
+
+// turnOpts say what kind of turn a step is.
+type turnOpts struct {
+	// chain is how many jobs led to this turn since the user last spoke
+	// (0 for a user's message).
+	chain int
+	// delayed: the replies wait the response delay (a user's message
+	// answered at once; an aggregated one has waited already).
+	delayed bool
+	// silenceBase is, for a follow-up, the activity its rules count from.
+	silenceBase time.Time
+}
+
+// deployment returns the flow a bot runs: the loaded flow it names, or
+// the built-in persona flow for a bot without one.
+func (a *API) deployment(bot store.Bot) *engine.Deployment {
+	if bot.Flow == "" {
+		return personaDeployment()
+	}
+	return a.bots.Get(bot.Flow)
 }
 
 // step runs ev through the conversation's flow and turns the result into a
 // TurnOutput: the new context, the bot's messages rendered as text for the
-// conversation's channel, contact updates, the status, and at most one
-// background job. chain is how many jobs led to this turn since the user
-// last spoke (0 for a user's message). It does no I/O.
-func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev engine.Event, chain int) (stepped, error) {
-	dep := a.bots.Get(bot.Flow)
+// conversation's channel, segmented and scheduled by the conversation's
+// timing, contact updates, the status, at most one background job, and
+// the follow-up timer. It does no I/O.
+func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev engine.Event, opts turnOpts) (stepped, error) {
+	chain := opts.chain
+	dep := a.deployment(bot)
 	if dep == nil {
 		return stepped{}, fmt.Errorf("%w: bot %s runs flow %q", errFlowGone, bot.ID, bot.Flow)
 	}
@@ -87,6 +112,16 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 	if res.Session.Done && st.out.Status == "" {
 		st.out.Status = StatusEnded
 	}
+	pace := timing(bot, c, eng.Flow(), res.Session.State)
+	st.out.BotMessages = segment(st.out.BotMessages, pace.Segment, a.newID)
+	first := now
+	if opts.delayed {
+		first = now.Add(pace.ResponseDelay)
+	}
+	schedule(st.out.BotMessages, first, pace)
+	if err := followUp(&st.out, res.Timer, now, opts.silenceBase, pace); err != nil {
+		return stepped{}, err
+	}
 	if res.Job != nil {
 		spec, err := json.Marshal(queuedJob{Job: *res.Job, Chain: chain + 1})
 		if err != nil {
@@ -139,12 +174,16 @@ func finish(actions []engine.Action, s engine.Session, channel string) (channels
 }
 
 // botVars are the bot's attributes as the flow sees them: bot.<name>, plus
-// bot.id and bot.name (an attribute of the same name wins).
+// bot.id, bot.name, bot.freeform and bot.persona (freeform and attributes
+// as one text, for prompts); an attribute of the same name wins.
 func botVars(b store.Bot) map[string]string {
 	vars := make(map[string]string, len(b.Attributes)+3)
 	vars["id"], vars["name"] = b.ID, b.Name
 	if b.Freeform != "" {
 		vars["freeform"] = b.Freeform
+	}
+	if p := personaText(b); p != "" {
+		vars["persona"] = p
 	}
 	for _, a := range b.Attributes {
 		vars[a.Name] = a.Value
@@ -160,4 +199,36 @@ func userEvent(text, mediaURL string) engine.Event {
 		return engine.Event{Name: engine.EvMedia, MediaURL: mediaURL}
 	}
 	return engine.Event{Name: engine.EvMessage, Text: text, MediaURL: mediaURL}
+}
+
+// answer computes the turn of a user's message (the body of its TurnFunc).
+// With aggregation on and a response delay, the message is stored and the
+// reply timer moved; the turn runs when the delay ends (timers.go).
+// Otherwise the flow steps at once and its replies wait the response
+// delay. Either way the message is activity: the follow-up timer is
+// cancelled or re-armed, and with interruption on, the bot's messages not
+// yet sent are cancelled.
+func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, ev engine.Event, user store.Message) (stepped, error) {
+	var flow *flows.Flow
+	session, _ := engine.DecodeContext(c.Context)
+	if dep := a.deployment(bot); dep != nil {
+		flow = dep.For(session).Flow()
+	}
+	pace := timing(bot, c, flow, session.State)
+	var st stepped
+	if pace.Aggregate && pace.ResponseDelay > 0 && len(c.Context) > 0 && ev.Name != engine.EvStart {
+		st = stepped{state: session.State, aggregated: true}
+		st.out = store.TurnOutput{Context: c.Context, CancelTimers: []string{timerSilence}}
+		if err := aggregate(&st.out, c, ev.Text, ev.MediaURL, ev.Now, pace.ResponseDelay); err != nil {
+			return stepped{}, err
+		}
+	} else {
+		var err error
+		if st, err = a.step(ctx, bot, c, ev, turnOpts{delayed: true}); err != nil {
+			return stepped{}, err
+		}
+	}
+	st.out.UserMessage = &user
+	st.out.CancelUnsent = pace.Interrupt
+	return st, nil
 }

@@ -101,6 +101,14 @@ ALTER TABLE conversations ADD COLUMN webhook_auth TEXT NOT NULL DEFAULT '';
 	`
 ALTER TABLE bots ADD COLUMN response_endpoint TEXT NOT NULL DEFAULT '';
 `,
+	// 4: timing settings of bots and conversations (JSON), and timers:
+	// jobs with a name, at most one of each name per conversation.
+	`
+ALTER TABLE bots ADD COLUMN timing TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN timing TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN timer TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX jobs_timer ON jobs (conversation_id, timer) WHERE timer <> '';
+`,
 }
 
 var (

@@ -247,17 +247,17 @@ func (s *sqlStore) CreateBot(ctx context.Context, b Bot) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO bots (id, name, flow, freeform, attributes, response_endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		b.ID, b.Name, b.Flow, b.Freeform, string(a), b.ResponseEndpoint, ms(b.CreatedAt))
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO bots (id, name, flow, freeform, attributes, response_endpoint, timing, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		b.ID, b.Name, b.Flow, b.Freeform, string(a), b.ResponseEndpoint, string(b.Timing), ms(b.CreatedAt))
 	return err
 }
 
 func (s *sqlStore) Bot(ctx context.Context, id string) (Bot, error) {
 	var b Bot
-	var attrs string
+	var attrs, timing string
 	var created int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, name, flow, freeform, attributes, response_endpoint, created_at FROM bots WHERE id = ?`), id).
-		Scan(&b.ID, &b.Name, &b.Flow, &b.Freeform, &attrs, &b.ResponseEndpoint, &created)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, name, flow, freeform, attributes, response_endpoint, timing, created_at FROM bots WHERE id = ?`), id).
+		Scan(&b.ID, &b.Name, &b.Flow, &b.Freeform, &attrs, &b.ResponseEndpoint, &timing, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Bot{}, ErrNotFound
 	}
@@ -265,6 +265,9 @@ func (s *sqlStore) Bot(ctx context.Context, id string) (Bot, error) {
 		return Bot{}, err
 	}
 	b.CreatedAt = fromMS(created)
+	if timing != "" {
+		b.Timing = json.RawMessage(timing)
+	}
 	if err := json.Unmarshal([]byte(attrs), &b.Attributes); err != nil {
 		return Bot{}, fmt.Errorf("bot %s: attributes: %w", id, err)
 	}
@@ -273,21 +276,24 @@ func (s *sqlStore) Bot(ctx context.Context, id string) (Bot, error) {
 
 // ---- conversations ----
 
-const conversationColumns = `id, bot_id, user_id, channel, webhook, webhook_format, webhook_auth, context, status, contact, created_at, updated_at`
+const conversationColumns = `id, bot_id, user_id, channel, webhook, webhook_format, webhook_auth, context, status, contact, timing, created_at, updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanConversation(row scanner) (Conversation, error) {
 	var c Conversation
-	var contact string
+	var contact, timing string
 	var created, updated int64
-	if err := row.Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.WebhookFormat, &c.WebhookAuth, &c.Context, &c.Status, &contact, &created, &updated); err != nil {
+	if err := row.Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.WebhookFormat, &c.WebhookAuth, &c.Context, &c.Status, &contact, &timing, &created, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Conversation{}, ErrNotFound
 		}
 		return Conversation{}, err
 	}
 	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
+	if timing != "" {
+		c.Timing = json.RawMessage(timing)
+	}
 	if contact != "" && contact != "{}" {
 		if err := json.Unmarshal([]byte(contact), &c.Contact); err != nil {
 			return Conversation{}, fmt.Errorf("conversation %s: contact: %w", c.ID, err)
@@ -343,10 +349,13 @@ func (s *sqlStore) openConversation(ctx context.Context, req OpenRequest, start 
 		set(&c.Channel, req.Channel)
 		set(&c.WebhookFormat, req.WebhookFormat)
 		set(&c.WebhookAuth, req.WebhookAuth)
+		if req.Timing != nil && string(req.Timing) != string(c.Timing) {
+			c.Timing, changed = req.Timing, true
+		}
 		if changed {
 			c.UpdatedAt = fromMS(now)
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET webhook = ?, channel = ?, webhook_format = ?, webhook_auth = ?, updated_at = ? WHERE id = ?`),
-				c.Webhook, c.Channel, c.WebhookFormat, c.WebhookAuth, now, c.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET webhook = ?, channel = ?, webhook_format = ?, webhook_auth = ?, timing = ?, updated_at = ? WHERE id = ?`),
+				c.Webhook, c.Channel, c.WebhookFormat, c.WebhookAuth, string(c.Timing), now, c.ID); err != nil {
 				return Conversation{}, false, err
 			}
 		}
@@ -368,7 +377,7 @@ func (s *sqlStore) openConversation(ctx context.Context, req OpenRequest, start 
 		return Conversation{}, false, err
 	}
 	c = Conversation{ID: req.ID, BotID: req.BotID, UserID: req.UserID, Channel: req.Channel, Webhook: req.Webhook,
-		WebhookFormat: req.WebhookFormat, WebhookAuth: req.WebhookAuth, Context: []byte{}, Status: "open", CreatedAt: fromMS(now), UpdatedAt: fromMS(now)}
+		WebhookFormat: req.WebhookFormat, WebhookAuth: req.WebhookAuth, Context: []byte{}, Status: "open", Timing: req.Timing, CreatedAt: fromMS(now), UpdatedAt: fromMS(now)}
 	if c.Channel == "" {
 		c.Channel = "custom"
 	}
@@ -378,8 +387,8 @@ func (s *sqlStore) openConversation(ctx context.Context, req OpenRequest, start 
 	if c.WebhookAuth == "-" {
 		c.WebhookAuth = ""
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO conversations (id, bot_id, user_id, channel, webhook, webhook_format, webhook_auth, context, status, contact, next_seq, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', 0, ?, ?)`), c.ID, c.BotID, c.UserID, c.Channel, c.Webhook, c.WebhookFormat, c.WebhookAuth, c.Context, c.Status, now, now); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO conversations (id, bot_id, user_id, channel, webhook, webhook_format, webhook_auth, context, status, contact, timing, next_seq, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, 0, ?, ?)`), c.ID, c.BotID, c.UserID, c.Channel, c.Webhook, c.WebhookFormat, c.WebhookAuth, c.Context, c.Status, string(c.Timing), now, now); err != nil {
 		return Conversation{}, false, err
 	}
 	if start != nil {
@@ -421,10 +430,10 @@ func (s *sqlStore) Turn(ctx context.Context, req TurnRequest, fn TurnFunc) (Turn
 	var res TurnResult
 	var c Conversation
 	var st turnState
-	var contact string
+	var contact, timing string
 	var created, updated int64
 	err = tx.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, next_seq FROM conversations WHERE id = ?`+s.d.forUpdate), req.ConversationID).
-		Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.WebhookFormat, &c.WebhookAuth, &c.Context, &c.Status, &contact, &created, &updated, &st.nextSeq)
+		Scan(&c.ID, &c.BotID, &c.UserID, &c.Channel, &c.Webhook, &c.WebhookFormat, &c.WebhookAuth, &c.Context, &c.Status, &contact, &timing, &created, &updated, &st.nextSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return TurnResult{}, ErrNotFound
 	}
@@ -432,6 +441,9 @@ func (s *sqlStore) Turn(ctx context.Context, req TurnRequest, fn TurnFunc) (Turn
 		return TurnResult{}, err
 	}
 	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
+	if timing != "" {
+		c.Timing = json.RawMessage(timing)
+	}
 	if contact != "" && contact != "{}" {
 		if err := json.Unmarshal([]byte(contact), &c.Contact); err != nil {
 			return TurnResult{}, fmt.Errorf("conversation %s: contact: %w", c.ID, err)
@@ -458,6 +470,9 @@ func (s *sqlStore) Turn(ctx context.Context, req TurnRequest, fn TurnFunc) (Turn
 			// Another worker finished the job (this one's lease had expired).
 			return TurnResult{Skipped: true}, nil
 		}
+	}
+	if c.Timers, err = s.timers(ctx, tx, c.ID); err != nil {
+		return TurnResult{}, err
 	}
 	out, err := fn(c)
 	if errors.Is(err, ErrSkip) {
@@ -489,17 +504,24 @@ func (s *sqlStore) store(ctx context.Context, tx *sql.Tx, st *turnState, out Tur
 		m.Seq = st.nextSeq
 		m.ConversationID = st.id
 		var sent int64
-		if visible {
-			sent = now
-			m.SentAt = fromMS(now)
-		}
 		created := now
 		if !m.CreatedAt.IsZero() {
 			created = ms(m.CreatedAt)
 		}
+		if visible {
+			sent = max(now, created)
+			m.SentAt = fromMS(sent)
+		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages (id, conversation_id, seq, from_bot, text, media_url, created_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 			m.ID, st.id, m.Seq, boolInt(m.FromBot), m.Text, m.MediaURL, created, sent)
 		return err
+	}
+	if out.CancelUnsent {
+		n, err := s.cancelUnsent(ctx, tx, st, now)
+		if err != nil {
+			return res, err
+		}
+		res.Cancelled = n
 	}
 	if m := out.UserMessage; m != nil {
 		m.FromBot = false
@@ -534,6 +556,24 @@ func (s *sqlStore) store(ctx context.Context, tx *sql.Tx, st *turnState, out Tur
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (conversation_id, spec, due_at, created_at) VALUES (?, ?, ?, ?)`),
 			st.id, string(j.Spec), due, now); err != nil {
+			return res, err
+		}
+		res.Jobs++
+	}
+	for _, name := range out.CancelTimers {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM jobs WHERE conversation_id = ? AND timer = ?`), st.id, name); err != nil {
+			return res, err
+		}
+	}
+	for _, t := range out.SetTimers {
+		if t.Name == "" {
+			return res, errors.New("store: a timer needs a name")
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM jobs WHERE conversation_id = ? AND timer = ?`), st.id, t.Name); err != nil {
+			return res, err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (conversation_id, spec, due_at, created_at, timer) VALUES (?, ?, ?, ?, ?)`),
+			st.id, string(t.Spec), ms(t.DueAt), now, t.Name); err != nil {
 			return res, err
 		}
 		res.Jobs++
@@ -582,11 +622,12 @@ func scanMessage(row scanner) (Message, error) {
 	return m, nil
 }
 
-func (s *sqlStore) History(ctx context.Context, conversationID string, after int64, limit int) ([]Message, error) {
+func (s *sqlStore) History(ctx context.Context, conversationID string, after int64, limit int, now time.Time) ([]Message, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
 		WHERE conversation_id = ? AND seq > ?
 		  AND seq < (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM deliveries WHERE conversation_id = ? AND state = 'pending')
-		ORDER BY seq LIMIT ?`), conversationID, after, conversationID, limit)
+		  AND seq < (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM messages WHERE conversation_id = ? AND from_bot = 1 AND sent_at > ?)
+		ORDER BY seq LIMIT ?`), conversationID, after, conversationID, conversationID, ms(now), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -782,7 +823,7 @@ func (s *sqlStore) ClaimJobs(ctx context.Context, owner string, now time.Time, l
 	}
 	defer tx.Rollback()
 	n := ms(now)
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, conversation_id, spec, attempts FROM jobs
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, conversation_id, spec, attempts, timer FROM jobs
 		WHERE due_at <= ? AND lease_until <= ? ORDER BY due_at, id LIMIT ?`+s.d.skipLocked), n, n, limit)
 	if err != nil {
 		return nil, err
@@ -791,7 +832,7 @@ func (s *sqlStore) ClaimJobs(ctx context.Context, owner string, now time.Time, l
 	for rows.Next() {
 		var j Job
 		var spec string
-		if err := rows.Scan(&j.ID, &j.ConversationID, &spec, &j.Attempts); err != nil {
+		if err := rows.Scan(&j.ID, &j.ConversationID, &spec, &j.Attempts, &j.Timer); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -829,4 +870,63 @@ func (s *sqlStore) Depth(ctx context.Context) (int, int, error) {
 		return 0, 0, err
 	}
 	return d, j, nil
+}
+
+// timers reads a conversation's armed timers.
+func (s *sqlStore) timers(ctx context.Context, tx *sql.Tx, conversationID string) ([]Timer, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT timer, due_at, spec FROM jobs WHERE conversation_id = ? AND timer <> '' ORDER BY timer`), conversationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Timer
+	for rows.Next() {
+		var t Timer
+		var due int64
+		var spec string
+		if err := rows.Scan(&t.Name, &due, &spec); err != nil {
+			return nil, err
+		}
+		t.DueAt, t.Spec = fromMS(due), json.RawMessage(spec)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// cancelUnsent removes the conversation's bot messages that were not sent:
+// with a webhook, those whose delivery was never attempted and is not
+// claimed; without, those not yet due. It returns how many it removed.
+func (s *sqlStore) cancelUnsent(ctx context.Context, tx *sql.Tx, st *turnState, now int64) (int, error) {
+	var ids []string
+	var rows *sql.Rows
+	var err error
+	if st.webhook != "" {
+		rows, err = tx.QueryContext(ctx, s.q(`SELECT message_id FROM deliveries WHERE conversation_id = ? AND state = 'pending' AND attempts = 0 AND lease_until <= ?`), st.id, now)
+	} else {
+		rows, err = tx.QueryContext(ctx, s.q(`SELECT id FROM messages WHERE conversation_id = ? AND from_bot = 1 AND sent_at > ?`), st.id, now)
+	}
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM deliveries WHERE message_id = ?`), id); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM messages WHERE id = ?`), id); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
 }

@@ -64,8 +64,9 @@ type Store interface {
 
 	// History returns the conversation's messages with a seq greater than
 	// after, oldest first, at most limit of them, stopping before the first
-	// bot message not yet delivered to the webhook.
-	History(ctx context.Context, conversationID string, after int64, limit int) ([]Message, error)
+	// bot message not yet delivered to the webhook, or (without a
+	// webhook) not yet due at now.
+	History(ctx context.Context, conversationID string, after int64, limit int, now time.Time) ([]Message, error)
 	// Message returns one message of a conversation with its delivery
 	// state and attempts (for bot messages sent to a webhook).
 	Message(ctx context.Context, conversationID, messageID string) (Message, *Delivery, []Attempt, error)
@@ -117,8 +118,11 @@ type Bot struct {
 	Attributes []Attribute `json:"attributes"`
 	// ResponseEndpoint is where the replies of the bot's Botpress-style
 	// conversations are POSTed.
-	ResponseEndpoint string    `json:"response_endpoint,omitempty"`
-	CreatedAt        time.Time `json:"-"`
+	ResponseEndpoint string `json:"response_endpoint,omitempty"`
+	// Timing is the bot's timing settings (a flows.Timing as JSON), empty
+	// for none.
+	Timing    json.RawMessage `json:"timing,omitempty"`
+	CreatedAt time.Time       `json:"-"`
 }
 
 // Attribute is a name and a value of a bot.
@@ -146,9 +150,22 @@ type Conversation struct {
 	// Status is "open", or what the flow did last: "forwarded", "ended"…
 	Status string
 	// Contact is what the flow stored with contact_update.
-	Contact   map[string]string
+	Contact map[string]string
+	// Timing overrides the bot's timing settings (a flows.Timing as JSON).
+	Timing    json.RawMessage
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Timers are the conversation's armed timers; only a TurnFunc sees them.
+	Timers []Timer
+}
+
+// Timer is a named job due at a time, at most one of each name per
+// conversation: setting one replaces the one of the same name. It fires on
+// any process, through ClaimJobs (Job.Timer is its name).
+type Timer struct {
+	Name  string
+	DueAt time.Time
+	Spec  json.RawMessage
 }
 
 // OpenRequest asks for the conversation of a bot and a user.
@@ -162,7 +179,9 @@ type OpenRequest struct {
 	// and Authorization header when not empty ("-" clears the header).
 	WebhookFormat, WebhookAuth string
 	Channel                    string // set (or replace) the channel; empty keeps it ("custom" for a new one)
-	Now                        time.Time
+	// Timing, when not nil, sets (or replaces) the conversation's timing settings.
+	Timing json.RawMessage
+	Now    time.Time
 }
 
 // TurnRequest names the conversation of a turn.
@@ -191,6 +210,14 @@ type TurnOutput struct {
 	BotMessages []Message
 	// Jobs are background HTTP requests to queue.
 	Jobs []NewJob
+	// CancelUnsent removes the conversation's bot messages not yet sent
+	// (never attempted and not claimed; without a webhook: not yet due),
+	// before BotMessages are stored.
+	CancelUnsent bool
+	// CancelTimers removes the conversation's timers of these names.
+	CancelTimers []string
+	// SetTimers arms timers, each replacing the one of its name.
+	SetTimers []Timer
 }
 
 // TurnResult is what Turn stored.
@@ -204,8 +231,10 @@ type TurnResult struct {
 	Skipped bool
 	// Deliveries: bot messages were queued for a webhook.
 	Deliveries int
-	// Jobs: background jobs were queued.
+	// Jobs: background jobs (and timers) were queued.
 	Jobs int
+	// Cancelled: unsent bot messages were removed (CancelUnsent).
+	Cancelled int
 }
 
 // Message is one message of a conversation.
@@ -216,8 +245,11 @@ type Message struct {
 	FromBot        bool
 	Text           string
 	MediaURL       string
-	CreatedAt      time.Time // when the user sent it or the bot produced it
-	SentAt         time.Time // when it became visible: sent, or delivered to the webhook (zero while not)
+	// CreatedAt is when the user sent it, or when the bot sends it: a bot
+	// message with a CreatedAt in the future (a typing delay) is delivered,
+	// or shown in the history, from then on.
+	CreatedAt time.Time
+	SentAt    time.Time // when it became visible: sent, or delivered to the webhook (zero while not)
 }
 
 // Webhook body formats.
@@ -296,5 +328,6 @@ type Job struct {
 	ID             int64
 	ConversationID string
 	Spec           json.RawMessage
-	Attempts       int // claims before this one
+	Attempts       int    // claims before this one
+	Timer          string // the timer's name, for a timer
 }

@@ -102,7 +102,7 @@ func TestOpenConversationOncePerBotAndUser(t *testing.T) {
 		if err != nil || got.Webhook != c.Webhook || got.Channel != "whatsapp" || string(got.Context) != `{"n":0}` {
 			t.Fatalf("stored: %+v %v", got, err)
 		}
-		h, _ := s.History(ctx, "c1", 0, 10)
+		h, _ := s.History(ctx, "c1", 0, 10, farFuture)
 		if fmt.Sprint(texts(h)) != "[1:bot:hello]" {
 			t.Fatalf("history %v", texts(h))
 		}
@@ -123,11 +123,11 @@ func TestPollingHistoryAndCursor(t *testing.T) {
 				t.Fatalf("turn: %+v %v", res, err)
 			}
 		}
-		h, _ := s.History(ctx, "c1", 0, 100)
+		h, _ := s.History(ctx, "c1", 0, 100, farFuture)
 		if fmt.Sprint(texts(h)) != "[1:bot:m1 2:user:u2 3:bot:m2 4:user:u3 5:bot:m3 6:user:u4 7:bot:m4]" {
 			t.Fatalf("history %v", texts(h))
 		}
-		h, _ = s.History(ctx, "c1", 3, 2)
+		h, _ = s.History(ctx, "c1", 3, 2, farFuture)
 		if fmt.Sprint(texts(h)) != "[4:user:u3 5:bot:m3]" {
 			t.Fatalf("page after 3: %v", texts(h))
 		}
@@ -152,7 +152,7 @@ func TestIdempotencyKey(t *testing.T) {
 		if err != nil || !second.Duplicate || second.UserMessageID != "u1" || called {
 			t.Fatalf("second: %+v %v called=%v", second, err, called)
 		}
-		h, _ := s.History(ctx, "c1", 0, 100)
+		h, _ := s.History(ctx, "c1", 0, 100, farFuture)
 		if len(h) != 2 {
 			t.Fatalf("history %v", texts(h))
 		}
@@ -168,7 +168,7 @@ func TestDeliveryQueueInOrderWithRetries(t *testing.T) {
 		if d, j, _ := s.Depth(ctx); d != 3 || j != 0 {
 			t.Fatalf("depth %d %d", d, j)
 		}
-		h, _ := s.History(ctx, "c1", 0, 10)
+		h, _ := s.History(ctx, "c1", 0, 10, farFuture)
 		if len(h) != 0 {
 			t.Fatalf("undelivered bot messages are in the history: %v", texts(h))
 		}
@@ -212,7 +212,7 @@ func TestDeliveryQueueInOrderWithRetries(t *testing.T) {
 		if len(got) != 1 || got[0].MessageID != "a2" {
 			t.Fatalf("next in order %+v", got)
 		}
-		h, _ = s.History(ctx, "c1", 0, 10)
+		h, _ = s.History(ctx, "c1", 0, 10, farFuture)
 		if fmt.Sprint(texts(h)) != "[1:bot:a1]" {
 			t.Fatalf("history after delivery %v", texts(h))
 		}
@@ -249,7 +249,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		h, _ := s.History(ctx, "c1", 0, 10)
+		h, _ := s.History(ctx, "c1", 0, 10, farFuture)
 		if fmt.Sprint(texts(h)) != "[1:bot:a1]" {
 			t.Fatalf("history %v", texts(h))
 		}
@@ -308,7 +308,7 @@ func TestConcurrentTurnsKeepOrder(t *testing.T) {
 		for err := range errs {
 			t.Fatal(err)
 		}
-		h, _ := s.History(ctx, "c1", 0, 1000)
+		h, _ := s.History(ctx, "c1", 0, 1000, farFuture)
 		if len(h) != 80 {
 			t.Fatalf("%d messages", len(h))
 		}
@@ -322,3 +322,6 @@ func TestConcurrentTurnsKeepOrder(t *testing.T) {
 		}
 	})
 }
+
+// farFuture reads the history as of a time after every message.
+var farFuture = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -1,0 +1,200 @@
+package platform
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/flowbot/flowbot/channels"
+	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/store"
+)
+
+// Timer names: one of each at most per conversation.
+const (
+	// timerReply answers the user's messages aggregated during the
+	// response delay, as one turn.
+	timerReply = "reply"
+	// timerSilence is the follow-up of the state the conversation waits
+	// in (its next `on_silence` rule).
+	timerSilence = "silence"
+)
+
+// replySpec is what a reply timer keeps: the messages to answer.
+type replySpec struct {
+	Texts []string  `json:"texts"`
+	Media string    `json:"media,omitempty"`
+	First time.Time `json:"first"` // when the first of them arrived
+}
+
+// silenceSpec is what a follow-up timer keeps: the rule, the activity it
+// counts from, and a hash of the context it was set for. A conversation
+// whose context changed since has moved on, and the timer is dropped.
+type silenceSpec struct {
+	State   string    `json:"state"`
+	Rule    int       `json:"rule"`
+	Base    time.Time `json:"base"`
+	Due     time.Time `json:"due"` // when the rule was due, before quiet hours moved it
+	Context string    `json:"context"`
+}
+
+// base is the activity the next rule counts from when this one fires at
+// now: the rule's own base, moved by how late it fired (quiet hours, or
+// no process running), so that the rules keep their distances.
+func (s silenceSpec) base(now time.Time) time.Time {
+	if late := now.Sub(s.Due); late > 0 && !s.Due.IsZero() {
+		return s.Base.Add(late)
+	}
+	return s.Base
+}
+
+// contextHash identifies a stored context.
+func contextHash(ctx []byte) string {
+	sum := sha256.Sum256(ctx)
+	return hex.EncodeToString(sum[:12])
+}
+
+// timing is the conversation's timing in state: the bot's settings, under
+// the conversation's, under the state's. Stored settings that no longer
+// read are ignored (they were checked when stored).
+func timing(bot store.Bot, c store.Conversation, flow *flows.Flow, state string) flows.Pace {
+	var t flows.Timing
+	for _, raw := range []json.RawMessage{bot.Timing, c.Timing} {
+		if len(raw) == 0 {
+			continue
+		}
+		var over flows.Timing
+		if json.Unmarshal(raw, &over) == nil {
+			t = t.Over(&over)
+		}
+	}
+	if flow != nil {
+		if st := flow.States[state]; st != nil {
+			t = t.Over(st.Timing)
+		}
+	}
+	return t.Pace()
+}
+
+// paragraphBreak is a blank line, where segmentation cuts first.
+var paragraphBreak = regexp.MustCompile(`\n[ \t]*\n\s*`)
+
+// segment splits the text of each message longer than max characters, or
+// holding several paragraphs, into several messages: one per paragraph,
+// each cut further at sentence or word boundaries to fit max. A media
+// message keeps its caption whole.
+func segment(msgs []store.Message, max int, newID func() string) []store.Message {
+	if max <= 0 {
+		return msgs
+	}
+	var out []store.Message
+	for _, m := range msgs {
+		if m.MediaURL != "" || (utf8.RuneCountInString(m.Text) <= max && !paragraphBreak.MatchString(m.Text)) {
+			out = append(out, m)
+			continue
+		}
+		first := true
+		for _, para := range paragraphBreak.Split(strings.TrimSpace(m.Text), -1) {
+			for _, chunk := range channels.SplitBody(para, max) {
+				part := m
+				part.Text = chunk
+				if !first {
+					part.ID = newID()
+				}
+				first = false
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// schedule gives the messages their send times: the first at start, each
+// further one after its typing time.
+func schedule(msgs []store.Message, start time.Time, p flows.Pace) {
+	at := start
+	for i := range msgs {
+		if i > 0 {
+			at = at.Add(p.Typing(utf8.RuneCountInString(msgs[i].Text)))
+		}
+		msgs[i].CreatedAt = at
+	}
+}
+
+// followUp arms, replaces or cancels the conversation's follow-up timer
+// after a turn, as the engine's Timer says.
+func followUp(out *store.TurnOutput, t *engine.Timer, now, silenceBase time.Time, p flows.Pace) error {
+	if t == nil {
+		out.CancelTimers = append(out.CancelTimers, timerSilence)
+		return nil
+	}
+	base := now
+	if t.Continue && !silenceBase.IsZero() {
+		base = silenceBase
+	}
+	planned := base.Add(t.After)
+	due := p.Quiet.Defer(planned, p.Location)
+	spec, err := json.Marshal(silenceSpec{State: t.State, Rule: t.Rule, Base: base, Due: planned, Context: contextHash(out.Context)})
+	if err != nil {
+		return err
+	}
+	out.SetTimers = append(out.SetTimers, store.Timer{Name: timerSilence, DueAt: due, Spec: spec})
+	return nil
+}
+
+// timerOf returns the conversation's armed timer of the name.
+func timerOf(c store.Conversation, name string) (store.Timer, bool) {
+	for _, t := range c.Timers {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return store.Timer{}, false
+}
+
+// aggregate adds a user's message to the reply timer that answers the
+// messages of the response delay together, and moves the timer to the end
+// of the delay (at most 3 delays after the first message, so that a user
+// who keeps writing is answered).
+func aggregate(out *store.TurnOutput, c store.Conversation, text, media string, now time.Time, delay time.Duration) error {
+	spec := replySpec{First: now}
+	if t, ok := timerOf(c, timerReply); ok {
+		var old replySpec
+		if json.Unmarshal(t.Spec, &old) == nil && !old.First.IsZero() {
+			spec = old
+		}
+	}
+	if strings.TrimSpace(text) != "" {
+		spec.Texts = append(spec.Texts, text)
+	}
+	if media != "" {
+		spec.Media = media
+	}
+	due := now.Add(delay)
+	if limit := spec.First.Add(3 * delay); due.After(limit) {
+		due = limit
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	out.SetTimers = append(out.SetTimers, store.Timer{Name: timerReply, DueAt: due, Spec: raw})
+	return nil
+}
+
+// timingJSON checks timing settings from a request and returns them as
+// stored (nil when none were given).
+func timingJSON(t *flows.Timing) (json.RawMessage, error) {
+	if t == nil {
+		return nil, nil
+	}
+	if field, err := t.Check(); err != nil {
+		return nil, invalid("timing."+field, "%v", err)
+	}
+	return json.Marshal(t)
+}
