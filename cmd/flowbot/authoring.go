@@ -19,6 +19,7 @@ import (
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/flowtest"
 	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/llm"
 	"github.com/flowbot/flowbot/runtime/netguard"
 )
 
@@ -184,7 +185,12 @@ func answerer(ctx context.Context, mocksFile string) (flowtest.Answerer, error) 
 	if mocksFile == "" {
 		// Any address: chat is a local development tool whose only input
 		// is its user's (see the command's help).
-		runner := &httpjob.Runner{Network: netguard.MustParsePolicy("all")}
+		runner := &llm.Runner{Next: &httpjob.Runner{Network: netguard.MustParsePolicy("all")}}
+		if cfg, ok, err := llm.ConfigFromEnv(os.Getenv); err != nil {
+			return nil, err
+		} else if ok {
+			runner.Client = llm.New(cfg, nil)
+		}
 		return func(job *engine.Job) (engine.HTTPResult, error) { return runner.Run(ctx, job), nil }, nil
 	}
 	src, err := os.ReadFile(mocksFile)

@@ -17,6 +17,7 @@ import (
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/delivery"
 	"github.com/flowbot/flowbot/runtime/flowset"
+	"github.com/flowbot/flowbot/runtime/llm"
 	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike"
@@ -91,6 +92,13 @@ Chat API answers 401 (--insecure-no-auth opens it, for local development
 only). Its data lives in --database: a SQLite file (default), or a
 postgres:// URL, with which several flowbot serve processes share
 conversations and the delivery queue.
+
+Language model: the flows' llm steps, and persona bots (a Chat API bot
+created with freeform and attributes but no flow), ask any OpenAI-compatible
+chat-completions endpoint: FLOWBOT_LLM_BASE_URL (e.g.
+https://api.openai.com/v1 or http://127.0.0.1:11434/v1), FLOWBOT_LLM_MODEL
+and, if the endpoint needs one, FLOWBOT_LLM_API_KEY. Without them llm steps
+take their error path and persona bots are refused with 422.
 
 Outgoing requests — the flows' HTTP steps and the Chat API's webhook
 deliveries — reach public addresses only: a step's URL may carry what a
@@ -206,6 +214,13 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	} else {
 		logger.Warn("contexts are not signed: anyone who can call a webhook can edit a conversation's variables; set " + engine.ContextKeysEnv + " (see SECURITY.md)")
 	}
+	var model *llm.Config
+	if cfg, ok, err := llm.ConfigFromEnv(os.Getenv); err != nil {
+		return usagef("%v", err)
+	} else if ok {
+		model = &cfg
+		logger.Info("language model configured for llm steps and persona bots", "model", cfg.Model, "base_url", cfg.BaseURL)
+	}
 	var platform *server.Platform
 	if f.database != "" {
 		schedule, err := delivery.ParseSchedule(f.schedule)
@@ -273,6 +288,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		Platform:    platform,
 		ContextKeys: contextKeys,
 		Network:     network,
+		LLM:         model,
 	})
 	if err != nil {
 		return err

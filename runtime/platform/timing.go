@@ -60,10 +60,21 @@ func contextHash(ctx []byte) string {
 }
 
 // timing is the conversation's timing in state: the bot's settings, under
-// the conversation's, under the state's. Stored settings that no longer
-// read are ignored (they were checked when stored).
+// the conversation's, under the state's. The built-in persona flow's
+// settings are defaults instead: a persona bot's own settings, and its
+// conversations', override them. Stored settings that no longer read are
+// ignored (they were checked when stored).
 func timing(bot store.Bot, c store.Conversation, flow *flows.Flow, state string) flows.Pace {
+	var stateTiming *flows.Timing
+	if flow != nil {
+		if st := flow.States[state]; st != nil {
+			stateTiming = st.Timing
+		}
+	}
 	var t flows.Timing
+	if bot.Flow == "" {
+		t = t.Over(stateTiming)
+	}
 	for _, raw := range []json.RawMessage{bot.Timing, c.Timing} {
 		if len(raw) == 0 {
 			continue
@@ -73,10 +84,8 @@ func timing(bot store.Bot, c store.Conversation, flow *flows.Flow, state string)
 			t = t.Over(&over)
 		}
 	}
-	if flow != nil {
-		if st := flow.States[state]; st != nil {
-			t = t.Over(st.Timing)
-		}
+	if bot.Flow != "" {
+		t = t.Over(stateTiming)
 	}
 	return t.Pace()
 }

@@ -43,6 +43,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/delivery"
 	"github.com/flowbot/flowbot/runtime/flowset"
 	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/llm"
 	"github.com/flowbot/flowbot/runtime/metrics"
 	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/outbox"
@@ -111,6 +112,10 @@ type Config struct {
 	// are not guarded: that URL is the operator's (the flow's api_url).
 	// A Worker.Jobs given here is used as it is.
 	Network *netguard.Policy
+	// LLM is the chat-completions endpoint of the flows' llm steps and of
+	// persona bots (FLOWBOT_LLM_*); nil: llm steps take their error path
+	// and the Chat API refuses persona bots.
+	LLM *llm.Config
 }
 
 // Platform configures platform mode: the Chat API (runtime/platform) over
@@ -205,7 +210,10 @@ func New(cfg Config) (*Server, error) {
 	// One policy, reporting its refusals to the metrics, for every guarded
 	// client; one runner for the flows' HTTP steps.
 	s.network = cfg.Network.WithObserver(m)
-	jobs := &httpjob.Runner{Network: s.network}
+	jobs := &llm.Runner{Next: &httpjob.Runner{Network: s.network}}
+	if cfg.LLM != nil {
+		jobs.Client = llm.New(*cfg.LLM, nil)
+	}
 	var queue userlike.Queue
 	if cfg.DataPath != "" {
 		wc := cfg.Worker
@@ -254,7 +262,7 @@ func New(cfg Config) (*Server, error) {
 	r := mux.NewRouter()
 	r.SkipClean(true) // odd paths (//, ..) get the JSON 404, not a bare redirect
 	if cfg.Platform != nil {
-		if err := s.openPlatform(*cfg.Platform, bots, current, m, jobs); err != nil {
+		if err := s.openPlatform(*cfg.Platform, bots, current, m, jobs, cfg.LLM != nil); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -322,7 +330,7 @@ func (s *Server) warnAsync(bots []*engine.Bot) {
 
 // openPlatform opens the Chat API's store and builds the API and its
 // delivery worker.
-func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.Bot, m *metrics.Metrics, jobs *httpjob.Runner) error {
+func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.Bot, m *metrics.Metrics, jobs *llm.Runner, withLLM bool) error {
 	if p.Database == "" {
 		return errors.New("platform mode needs a database (a SQLite file path or a postgres:// URL)")
 	}
@@ -347,7 +355,7 @@ func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.
 		bots = fixed
 	}
 	s.chat, err = platform.New(platform.Options{Store: st, Bots: bots, APIKeys: p.APIKeys, InsecureNoAuth: p.InsecureNoAuth,
-		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease, Observer: m, Jobs: jobs, Network: s.network})
+		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease, Observer: m, Jobs: jobs, Network: s.network, LLM: withLLM})
 	if err != nil {
 		return err
 	}
