@@ -405,6 +405,14 @@ const NotConfigured = "no LLM endpoint is configured: set " + EnvBaseURL + " and
 type Runner struct {
 	Next   JobRunner // runs HTTP jobs
 	Client *Client   // nil: LLM jobs fail with NotConfigured
+	// Observer, if set, is told about every LLM request.
+	Observer Observer
+}
+
+// Observer receives the outcome of each LLM request ("ok", "error",
+// "not_configured") and how long it took (runtime/metrics implements it).
+type Observer interface {
+	LLMRequest(outcome string, d time.Duration)
 }
 
 // Run runs the job. It never fails: an LLM job's reply comes back as Body
@@ -418,11 +426,21 @@ func (r *Runner) Run(ctx context.Context, job *engine.Job) engine.HTTPResult {
 		return r.Next.Run(ctx, job)
 	}
 	if r.Client == nil {
+		r.observe("not_configured", 0)
 		return engine.HTTPResult{Seq: job.Seq, Err: NotConfigured}
 	}
+	start := time.Now()
 	text, err := r.Client.Complete(ctx, job.LLM, job.Timeout)
 	if err != nil {
+		r.observe("error", time.Since(start))
 		return engine.HTTPResult{Seq: job.Seq, Status: StatusOf(err), Err: err.Error()}
 	}
+	r.observe("ok", time.Since(start))
 	return engine.HTTPResult{Seq: job.Seq, Status: http.StatusOK, Body: []byte(text)}
+}
+
+func (r *Runner) observe(outcome string, d time.Duration) {
+	if r.Observer != nil {
+		r.Observer.LLMRequest(outcome, d)
+	}
 }

@@ -11,6 +11,10 @@
 //	flowbot_push_attempts_total{outcome}                requests to API URLs: sent, retry, rate_limited, failed
 //	flowbot_outbox_pending{kind}                        open work in the outbox: jobs (pending or running), pushes (pending)
 //	flowbot_ssrf_refused_total{client}                  connections refused by the network guard (runtime/netguard): http_step, webhook
+//	flowbot_llm_requests_total{outcome}                 requests of llm steps and persona bots: ok, error, not_configured
+//	flowbot_llm_request_seconds                         time a language model took to answer
+//	flowbot_timers_total{timer, outcome}                Chat API timers: reply (aggregated messages), silence (follow-ups); fired, dropped
+//	flowbot_messages_cancelled_total                    unsent bot messages cancelled by a user's interruption
 //
 // A Metrics implements userlike.Observer and netguard.Observer. Label sets
 // known at start (every flow's states, the usual status codes) are resolved
@@ -41,6 +45,10 @@ type Metrics struct {
 	deliveries   *prometheus.CounterVec
 	deliveryTime prometheus.Histogram
 	refused      *prometheus.CounterVec
+	llm          *prometheus.CounterVec
+	llmTime      prometheus.Histogram
+	timers       *prometheus.CounterVec
+	cancelled    prometheus.Counter
 	reg          prometheus.Registerer
 
 	// Resolved children, read-only after New.
@@ -114,12 +122,29 @@ func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
 			Name: "flowbot_ssrf_refused_total",
 			Help: "Outgoing connections refused because their address is not public and not allowed (--allow-network), by client: http_step, webhook.",
 		}, []string{"client"}),
+		llm: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_llm_requests_total",
+			Help: "Requests to the language model (llm steps, persona bots), by outcome: ok, error, not_configured.",
+		}, []string{"outcome"}),
+		llmTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flowbot_llm_request_seconds",
+			Help:    "Time the language model took to answer.",
+			Buckets: JobBuckets,
+		}),
+		timers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_timers_total",
+			Help: "Chat API timers, by timer (reply: aggregated user messages; silence: follow-ups) and outcome (fired; dropped: the conversation moved on).",
+		}, []string{"timer", "outcome"}),
+		cancelled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowbot_messages_cancelled_total",
+			Help: "Bot messages not yet sent that a user's message cancelled (timing: interrupt).",
+		}),
 		reg:       reg,
 		turnBy:    map[string]map[string]prometheus.Counter{},
 		latencyBy: map[string]prometheus.Observer{},
 		webhookBy: map[int]prometheus.Counter{},
 	}
-	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded, m.jobs, m.jobTime, m.pushes, m.deliveries, m.deliveryTime, m.refused} {
+	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded, m.jobs, m.jobTime, m.pushes, m.deliveries, m.deliveryTime, m.refused, m.llm, m.llmTime, m.timers, m.cancelled} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -210,6 +235,25 @@ func (m *Metrics) Attempt(status int, delivered bool, d time.Duration) {
 // client (netguard.Observer).
 func (m *Metrics) AddressRefused(client string, _ *netguard.RefusedError) {
 	m.refused.WithLabelValues(client).Inc()
+}
+
+// LLMRequest counts a request to the language model (llm.Observer).
+func (m *Metrics) LLMRequest(outcome string, d time.Duration) {
+	m.llm.WithLabelValues(outcome).Inc()
+	if d > 0 {
+		m.llmTime.Observe(d.Seconds())
+	}
+}
+
+// Timer counts a Chat API timer by outcome (platform.Observer).
+func (m *Metrics) Timer(name, outcome string) {
+	m.timers.WithLabelValues(name, outcome).Inc()
+}
+
+// Cancelled counts bot messages cancelled by an interruption
+// (platform.Observer).
+func (m *Metrics) Cancelled(n int) {
+	m.cancelled.Add(float64(n))
 }
 
 // WatchPlatform registers flowbot_platform_pending, read from depth at each

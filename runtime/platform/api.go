@@ -92,12 +92,19 @@ type Observer interface {
 	Turn(flow, state string, d time.Duration)
 	// Error counts a problem by kind (flow, script_timeout, context_too_big).
 	Error(flow, kind string)
+	// Timer counts a timer (reply, silence) by outcome: fired, dropped
+	// (the conversation moved on).
+	Timer(name, outcome string)
+	// Cancelled counts bot messages an interruption cancelled.
+	Cancelled(n int)
 }
 
 type nopObserver struct{}
 
 func (nopObserver) Turn(string, string, time.Duration) {}
 func (nopObserver) Error(string, string)               {}
+func (nopObserver) Timer(string, string)               {}
+func (nopObserver) Cancelled(int)                      {}
 
 // Options configure the API.
 type Options struct {
@@ -915,6 +922,9 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.woke(res.Deliveries, res.Jobs)
+	if res.Cancelled > 0 {
+		a.obs.Cancelled(res.Cancelled)
+	}
 	a.log.Info("turn", "conversation", c.ID, "state", st.state, "replies", len(st.out.BotMessages), "jobs", res.Jobs,
 		"aggregated", st.aggregated, "cancelled", res.Cancelled)
 	for _, e := range st.res.Errors {

@@ -178,8 +178,10 @@ func (a *API) runTimer(ctx context.Context, j store.Job) {
 	case err != nil:
 		a.log.Error("cannot store a timer's turn; it fires again when its lease expires", "conversation", c.ID, "timer", j.Timer, "error", err.Error())
 	case res.Skipped:
+		a.obs.Timer(j.Timer, "dropped")
 		a.log.Info("timer dropped: the conversation moved on", "conversation", c.ID, "timer", j.Timer)
 	default:
+		a.obs.Timer(j.Timer, "fired")
 		a.log.Info("timer fired", "conversation", c.ID, "timer", j.Timer, "state", st.state, "replies", len(st.out.BotMessages))
 		a.woke(res.Deliveries, res.Jobs)
 	}

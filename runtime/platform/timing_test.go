@@ -3,6 +3,8 @@ package platform_test
 import (
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,7 +160,8 @@ func TestTimingBurstAnsweredOnce(t *testing.T) {
 func TestTimingInterruptionCancelsUnsentMessages(t *testing.T) {
 	for _, kind := range storetest.Kinds {
 		t.Run(kind, func(t *testing.T) {
-			e := newEnv(t, kind, platform.Options{Bots: pacingBots(t)})
+			obs := &recorder{}
+			e := newEnv(t, kind, platform.Options{Bots: pacingBots(t), Observer: obs})
 			conv := pacingConversation(e, pacingTiming)
 			t0 := e.clock.Now()
 			e.at(t0, 0)
@@ -174,6 +177,9 @@ func TestTimingInterruptionCancelsUnsentMessages(t *testing.T) {
 			}
 			if got := e.at(t0, 20*time.Second); !slices.Equal(got, []string{"Second message", "Third message"}) {
 				t.Fatalf("after the interruption: %q", got)
+			}
+			if obs.cancelled.Load() != 2 {
+				t.Errorf("%d cancellations counted, want 2", obs.cancelled.Load())
 			}
 			want := []string{"bot: Hi!", "user: hello", "bot: You said: hello", "user: wait, another thing",
 				"bot: You said: wait, another thing", "bot: Second message", "bot: Third message"}
@@ -204,7 +210,8 @@ func TestTimingInterruptionCancelsUnsentMessages(t *testing.T) {
 func TestFollowUpAfterSilence(t *testing.T) {
 	for _, kind := range storetest.Kinds {
 		t.Run(kind, func(t *testing.T) {
-			e := newEnv(t, kind, platform.Options{Bots: pacingBots(t)})
+			obs := &recorder{}
+			e := newEnv(t, kind, platform.Options{Bots: pacingBots(t), Observer: obs})
 			conv := pacingConversation(e, map[string]any{}) // no delays: the clock is about follow-ups
 			t0 := e.clock.Now()
 			e.at(t0, 0)
@@ -235,6 +242,9 @@ func TestFollowUpAfterSilence(t *testing.T) {
 			}
 			if got := e.at(t0, 48*time.Hour); len(got) != 0 {
 				t.Fatalf("after the end: %q", got)
+			}
+			if obs.timers["silence fired"] != 2 || len(obs.timers) != 1 {
+				t.Errorf("timers counted: %v", obs.timers)
 			}
 		})
 	}
@@ -310,4 +320,23 @@ func TestSegmentation(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("segmented:\n%q\nwant\n%q", got, want)
 	}
+}
+
+// recorder counts what the API reports to its Observer.
+type recorder struct {
+	cancelled atomic.Int64
+	mu        sync.Mutex
+	timers    map[string]int
+}
+
+func (r *recorder) Turn(string, string, time.Duration) {}
+func (r *recorder) Error(string, string)               {}
+func (r *recorder) Cancelled(n int)                    { r.cancelled.Add(int64(n)) }
+func (r *recorder) Timer(name, outcome string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timers == nil {
+		r.timers = map[string]int{}
+	}
+	r.timers[name+" "+outcome]++
 }

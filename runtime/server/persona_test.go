@@ -90,4 +90,10 @@ func TestPersonaBotOverWebhooks(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("history:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	_, metrics, _ := get(t, r.url+"/metrics")
+	for _, line := range []string{`flowbot_llm_requests_total{outcome="ok"} 2`, "flowbot_llm_request_seconds_count 2"} {
+		if !strings.Contains(metrics, line) {
+			t.Errorf("metrics lack %q", line)
+		}
+	}
 }

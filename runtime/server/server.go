@@ -210,7 +210,7 @@ func New(cfg Config) (*Server, error) {
 	// One policy, reporting its refusals to the metrics, for every guarded
 	// client; one runner for the flows' HTTP steps.
 	s.network = cfg.Network.WithObserver(m)
-	jobs := &llm.Runner{Next: &httpjob.Runner{Network: s.network}}
+	jobs := &llm.Runner{Next: &httpjob.Runner{Network: s.network}, Observer: m}
 	if cfg.LLM != nil {
 		jobs.Client = llm.New(*cfg.LLM, nil)
 	}
