@@ -137,9 +137,9 @@ func schedule(msgs []store.Message, start time.Time, p flows.Pace) {
 
 // followUp arms, replaces or cancels the conversation's follow-up timer
 // after a turn, as the engine's Timer says.
-func followUp(out *store.TurnOutput, t *engine.Timer, now, silenceBase time.Time, p flows.Pace) error {
+func followUp(out *store.TurnOutput, c store.Conversation, t *engine.Timer, now, silenceBase time.Time, p flows.Pace) error {
 	if t == nil {
-		out.CancelTimers = append(out.CancelTimers, timerSilence)
+		cancelTimer(out, c, timerSilence)
 		return nil
 	}
 	base := now
@@ -154,6 +154,13 @@ func followUp(out *store.TurnOutput, t *engine.Timer, now, silenceBase time.Time
 	}
 	out.SetTimers = append(out.SetTimers, store.Timer{Name: timerSilence, DueAt: due, Spec: spec})
 	return nil
+}
+
+// cancelTimer cancels the conversation's timer of the name, if one is armed.
+func cancelTimer(out *store.TurnOutput, c store.Conversation, name string) {
+	if _, armed := timerOf(c, name); armed {
+		out.CancelTimers = append(out.CancelTimers, name)
+	}
 }
 
 // timerOf returns the conversation's armed timer of the name.

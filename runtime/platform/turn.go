@@ -119,7 +119,7 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 		first = now.Add(pace.ResponseDelay)
 	}
 	schedule(st.out.BotMessages, first, pace)
-	if err := followUp(&st.out, res.Timer, now, opts.silenceBase, pace); err != nil {
+	if err := followUp(&st.out, c, res.Timer, now, opts.silenceBase, pace); err != nil {
 		return stepped{}, err
 	}
 	if res.Job != nil {
@@ -218,7 +218,8 @@ func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, e
 	var st stepped
 	if pace.Aggregate && pace.ResponseDelay > 0 && len(c.Context) > 0 && ev.Name != engine.EvStart {
 		st = stepped{state: session.State, aggregated: true}
-		st.out = store.TurnOutput{Context: c.Context, CancelTimers: []string{timerSilence}}
+		st.out = store.TurnOutput{Context: c.Context}
+		cancelTimer(&st.out, c, timerSilence)
 		if err := aggregate(&st.out, c, ev.Text, ev.MediaURL, ev.Now, pace.ResponseDelay); err != nil {
 			return stepped{}, err
 		}
