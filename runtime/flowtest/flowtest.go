@@ -16,9 +16,14 @@
 //	      - url: http://orders.test/orders/A-12345
 //	        status: 200
 //	        json: {status: shipped}
+//	      - llm: /order/          # mocked llm steps: first match on the user's message
+//	        reply: "Your order is on its way."   # (or error: TEXT for a failed request)
+//	        system_contains: shop # optional: text the system prompt must contain
+//	        history_contains: A-1 # optional: text an earlier message must contain
 //	    turns:
 //	      - send: A-12345         # a message; or click: ID-or-label, media: URL,
-//	                              # location: {latitude, longitude}, event: NAME
+//	                              # location: {latitude, longitude}, event: NAME,
+//	                              # silence: true (or a duration such as 10m)
 //	        expect:               # every packet the bot sends, in order
 //	          - "Thanks! Let me check order A-12345…"   # a message's exact text
 //	          - match: "^Order A-12345: shipped"         # a message by pattern
@@ -30,6 +35,19 @@
 //
 // Packets are compared after rendering for the test's channel, so the same
 // test checks buttons on web and numbered text on SMS.
+//
+// Mocks under `http:` answer both kinds of job: one with `url` (and maybe
+// `method`) answers HTTP steps, one with `llm` answers `llm` steps. The
+// `llm` matcher is compared with the last user message of the request: the
+// exact text, a regular expression between slashes, or "" for any message.
+// An llm mock answers with `reply` (the model's text) or `error` (the
+// request failed: the state's `on: error` path).
+//
+// A turn `silence: true` plays the contact staying silent until the
+// follow-up armed by the previous turn fires (the state's next
+// `on_silence` rule); `silence: 10m` also checks that this rule is due
+// 10 minutes after the contact's last message. It fails when no rule is
+// armed. The test's clock does not move: the event has the test's `now`.
 package flowtest
 
 import (
@@ -71,14 +89,77 @@ type Test struct {
 	Turns    []Turn            `yaml:"turns"`
 }
 
-// Mock answers an HTTP step.
+// Mock answers an HTTP step (URL set) or an llm step (LLM set).
 type Mock struct {
 	Method string `yaml:"method"` // default: any
 	URL    string `yaml:"url"`    // exact, or a regular expression between slashes
 	Status int    `yaml:"status"` // default 200
 	JSON   any    `yaml:"json"`
 	Body   string `yaml:"body"`
-	Error  string `yaml:"error"` // a network error instead of an answer
+	Error  string `yaml:"error"` // a network error (or failed llm request) instead of an answer
+
+	// LLM makes this an llm mock: it answers llm steps whose last user
+	// message is this text (exact, or a regular expression between
+	// slashes; "" for any message).
+	LLM *string `yaml:"llm"`
+	// Reply is the model's reply (llm mocks).
+	Reply *string `yaml:"reply"`
+	// SystemContains, when set, must occur in the request's system prompt.
+	SystemContains string `yaml:"system_contains"`
+	// HistoryContains, when set, must occur in a message of the transcript
+	// before the last user message.
+	HistoryContains string `yaml:"history_contains"`
+	// Line is the mock's line in its file.
+	Line int `yaml:"-"`
+}
+
+// UnmarshalYAML reads a mock and refuses a mix of HTTP and llm keys.
+func (m *Mock) UnmarshalYAML(n *yaml.Node) error {
+	type plain Mock
+	var raw plain
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	*m = Mock(raw)
+	m.Line = n.Line
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("line %d: %s", n.Line, fmt.Sprintf(format, args...))
+	}
+	if m.LLM == nil {
+		switch {
+		case m.Reply != nil:
+			return bad("a mock has reply: but no llm:; add llm: with the user's message it answers (\"\" for any), or use json: or body: for an HTTP mock")
+		case m.SystemContains != "" || m.HistoryContains != "":
+			return bad("system_contains: and history_contains: check llm requests; add llm: with the user's message the mock answers (\"\" for any)")
+		}
+		return checkPattern(n.Line, "url", m.URL)
+	}
+	switch {
+	case m.URL != "" || m.Method != "":
+		return bad("a mock has both llm: and url: (or method:); an llm mock answers llm steps and an HTTP mock HTTP steps — write two mocks")
+	case m.Status != 0 || m.JSON != nil || m.Body != "":
+		return bad("an llm mock answers with reply: (or error:), not status:, json: or body:")
+	case m.Reply == nil && m.Error == "":
+		return bad("an llm mock needs reply: (the model's text) or error: (a failed request)")
+	case m.Reply != nil && m.Error != "":
+		return bad("an llm mock has reply: and error:; keep one")
+	}
+	return checkPattern(n.Line, "llm", *m.LLM)
+}
+
+// checkPattern compiles a matcher written as a regular expression between slashes.
+func checkPattern(line int, key, pattern string) error {
+	if !isPattern(pattern) {
+		return nil
+	}
+	if _, err := regexp.Compile(pattern[1 : len(pattern)-1]); err != nil {
+		return fmt.Errorf("line %d: %s: %v", line, key, err)
+	}
+	return nil
+}
+
+func isPattern(s string) bool {
+	return len(s) > 1 && strings.HasPrefix(s, "/") && strings.HasSuffix(s, "/")
 }
 
 // Turn is what the contact does and what the bot must answer.
@@ -88,10 +169,32 @@ type Turn struct {
 	Media    string            `yaml:"media"`
 	Location *engine.Location  `yaml:"location"`
 	Event    string            `yaml:"event"`
+	Silence  *Silence          `yaml:"silence"`
 	Expect   []Expect          `yaml:"expect"`
 	State    string            `yaml:"state"`
 	Vars     map[string]string `yaml:"vars"`
 	Line     int               `yaml:"-"`
+}
+
+// Silence is a turn in which the contact stays silent until the armed
+// follow-up fires: `silence: true`, or `silence: DURATION` to also check
+// how long after the contact's last message that follow-up is due.
+type Silence struct {
+	After time.Duration // 0: any
+}
+
+// UnmarshalYAML reads `true` or a duration.
+func (s *Silence) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value == "true" {
+			return nil
+		}
+		if d, err := time.ParseDuration(n.Value); err == nil && d > 0 {
+			s.After = d
+			return nil
+		}
+	}
+	return fmt.Errorf("line %d: silence must be true or a duration such as 10m (when the follow-up is due), not %q", n.Line, n.Value)
 }
 
 // Expect is one expected packet.
@@ -323,6 +426,13 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 			return &Failure{Test: t.Name, Channel: ch, Diff: err.Error()}
 		}
 	}
+	// The follow-up the last turn armed; a test that starts in a state
+	// starts as if the contact had just got there.
+	var timer *engine.Timer
+	state, done := t.State, false
+	if st := flow.States[state]; st != nil && len(st.Silence) > 0 {
+		timer = &engine.Timer{State: state, After: st.Silence[0].After}
+	}
 	for i, turn := range t.Turns {
 		fail := func(format string, args ...any) *Failure {
 			return &Failure{Test: t.Name, Channel: ch, Turn: i + 1, Line: turn.Line, Diff: fmt.Sprintf(format, args...)}
@@ -331,12 +441,22 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 		if err != nil {
 			return fail("%v", err)
 		}
+		if turn.Silence != nil {
+			if timer == nil {
+				return fail("silence: %s", noTimer(flow, state, done))
+			}
+			if turn.Silence.After != 0 && timer.After != turn.Silence.After {
+				return fail("silence: the armed follow-up (rule %d of %q) is due after %s, not %s", timer.Rule+1, timer.State, shortDuration(timer.After), shortDuration(turn.Silence.After))
+			}
+			ev.Silence = &engine.SilenceEvent{State: timer.State, Rule: timer.Rule}
+		}
 		ex, err := Exchange(bot, ctx, ev, func(job *engine.Job) (engine.HTTPResult, error) { return Answer(t.HTTP, job) })
 		if err != nil {
 			return fail("%v", err)
 		}
 		ctx = ex.Context
 		r, res := ex.Rendered, ex.Result
+		timer, state, done = res.Timer, res.Session.State, res.Session.Done
 		if d := compare(turn.Expect, r.Packets); d != "" {
 			return fail("%s", d)
 		}
@@ -350,6 +470,32 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 		}
 	}
 	return nil
+}
+
+// shortDuration writes 10m rather than 10m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// noTimer explains why a silence turn has no follow-up to fire.
+func noTimer(flow *flows.Flow, state string, done bool) string {
+	st := flow.States[state]
+	switch {
+	case state == "":
+		return "the conversation has not started, so no `on_silence` rule is armed"
+	case done:
+		return fmt.Sprintf("the conversation ended in state %q, so no `on_silence` rule is armed", state)
+	case st == nil || len(st.Silence) == 0:
+		return fmt.Sprintf("the state %q has no `on_silence` rule armed (give it one, or let the contact write instead)", state)
+	}
+	return fmt.Sprintf("the state %q has no `on_silence` rule armed: its rules have already fired (a message from the contact arms the first again)", state)
 }
 
 func (turn Turn) event(now time.Time, ch string, contact map[string]string) (engine.Event, error) {
@@ -375,11 +521,18 @@ func (turn Turn) event(now time.Time, ch string, contact map[string]string) (eng
 		n++
 	}
 	if turn.Event != "" {
+		if turn.Event == engine.EvSilence {
+			return ev, fmt.Errorf("event: silence carries no rule; write silence: true to let the armed follow-up fire")
+		}
 		ev.Name = turn.Event
 		n++
 	}
+	if turn.Silence != nil {
+		ev.Name = engine.EvSilence
+		n++
+	}
 	if n != 1 {
-		return ev, fmt.Errorf("a turn needs exactly one of send, click, media, location or event")
+		return ev, fmt.Errorf("a turn needs exactly one of send, click, media, location, event or silence")
 	}
 	return ev, nil
 }
@@ -392,11 +545,11 @@ type ExchangeResult struct {
 	Context  []byte            // the encoded context after the exchange
 }
 
-// Answerer makes (or mocks) the HTTP request of a job.
+// Answerer makes (or mocks) the HTTP or llm request of a job.
 type Answerer func(*engine.Job) (engine.HTTPResult, error)
 
 // Exchange plays one event against a bot the way a server does: restore the
-// session from the context, step, answer HTTP jobs (at most 8 in a row),
+// session from the context, step, answer jobs (at most 8 in a row),
 // render for the event's channel, remember whether a choice was numbered,
 // and encode the new context. A click given by label is mapped to its id.
 func Exchange(bot *engine.Bot, contextJSON []byte, ev engine.Event, answer Answerer) (ExchangeResult, error) {
@@ -432,9 +585,17 @@ func Exchange(bot *engine.Bot, contextJSON []byte, ev engine.Event, answer Answe
 	return out, nil
 }
 
-// Answer answers a job from HTTP mocks: the first whose method and URL match.
+// Answer answers a job from mocks: an HTTP job from the first HTTP mock
+// whose method and URL match, an llm job from the first llm mock whose
+// matcher matches the request's last user message.
 func Answer(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
+	if job.LLM != nil {
+		return answerLLM(mocks, job)
+	}
 	for _, m := range mocks {
+		if m.LLM != nil {
+			continue
+		}
 		if m.Method != "" && !strings.EqualFold(m.Method, job.Method) {
 			continue
 		}
@@ -456,8 +617,61 @@ func Answer(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
 	return engine.HTTPResult{}, fmt.Errorf("no http mock for %s %s (add one under the test's `http:`)", job.Method, job.URL)
 }
 
+// answerLLM answers an llm job from the first llm mock that matches, after
+// checking what the mock says the request must contain.
+func answerLLM(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
+	msgs := job.LLM.Messages
+	last := -1
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == "user" {
+			last = i
+			break
+		}
+	}
+	text, earlier := "", msgs
+	if last >= 0 {
+		text, earlier = msgs[last].Content, msgs[:last]
+	}
+	for _, m := range mocks {
+		if m.LLM == nil || *m.LLM != "" && !urlMatches(*m.LLM, text) {
+			continue
+		}
+		if m.SystemContains != "" && !strings.Contains(job.LLM.System, m.SystemContains) {
+			return engine.HTTPResult{}, fmt.Errorf("llm mock (line %d): the system prompt does not contain %q; it is:\n%s", m.Line, m.SystemContains, indent(job.LLM.System))
+		}
+		if m.HistoryContains != "" && !historyContains(earlier, m.HistoryContains) {
+			return engine.HTTPResult{}, fmt.Errorf("llm mock (line %d): no earlier message of the transcript contains %q; they are:\n%s", m.Line, m.HistoryContains, indent(transcript(earlier)))
+		}
+		if m.Reply == nil {
+			return engine.HTTPResult{Seq: job.Seq, Err: m.Error}, nil
+		}
+		return engine.HTTPResult{Seq: job.Seq, Status: 200, Body: []byte(*m.Reply)}, nil
+	}
+	return engine.HTTPResult{}, fmt.Errorf("no llm mock for the message %q (add one under the test's http: with llm: and reply:)", text)
+}
+
+func historyContains(msgs []engine.LLMMessage, s string) bool {
+	for _, m := range msgs {
+		if strings.Contains(m.Content, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func transcript(msgs []engine.LLMMessage) string {
+	if len(msgs) == 0 {
+		return "(none)"
+	}
+	var b strings.Builder
+	for _, m := range msgs {
+		fmt.Fprintf(&b, "%s: %s\n", m.Role, m.Content)
+	}
+	return b.String()
+}
+
 func urlMatches(pattern, url string) bool {
-	if len(pattern) > 1 && strings.HasPrefix(pattern, "/") && strings.HasSuffix(pattern, "/") {
+	if isPattern(pattern) {
 		re, err := regexp.Compile(pattern[1 : len(pattern)-1])
 		return err == nil && re.MatchString(url)
 	}
