@@ -43,15 +43,15 @@ func edgeLabel(st *State, e Edge) string {
 	case strings.HasPrefix(e.Trigger, "silence:"):
 		for i, sl := range st.Silence {
 			if SilenceTrigger(i) == e.Trigger {
-				return "silent " + shortDuration(sl.After)
+				return "silent " + ShortDuration(sl.After)
 			}
 		}
 	}
 	return e.Trigger
 }
 
-// shortDuration writes d without zero units: 1h30m, 10m, 90s → 1m30s.
-func shortDuration(d time.Duration) string {
+// ShortDuration writes d without zero units: 1h30m, 10m, 90s → 1m30s.
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

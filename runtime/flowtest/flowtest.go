@@ -446,7 +446,7 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 				return fail("silence: %s", noTimer(flow, state, done))
 			}
 			if turn.Silence.After != 0 && timer.After != turn.Silence.After {
-				return fail("silence: the armed follow-up (rule %d of %q) is due after %s, not %s", timer.Rule+1, timer.State, shortDuration(timer.After), shortDuration(turn.Silence.After))
+				return fail("silence: the armed follow-up (rule %d of %q) is due after %s, not %s", timer.Rule+1, timer.State, flows.ShortDuration(timer.After), flows.ShortDuration(turn.Silence.After))
 			}
 			ev.Silence = &engine.SilenceEvent{State: timer.State, Rule: timer.Rule}
 		}
@@ -470,18 +470,6 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 		}
 	}
 	return nil
-}
-
-// shortDuration writes 10m rather than 10m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // noTimer explains why a silence turn has no follow-up to fire.
