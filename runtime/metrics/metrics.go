@@ -13,7 +13,7 @@
 //	flowbot_ssrf_refused_total{client}                  connections refused by the network guard (runtime/netguard): http_step, webhook
 //	flowbot_llm_requests_total{outcome}                 requests of llm steps and persona bots: ok, error, not_configured
 //	flowbot_llm_request_seconds                         time a language model took to answer
-//	flowbot_timers_total{timer, outcome}                Chat API timers: reply (aggregated messages), silence (follow-ups); fired, dropped
+//	flowbot_timers_total{timer, outcome}                timers: reply (aggregated messages, Chat API), silence (follow-ups, both modes); fired, dropped, failed, released
 //	flowbot_messages_cancelled_total                    unsent bot messages cancelled by a user's interruption
 //
 // A Metrics implements userlike.Observer and netguard.Observer. Label sets
@@ -133,7 +133,7 @@ func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
 		}),
 		timers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowbot_timers_total",
-			Help: "Chat API timers, by timer (reply: aggregated user messages; silence: follow-ups) and outcome (fired; dropped: the conversation moved on).",
+			Help: "Timers, by timer (reply: aggregated user messages of the Chat API; silence: follow-ups, in both modes) and outcome (fired; dropped: the conversation moved on; failed; released: shutdown).",
 		}, []string{"timer", "outcome"}),
 		cancelled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flowbot_messages_cancelled_total",
@@ -248,6 +248,13 @@ func (m *Metrics) LLMRequest(outcome string, d time.Duration) {
 // Timer counts a Chat API timer by outcome (platform.Observer).
 func (m *Metrics) Timer(name, outcome string) {
 	m.timers.WithLabelValues(name, outcome).Inc()
+}
+
+// FollowUp counts a Userlike-mode follow-up by outcome
+// (worker.FollowUpObserver); it shares flowbot_timers_total with the Chat
+// API's follow-ups.
+func (m *Metrics) FollowUp(_, outcome string) {
+	m.timers.WithLabelValues("silence", outcome).Inc()
 }
 
 // Cancelled counts bot messages cancelled by an interruption

@@ -9,6 +9,8 @@
 //	               the conversation's context after the turn that asked for it, the request
 //	pushes         events to deliver to a bot's API URL for one cid, as one JSON array
 //	push_attempts  one row per request made to an API URL (the rate limit's memory)
+//	timers         one follow-up (on_silence) per conversation: when it is due, the rule,
+//	               the sealed context it was set for and that context's hash
 //	schema_version the schema's version; Open migrates older files
 //
 // # States
@@ -17,6 +19,8 @@
 //	                        → failed      (no API URL, unknown bot, too many attempts)
 //	      pending|running   → superseded  (the conversation moved on; the result is dropped)
 //	push: pending → sent | failed | superseded
+//	timer: armed (SetTimer, replacing) → claimed → deleted when fired (FinishTimer, which may arm
+//	       the next in its place) or dropped (DropTimer); CancelTimer deletes it at any time
 //
 // A worker claims a job (ClaimJob) or a batch of one conversation's pushes
 // (ClaimBatch) with a lease: a random claim token and an expiry. It renews
@@ -333,6 +337,11 @@ type Finish struct {
 	Next *NewJob
 	// Note is kept in the job's error column (why no push, for example).
 	Note string
+	// Timer, if not nil, is the conversation's follow-up after the result
+	// turn: it replaces the one armed, if any.
+	Timer *NewTimer
+	// CancelTimer, with Timer nil, cancels the conversation's follow-up.
+	CancelTimer bool
 }
 
 // Finished tells what FinishJob wrote.
@@ -342,7 +351,8 @@ type Finished struct {
 }
 
 // FinishJob marks a claimed job done and, in the same transaction, writes
-// its push and its follow-up job. It returns ErrLost (and writes nothing)
+// its push, the job its result asked for and the conversation's follow-up
+// timer. It returns ErrLost (and writes nothing)
 // when the claim is no longer held — most often because the conversation
 // moved on and the job was superseded.
 func (s *Store) FinishJob(ctx context.Context, j *Job, f Finish) (Finished, error) {
@@ -370,6 +380,15 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, f Finish) (Finished, erro
 			return Finished{}, fmt.Errorf("outbox: finish job %d: next job: %w", j.ID, err)
 		}
 	}
+	switch {
+	case f.Timer != nil:
+		err = upsertTimer(ctx, tx, *f.Timer, now)
+	case f.CancelTimer:
+		_, err = tx.ExecContext(ctx, `DELETE FROM timers WHERE bot = ? AND cid = ?`, j.Bot, j.CID)
+	}
+	if err != nil {
+		return Finished{}, fmt.Errorf("outbox: finish job %d: timer: %w", j.ID, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return Finished{}, fmt.Errorf("outbox: finish job %d: %w", j.ID, err)
 	}
@@ -394,32 +413,40 @@ type Superseded struct {
 // so that an old result does not overwrite the conversation's newer
 // context. One transaction; rows already finished or sent are left alone.
 func (s *Store) Supersede(ctx context.Context, bot, cid string, seq int) (Superseded, error) {
-	var out Superseded
 	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Superseded{}, fmt.Errorf("outbox: supersede: %w", err)
+	}
+	defer tx.Rollback()
+	out, err := supersede(ctx, tx, bot, cid, seq, s.nowMS())
 	if err != nil {
 		return out, fmt.Errorf("outbox: supersede: %w", err)
 	}
-	defer tx.Rollback()
-	now := s.nowMS()
+	return out, tx.Commit()
+}
+
+// supersede is Supersede within a transaction.
+func supersede(ctx context.Context, x execer, bot, cid string, seq int, now int64) (Superseded, error) {
+	var out Superseded
 	const family = `WITH RECURSIVE family(id) AS (
 	SELECT id FROM jobs WHERE cid = ? AND seq = ? AND bot = ?
 	UNION SELECT jobs.id FROM jobs JOIN family ON jobs.parent_id = family.id)
 `
-	res, err := tx.ExecContext(ctx, family+`UPDATE jobs SET state = 'superseded', lease_until = 0, updated_at = ?
+	res, err := x.ExecContext(ctx, family+`UPDATE jobs SET state = 'superseded', lease_until = 0, updated_at = ?
 WHERE id IN family AND state IN ('pending', 'running')`, cid, seq, bot, now)
 	if err != nil {
-		return out, fmt.Errorf("outbox: supersede: %w", err)
+		return out, err
 	}
 	n, _ := res.RowsAffected()
 	out.Jobs = int(n)
-	res, err = tx.ExecContext(ctx, family+`UPDATE pushes SET state = 'superseded', lease_until = 0, updated_at = ?
+	res, err = x.ExecContext(ctx, family+`UPDATE pushes SET state = 'superseded', lease_until = 0, updated_at = ?
 WHERE state = 'pending' AND job_id IN family`, cid, seq, bot, now)
 	if err != nil {
-		return out, fmt.Errorf("outbox: supersede: %w", err)
+		return out, err
 	}
 	n, _ = res.RowsAffected()
 	out.Pushes = int(n)
-	return out, tx.Commit()
+	return out, nil
 }
 
 func affected(res sql.Result, err error) error {

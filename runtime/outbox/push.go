@@ -14,6 +14,10 @@ type NewPush struct {
 	Events  []byte // a JSON array of triggerable events, each with cid and context
 	NEvents int    // how many events Events holds
 	JobID   int64  // the job whose result it carries (0: none); set by FinishJob
+	// FollowUp marks a follow-up's events (set by FinishTimer): the
+	// conversation's next activity (SetTimer, CancelTimer) supersedes them
+	// while they are pending.
+	FollowUp bool
 }
 
 func insertPush(ctx context.Context, x execer, p NewPush, now int64) (string, error) {
@@ -22,8 +26,8 @@ func insertPush(ctx context.Context, x execer, p NewPush, now int64) (string, er
 	if p.JobID != 0 {
 		job = p.JobID
 	}
-	_, err := x.ExecContext(ctx, `INSERT INTO pushes (push_id, job_id, bot, cid, events, n_events, state, next_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`, id, job, p.Bot, p.CID, p.Events, p.NEvents, now, now, now)
+	_, err := x.ExecContext(ctx, `INSERT INTO pushes (push_id, job_id, bot, cid, events, n_events, state, next_at, created_at, updated_at, follow_up)
+VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`, id, job, p.Bot, p.CID, p.Events, p.NEvents, now, now, now, p.FollowUp)
 	return id, err
 }
 
@@ -314,12 +318,13 @@ type PushRow struct {
 	NextAt     time.Time
 	LastStatus int
 	Error      string
+	FollowUp   bool // a follow-up's events (NewPush.FollowUp)
 }
 
 // Pushes lists the pushes of conversation cid (all of them when cid is
 // empty), oldest first.
 func (s *Store) Pushes(ctx context.Context, cid string) ([]PushRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, cid, events, state, attempts, next_at, last_status, error
+	rows, err := s.db.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, cid, events, state, attempts, next_at, last_status, error, follow_up
 FROM pushes WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
 	if err != nil {
 		return nil, err
@@ -329,7 +334,7 @@ FROM pushes WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
 	for rows.Next() {
 		var p PushRow
 		var next int64
-		if err := rows.Scan(&p.ID, &p.PushID, &p.JobID, &p.Bot, &p.CID, &p.Events, &p.State, &p.Attempts, &next, &p.LastStatus, &p.Error); err != nil {
+		if err := rows.Scan(&p.ID, &p.PushID, &p.JobID, &p.Bot, &p.CID, &p.Events, &p.State, &p.Attempts, &next, &p.LastStatus, &p.Error, &p.FollowUp); err != nil {
 			return nil, err
 		}
 		p.NextAt = fromMS(next)

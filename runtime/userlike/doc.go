@@ -42,4 +42,17 @@
 // pushes the events it returns to the bot's API URL (APITarget). A turn
 // that leaves a job's wait tells the Queue (Supersede), so that its result
 // is not pushed. Turns that involve no job never call the Queue.
+//
+// Follow-ups (`on_silence`): with Timers (Options.Timers, or a Queue that
+// implements it, as runtime/worker's Worker does), every answered webhook
+// turn of a flow that has `on_silence` rules arms the conversation's
+// follow-up for the state it ended in (Timers.SetTimer, with the sealed
+// context it answered and the deadline) or cancels it (CancelTimer), before
+// the answer is written; turns between states that cannot have one write
+// nothing, and flows without `on_silence` never call Timers. A worker
+// fires a due follow-up with FireFollowUp (an engine.EvSilence, through the
+// same path as Resume) and pushes the events it returns; Resumed.Timer is
+// the next follow-up to arm with them. Resume, too, says which follow-up a
+// job's result arms. Without Timers, follow-ups are off (logged once per
+// flow that has them).
 package userlike

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowbot/flowbot/channels"
@@ -147,6 +148,11 @@ type Options struct {
 	// ErrKindContextUnknownKey. Nil: unsigned contexts. See
 	// engine.ParseContextKeys for the key ring (FLOWBOT_CONTEXT_KEYS).
 	ContextKeys *engine.ContextKeys
+	// Timers keeps the follow-ups of flows with `on_silence` rules (see
+	// Timers). Nil: the Queue, if it implements Timers (runtime/worker's
+	// Worker does); without either, follow-ups are off (logged once per
+	// flow that has them).
+	Timers Timers
 }
 
 // Queue keeps the async HTTP jobs of flows until a background worker has
@@ -209,6 +215,9 @@ type Handler struct {
 	jobs      JobRunner
 	queue     Queue
 	keys      *engine.ContextKeys // nil: unsigned contexts
+	timers    Timers              // nil: no follow-ups
+	silence   sync.Map            // *engine.Deployment → silenceInfo
+	silenceN  atomic.Int32        // entries stored in silence
 	pool      sync.Pool           // *scratch
 }
 
@@ -242,6 +251,10 @@ func NewWithBots(bots Bots, opts Options) (*Handler, error) {
 		jobs:      opts.Jobs,
 		queue:     opts.Queue,
 		keys:      opts.ContextKeys,
+		timers:    opts.Timers,
+	}
+	if h.timers == nil {
+		h.timers, _ = opts.Queue.(Timers)
 	}
 	if opts.Token != "" {
 		h.token, h.hasToken = sha256.Sum256([]byte(opts.Token)), true
@@ -414,6 +427,11 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *
 					slog.String("bot", name), slog.String("cid", in.CID), slog.Int("seq", seq), slog.String("error", err.Error()))
 			}
 		}
+	}
+	if h.followUps(dep) {
+		// Every answered turn is activity: arm the follow-up it asks for,
+		// or cancel the armed one, before the answer leaves.
+		h.armAfterTurn(ctx, dep, bot, name, in.CID, &in.Event, session, cerr, o, start)
 	}
 	res, rendered := o.res, o.rendered
 	s.out = appendEvents(s.out[:0], in.CID, o.ctx, rendered.Packets)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/flowbot/flowbot/engine"
 )
@@ -38,6 +39,16 @@ type Resumed struct {
 	Ignored bool
 	// From and To are the conversation's states before and after.
 	From, To string
+	// Timer, for a flow with `on_silence` rules whose turn sent events, is
+	// the conversation's follow-up to arm with the push, replacing any;
+	// when it is nil, CancelTimer says whether to cancel the armed one.
+	// Both unset: leave the conversation's follow-up as it is.
+	Timer       *FollowUp
+	CancelTimer bool
+	// Left, for a follow-up (FireFollowUp), is the number of the async job
+	// the conversation waited for and no longer does: its result must not
+	// be pushed (see Queue.Supersede). 0: none.
+	Left int
 }
 
 // Resume continues a conversation with the result of its async job: it
@@ -45,18 +56,40 @@ type Resumed struct {
 // any synchronous HTTP jobs the flow chains (bounded as in a webhook turn),
 // renders for the stored channel and encodes the new context, exactly as a
 // webhook turn would — with the Handler's ContextKeys, bound to c.CID: a
-// stored context that does not verify restarts the conversation. It fails
-// only for a bot it does not serve.
+// stored context that does not verify restarts the conversation. For a
+// flow with `on_silence` rules, the result says which follow-up to arm
+// (Timer, CancelTimer). It fails only for a bot it does not serve.
 func (h *Handler) Resume(ctx context.Context, c Continuation, result engine.HTTPResult) (Resumed, error) {
+	start := h.now()
+	ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: c.Channel, Contact: c.Contact, Now: start, ContextKeys: h.keys}
+	return h.continueTurn(ctx, c, ev, start, time.Time{}, "resumed", slog.Int64("job", c.JobID), slog.Int("status", result.Status))
+}
+
+// continueTurn is a turn the Handler makes on its own (an async job's
+// result, a follow-up): ev stepped from c's stored context at start,
+// completed, rendered and sealed as a webhook turn is; silenceBase is, for
+// a follow-up, the activity its rules count from. msg and attrs are for
+// its log record.
+func (h *Handler) continueTurn(ctx context.Context, c Continuation, ev engine.Event, start, silenceBase time.Time, msg string, attrs ...slog.Attr) (Resumed, error) {
 	dep := h.bots.Get(c.Bot)
 	if dep == nil {
 		return Resumed{}, fmt.Errorf("no bot named %q is served (was its flow removed?)", c.Bot)
 	}
-	start := h.now()
 	session, cerr := h.keys.Decode(c.Context, c.CID)
 	bot := dep.For(session)
-	ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: c.Channel, Contact: c.Contact, Now: start, ContextKeys: h.keys}
-	o := h.complete(ctx, bot, c.Bot, c.CID, &ev, bot.StepContext(ctx, session, ev), false)
+	stepped := bot.StepContext(ctx, session, ev)
+	if ev.Name == engine.EvSilence && (cerr != nil || stepped.Recovery == engine.RecoveryRestarted) {
+		// A follow-up never restarts a silent conversation: the context it
+		// was set for no longer verifies (a retired key), or its state is
+		// gone from the flow. Drop it.
+		attrs := []slog.Attr{slog.String("bot", c.Bot), slog.String("cid", c.CID), slog.String("from", session.State)}
+		if cerr != nil {
+			attrs = append(attrs, slog.String("error", cerr.Error()))
+		}
+		h.log.LogAttrs(ctx, slog.LevelInfo, "follow-up not fired: its conversation cannot continue from the stored context", attrs...)
+		return Resumed{Events: []byte("[]"), Ignored: true, From: session.State, To: session.State}, nil
+	}
+	o := h.complete(ctx, bot, c.Bot, c.CID, &ev, stepped, false)
 	res := o.res
 	out := Resumed{Context: o.ctx, Ignored: res.Ignored, From: session.State, To: res.Session.State, Packets: len(o.rendered.Packets)}
 	out.Events = appendEvents(nil, c.CID, o.ctx, o.rendered.Packets)
@@ -64,38 +97,48 @@ func (h *Handler) Resume(ctx context.Context, c Continuation, result engine.HTTP
 		out.Next = &QueuedJob{Bot: c.Bot, FlowVersion: bot.Flow().ShortHash(), CID: c.CID, Channel: c.Channel,
 			Context: o.ctx, Contact: c.Contact, Job: res.Job}
 	}
+	if seq := awaited(bot, session); ev.Name == engine.EvSilence && seq != 0 && awaited(bot, res.Session) != seq {
+		out.Left = seq
+	}
+	if !res.Ignored && out.Packets > 0 && h.followUps(dep) {
+		out.Timer = followUpOf(res.Timer, bot, c.Bot, c.CID, c.Channel, contactFor(dep, c.Contact), o.ctx, start, silenceBase)
+		out.CancelTimer = out.Timer == nil
+	}
+	ids := []slog.Attr{slog.String("bot", c.Bot), slog.String("cid", c.CID)}
+	ids = append(ids, attrs...)
 	recovery := string(res.Recovery)
 	if cerr != nil {
 		recovery = RecoveryForeign
-		h.refused(ctx, c.Bot, c.CID, cerr, slog.Int64("job", c.JobID))
+		h.refused(ctx, c.Bot, c.CID, cerr, attrs...)
 	}
 	if recovery != "" {
 		h.obs.Recovery(c.Bot, recovery)
 	}
 	for _, e := range res.Errors {
 		h.obs.Error(c.Bot, ErrKindFlow)
-		h.log.LogAttrs(ctx, slog.LevelWarn, "the flow took an error path",
-			slog.String("bot", c.Bot), slog.String("cid", c.CID), slog.Int64("job", c.JobID), slog.String("state", out.To), slog.String("error", e.Error()))
+		h.log.LogAttrs(ctx, slog.LevelWarn, "the flow took an error path", append(ids, slog.String("state", out.To), slog.String("error", e.Error()))...)
 	}
 	if out.Packets == 0 && !res.Ignored && (out.To != out.From || res.Session.Done != session.Done) {
 		h.obs.Error(c.Bot, ErrKindContextLost)
-		h.log.LogAttrs(ctx, slog.LevelWarn, "the result changed the state but made no event to carry the context",
-			slog.String("bot", c.Bot), slog.String("cid", c.CID), slog.Int64("job", c.JobID), slog.String("from", out.From), slog.String("to", out.To))
+		h.log.LogAttrs(ctx, slog.LevelWarn, "the turn changed the state but made no event to carry the context",
+			append(ids, slog.String("from", out.From), slog.String("to", out.To))...)
 	}
 	if h.log.Enabled(ctx, slog.LevelInfo) {
-		attrs := []slog.Attr{slog.String("bot", c.Bot), slog.String("cid", c.CID), slog.Int64("job", c.JobID),
-			slog.String("channel", c.Channel), slog.String("from", out.From), slog.String("to", out.To),
-			slog.Int("events", out.Packets), slog.Int("status", result.Status), slog.Duration("duration", h.now().Sub(start))}
+		la := append(ids, slog.String("channel", c.Channel), slog.String("from", out.From), slog.String("to", out.To),
+			slog.Int("events", out.Packets), slog.Duration("duration", h.now().Sub(start)))
 		if recovery != "" {
-			attrs = append(attrs, slog.String("recovery", recovery))
+			la = append(la, slog.String("recovery", recovery))
 		}
 		if res.Ignored {
-			attrs = append(attrs, slog.Bool("ignored", true))
+			la = append(la, slog.Bool("ignored", true))
+		}
+		if out.Timer != nil {
+			la = append(la, slog.Time("next_follow_up", out.Timer.Due))
 		}
 		if h.logBodies {
-			attrs = append(attrs, slog.String("answer", string(out.Events)))
+			la = append(la, slog.String("answer", string(out.Events)))
 		}
-		h.log.LogAttrs(ctx, slog.LevelInfo, "resumed", attrs...)
+		h.log.LogAttrs(ctx, slog.LevelInfo, msg, la...)
 	}
 	return out, nil
 }

@@ -145,6 +145,13 @@ func (w *Worker) runJob(j *outbox.Job, claimErr error) {
 		f.Note = "the result turn said nothing"
 	default:
 		f.Push = &outbox.NewPush{Bot: j.Bot, CID: j.CID, Events: resumed.Events, NEvents: resumed.Packets}
+		// The result turn arms the conversation's follow-up, if its flow
+		// has any, with its push.
+		if resumed.Timer != nil {
+			nt := newTimer(*resumed.Timer)
+			f.Timer = &nt
+		}
+		f.CancelTimer = resumed.CancelTimer
 	}
 	if resumed.Next != nil {
 		nj := newJob(*resumed.Next)
@@ -174,6 +181,9 @@ func (w *Worker) runJob(j *outbox.Job, claimErr error) {
 	if done.NextID != 0 {
 		log.Info("background job queued by the result", "next_job", done.NextID)
 		wake(w.jobWake)
+	}
+	if f.Timer != nil {
+		w.wakeTimers(f.Timer.DueAt)
 	}
 }
 

@@ -47,6 +47,10 @@ func (r targetOnly) Resume(context.Context, userlike.Continuation, engine.HTTPRe
 	return userlike.Resumed{}, fmt.Errorf("not for this test")
 }
 
+func (r targetOnly) FireFollowUp(context.Context, userlike.FollowUp) (userlike.Resumed, error) {
+	return userlike.Resumed{}, fmt.Errorf("not for this test")
+}
+
 func (r targetOnly) APITarget(string) (string, string, error) { return r.url, r.token, nil }
 
 // counts is an Observer that counts.
@@ -54,9 +58,12 @@ type counts struct {
 	mu     sync.Mutex
 	pushes map[string]int
 	jobs   map[string]int
+	follow map[string]int // follow-ups by outcome
 }
 
-func newCounts() *counts { return &counts{pushes: map[string]int{}, jobs: map[string]int{}} }
+func newCounts() *counts {
+	return &counts{pushes: map[string]int{}, jobs: map[string]int{}, follow: map[string]int{}}
+}
 
 func (c *counts) JobFinished(flow, outcome string, d time.Duration) {
 	c.mu.Lock()
@@ -222,7 +229,7 @@ func TestPushPermanentFailure(t *testing.T) {
 	if len(reqs) != 2 || !reqs[1].Accepted || !slices.Equal(bodies(reqs[1].Packets), []string{"m2"}) {
 		t.Fatalf("requests %+v", reqs)
 	}
-	if got := len(e.clk.Timers()); got > 3 {
+	if got := len(e.clk.Timers()); got > 4 { // the job, push and timer loops' sleeps, and one lease renewal at most
 		t.Errorf("%d timers waiting", got)
 	}
 }

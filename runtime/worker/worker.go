@@ -16,7 +16,18 @@
 //     minute per cid (userlikeapi.Limiter, checked before sending), with
 //     backoff on errors and Retry-After on 429. A push is marked sent only
 //     after a 2xx; if the process dies in between, the push is sent again,
-//     with the same push id.
+//     with the same push id;
+//   - the timer loop fires the conversations' follow-ups (`on_silence`). A
+//     Worker is also the Handler's userlike.Timers: every webhook turn of a
+//     flow with `on_silence` rules arms the conversation's follow-up
+//     (replacing the one armed) or cancels it, so an armed timer is always
+//     the one set for the last context flowbot answered with. When it falls
+//     due the loop claims it (with a lease), continues the conversation with
+//     an engine.EvSilence (userlike.Handler.FireFollowUp: the same path as
+//     Resume) and, in one transaction that holds only if no webhook call
+//     re-armed or cancelled the timer meanwhile, deletes it, writes the
+//     events as a push and arms the next rule's timer. A follow-up whose
+//     conversation moved on is dropped, and nothing is pushed.
 //
 // Every schedule reads the injected clock, so that tests move time by hand.
 //
@@ -34,6 +45,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowbot/flowbot/engine"
@@ -61,6 +73,9 @@ const (
 // each bot's pushes go; *userlike.Handler implements it.
 type Resumer interface {
 	Resume(ctx context.Context, c userlike.Continuation, result engine.HTTPResult) (userlike.Resumed, error)
+	// FireFollowUp continues a conversation whose follow-up (on_silence)
+	// fell due.
+	FireFollowUp(ctx context.Context, f userlike.FollowUp) (userlike.Resumed, error)
 	APITarget(bot string) (url, token string, err error)
 }
 
@@ -89,6 +104,21 @@ type Observer interface {
 	PushAttempt(outcome string)
 }
 
+// Follow-up outcomes reported to FollowUpObserver.FollowUp.
+const (
+	FollowUpFired    = "fired"    // the follow-up's events were queued for the API URL (or its turn said nothing)
+	FollowUpDropped  = "dropped"  // the conversation had moved on: nothing pushed
+	FollowUpFailed   = "failed"   // no API URL, unknown bot, unreadable row, too many attempts
+	FollowUpReleased = "released" // interrupted by shutdown; it fires again
+)
+
+// FollowUpObserver is implemented by an Observer that also counts
+// follow-up timers (on_silence) by outcome. It is optional: an Observer
+// without it sees no follow-ups.
+type FollowUpObserver interface {
+	FollowUp(flow, outcome string)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) JobFinished(string, string, time.Duration) {}
@@ -103,7 +133,7 @@ type Config struct {
 	Logger   *slog.Logger        // nil: slog.Default()
 	Observer Observer            // nil: discards
 
-	Workers int           // jobs run at once; DefaultWorkers when 0
+	Workers int           // jobs run at once (and, apart, follow-ups fired at once); DefaultWorkers when 0
 	Senders int           // push requests at once (one per cid); DefaultSenders when 0
 	Lease   time.Duration // of a claimed job or batch, renewed at a third of it; DefaultLease when 0
 	// Poll is how often the loops look for work written by another process
@@ -131,16 +161,21 @@ type Worker struct {
 	api     *userlikeapi.Client
 	limiter *userlikeapi.Limiter
 
-	res      Resumer
-	jobWake  chan struct{}
-	pushWake chan struct{}
-	stop     chan struct{} // closed by Stop: claim nothing more
-	workCtx  context.Context
-	cancel   context.CancelFunc // interrupts the work in flight
-	loops    sync.WaitGroup
-	inflight sync.WaitGroup
-	started  bool
-	stopOnce sync.Once
+	res       Resumer
+	jobWake   chan struct{}
+	pushWake  chan struct{}
+	timerWake chan struct{}
+	// timerAt is when the timer loop plans to look next (UnixNano), 0
+	// while it is looking: SetTimer wakes it for an earlier timer.
+	timerAt   atomic.Int64
+	followObs FollowUpObserver // nil: not counted
+	stop      chan struct{}    // closed by Stop: claim nothing more
+	workCtx   context.Context
+	cancel    context.CancelFunc // interrupts the work in flight
+	loops     sync.WaitGroup
+	inflight  sync.WaitGroup
+	started   bool
+	stopOnce  sync.Once
 }
 
 // New returns a Worker; it does nothing until Start.
@@ -156,7 +191,7 @@ func New(cfg Config) *Worker {
 	setDefault(&cfg.Retention, DefaultRetention)
 	w := &Worker{cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, obs: cfg.Observer, jobs: cfg.Jobs,
 		api: cfg.API, limiter: cfg.Limiter,
-		jobWake: make(chan struct{}, 1), pushWake: make(chan struct{}, 1), stop: make(chan struct{})}
+		jobWake: make(chan struct{}, 1), pushWake: make(chan struct{}, 1), timerWake: make(chan struct{}, 1), stop: make(chan struct{})}
 	if w.clock == nil {
 		w.clock = clock.Real{}
 	}
@@ -166,6 +201,7 @@ func New(cfg Config) *Worker {
 	if w.obs == nil {
 		w.obs = nopObserver{}
 	}
+	w.followObs, _ = w.obs.(FollowUpObserver)
 	if w.jobs == nil {
 		w.jobs = &httpjob.Runner{}
 	}
@@ -221,6 +257,28 @@ func (w *Worker) Push(ctx context.Context, p outbox.NewPush) (string, error) {
 	return id, nil
 }
 
+// SetTimer arms a conversation's follow-up, replacing the one armed, and
+// supersedes the pending pushes of its earlier follow-ups
+// (userlike.Timers).
+func (w *Worker) SetTimer(ctx context.Context, f userlike.FollowUp) error {
+	if err := w.store.SetTimer(ctx, newTimer(f)); err != nil {
+		return err
+	}
+	w.wakeTimers(f.Due)
+	return nil
+}
+
+// CancelTimer cancels a conversation's follow-up and supersedes the
+// pending pushes of its earlier follow-ups (userlike.Timers).
+func (w *Worker) CancelTimer(ctx context.Context, bot, cid string) error {
+	return w.store.CancelTimer(ctx, bot, cid)
+}
+
+func newTimer(f userlike.FollowUp) outbox.NewTimer {
+	return outbox.NewTimer{Bot: f.Bot, FlowVersion: f.FlowVersion, CID: f.CID, Channel: f.Channel, Contact: f.Contact,
+		State: f.State, Rule: f.Rule, DueAt: f.Due, Base: f.Base, Context: f.Context}
+}
+
 // Supersede marks the conversation's job seq (and its pending pushes)
 // superseded (userlike.Queue).
 func (w *Worker) Supersede(ctx context.Context, bot, cid string, seq int) error {
@@ -255,12 +313,15 @@ func (w *Worker) Start(r Resumer) error {
 		w.limiter.Record(a.CID, a.At)
 	}
 	w.prune(ctx)
-	if jobs, pushes, err := w.store.Depth(ctx); err == nil && (jobs > 0 || pushes > 0) {
-		w.log.Info("outbox: resuming work left from before", "file", w.store.Path(), "jobs", jobs, "pushes", pushes)
+	jobs, pushes, err := w.store.Depth(ctx)
+	timers, terr := w.store.ArmedTimers(ctx)
+	if err == nil && terr == nil && (jobs > 0 || pushes > 0 || timers > 0) {
+		w.log.Info("outbox: resuming work left from before", "file", w.store.Path(), "jobs", jobs, "pushes", pushes, "follow_ups", timers)
 	}
-	w.loops.Add(2)
+	w.loops.Add(3)
 	go w.jobLoop()
 	go w.pushLoop()
+	go w.timerLoop()
 	return nil
 }
 
