@@ -340,3 +340,37 @@ func (r *recorder) Timer(name, outcome string) {
 	}
 	r.timers[name+" "+outcome]++
 }
+
+// TestTimersFireOnAnyInstance: two Chat API instances share one
+// PostgreSQL database; the conversation is served by the first, and its
+// aggregated reply and its follow-up are fired by the second.
+func TestTimersFireOnAnyInstance(t *testing.T) {
+	addr := storetest.Address(t, "postgres")
+	ctx := context.Background()
+	open := func() store.Store {
+		s, err := store.Open(ctx, addr, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a := newEnvOn(t, open(), platform.Options{Bots: pacingBots(t)})
+	b := newEnvOn(t, open(), platform.Options{Bots: pacingBots(t)})
+	b.nextID = 1000
+	conv := pacingConversation(a, map[string]any{"response_delay": 2, "aggregate": true})
+	t0 := a.clock.Now()
+	b.clock.Set(t0)
+	a.at(t0, 0)
+	a.send(conv, "one")
+	a.send(conv, "two")
+	if got := b.at(t0, 2*time.Second); !slices.Equal(got, []string{"You said: one\ntwo", "Second message", "Third message"}) {
+		t.Fatalf("the other instance's reply: %q", got)
+	}
+	if n := a.runDue(); n != 0 {
+		t.Fatalf("the first instance ran %d timers that the second had fired", n)
+	}
+	if got := b.at(t0, 10*time.Minute+2*time.Second); !slices.Equal(got, []string{"Still there?"}) {
+		t.Fatalf("the other instance's follow-up: %q", got)
+	}
+}
