@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -219,7 +220,11 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		return usagef("%v", err)
 	} else if ok {
 		model = &cfg
-		logger.Info("language model configured for llm steps and persona bots", "model", cfg.Model, "base_url", cfg.BaseURL)
+		base := cfg.BaseURL
+		if u, err := url.Parse(base); err == nil {
+			base = u.Redacted() // a user:password in the URL stays out of the logs
+		}
+		logger.Info("language model configured for llm steps and persona bots", "model", cfg.Model, "base_url", base)
 	}
 	var platform *server.Platform
 	if f.database != "" {

@@ -154,7 +154,7 @@ func (a *API) runTimer(ctx context.Context, j store.Job) {
 			if json.Unmarshal(j.Spec, &spec) != nil {
 				return store.TurnOutput{}, store.ErrSkip
 			}
-			ev := userEvent(strings.Join(spec.Texts, "\n"), spec.Media)
+			ev := userEvent(strings.Join(spec.Texts, "\n"), "")
 			ev.Now = now
 			st, err = a.step(ctx, bot, c, ev, turnOpts{})
 		case timerSilence:

@@ -28,7 +28,6 @@ const (
 // replySpec is what a reply timer keeps: the messages to answer.
 type replySpec struct {
 	Texts []string  `json:"texts"`
-	Media string    `json:"media,omitempty"`
 	First time.Time `json:"first"` // when the first of them arrived
 }
 
@@ -173,11 +172,29 @@ func timerOf(c store.Conversation, name string) (store.Timer, bool) {
 	return store.Timer{}, false
 }
 
+// withWaiting puts the texts waiting for a reply timer before the event's
+// own: they are answered now, in the same turn.
+func withWaiting(ev engine.Event, t store.Timer) engine.Event {
+	var spec replySpec
+	if json.Unmarshal(t.Spec, &spec) != nil || len(spec.Texts) == 0 {
+		return ev
+	}
+	texts := spec.Texts
+	if strings.TrimSpace(ev.Text) != "" {
+		texts = append(texts, ev.Text)
+	}
+	ev.Text = strings.Join(texts, "\n")
+	if ev.Name == engine.EvMedia {
+		ev.Name = engine.EvMessage // a text with a media URL, as userEvent makes it
+	}
+	return ev
+}
+
 // aggregate adds a user's message to the reply timer that answers the
 // messages of the response delay together, and moves the timer to the end
 // of the delay (at most 3 delays after the first message, so that a user
 // who keeps writing is answered).
-func aggregate(out *store.TurnOutput, c store.Conversation, text, media string, now time.Time, delay time.Duration) error {
+func aggregate(out *store.TurnOutput, c store.Conversation, text string, now time.Time, delay time.Duration) error {
 	spec := replySpec{First: now}
 	if t, ok := timerOf(c, timerReply); ok {
 		var old replySpec
@@ -187,9 +204,6 @@ func aggregate(out *store.TurnOutput, c store.Conversation, text, media string, 
 	}
 	if strings.TrimSpace(text) != "" {
 		spec.Texts = append(spec.Texts, text)
-	}
-	if media != "" {
-		spec.Media = media
 	}
 	due := now.Add(delay)
 	if limit := spec.First.Add(3 * delay); due.After(limit) {

@@ -3,6 +3,7 @@ package platform_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -372,5 +373,38 @@ func TestTimersFireOnAnyInstance(t *testing.T) {
 	}
 	if got := b.at(t0, 10*time.Minute+2*time.Second); !slices.Equal(got, []string{"Still there?"}) {
 		t.Fatalf("the other instance's follow-up: %q", got)
+	}
+}
+
+// TestAggregationStepsAside: a media message, or an answer to a pending
+// choice, is not held for aggregation: it is answered at once, with the
+// texts that were waiting.
+func TestAggregationStepsAside(t *testing.T) {
+	e := newEnv(t, "sqlite", platform.Options{Bots: pacingBots(t)})
+	conv := pacingConversation(e, map[string]any{"response_delay": 2, "aggregate": true})
+	t0 := e.clock.Now()
+	e.at(t0, 0)
+	e.send(conv, "look at this")
+	e.mustCall(202, "POST", "/api/conversations/"+conv+"/messages", map[string]any{"message": map[string]any{
+		"text": "", "from_bot": false, "attached_media": map[string]any{"url": "https://example.com/a.jpg"}}})
+	if got := e.at(t0, 2*time.Second); !slices.Equal(got, []string{"You said: look at this", "Second message", "Third message"}) {
+		t.Fatalf("after the media message: %q", got)
+	}
+	if got := e.at(t0, time.Minute); len(got) != 0 {
+		t.Fatalf("the reply timer fired as well: %q", got)
+	}
+
+	// The webshop's menu is a choice: "3" is answered at once, as a click.
+	shop := newEnv(t, "sqlite", platform.Options{})
+	out := shop.mustCall(201, "POST", "/api/bots", map[string]any{"name": "Shop", "flow": "webshop",
+		"timing": map[string]any{"response_delay": 2, "aggregate": true}})
+	c := shop.mustCall(201, "POST", "/api/conversations", map[string]any{"bot_id": out["bot"].(map[string]any)["id"], "user_id": "u",
+		"create_user_if_not_exists": true, "webhook": "http://127.0.0.1:9/hook"})["conversation"].(map[string]any)["id"].(string)
+	s0 := shop.clock.Now()
+	shop.at(s0, 0)
+	shop.send(c, "3")
+	shop.send(c, "thanks") // held together with "3", it would make "3\nthanks": no click
+	if got := shop.at(s0, 2*time.Second); len(got) == 0 || !strings.HasPrefix(got[0], "We're open") {
+		t.Fatalf("the menu answer: %q", got)
 	}
 }

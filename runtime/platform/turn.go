@@ -202,10 +202,12 @@ func userEvent(text, mediaURL string) engine.Event {
 }
 
 // answer computes the turn of a user's message (the body of its TurnFunc).
-// With aggregation on and a response delay, the message is stored and the
-// reply timer moved; the turn runs when the delay ends (timers.go).
-// Otherwise the flow steps at once and its replies wait the response
-// delay. Either way the message is activity: the follow-up timer is
+// With aggregation on and a response delay, a text message is stored and
+// the reply timer moved; the turn runs when the delay ends (runTimer).
+// Otherwise — no aggregation, a media message, or a choice waiting for
+// its answer (a "2" must stay a click) — the flow steps at once, with the
+// texts still waiting for the reply timer first, and its replies wait the
+// response delay. Either way the message is activity: the follow-up timer is
 // cancelled or re-armed, and with interruption on, the bot's messages not
 // yet sent are cancelled.
 func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, ev engine.Event, user store.Message) (stepped, error) {
@@ -216,20 +218,28 @@ func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, e
 	}
 	pace := timing(bot, c, flow, session.State)
 	var st stepped
-	if pace.Aggregate && pace.ResponseDelay > 0 && len(c.Context) > 0 && ev.Name != engine.EvStart {
+	if pace.Aggregate && pace.ResponseDelay > 0 && len(c.Context) > 0 && ev.Name == engine.EvMessage && ev.MediaURL == "" && session.Pending == nil {
 		st = stepped{state: session.State, aggregated: true}
 		st.out = store.TurnOutput{Context: c.Context}
 		cancelTimer(&st.out, c, timerSilence)
-		if err := aggregate(&st.out, c, ev.Text, ev.MediaURL, ev.Now, pace.ResponseDelay); err != nil {
+		if err := aggregate(&st.out, c, ev.Text, ev.Now, pace.ResponseDelay); err != nil {
 			return stepped{}, err
 		}
 	} else {
+		waiting, flush := timerOf(c, timerReply)
+		if flush {
+			ev = withWaiting(ev, waiting)
+		}
 		var err error
 		if st, err = a.step(ctx, bot, c, ev, turnOpts{delayed: true}); err != nil {
 			return stepped{}, err
 		}
+		if flush {
+			st.out.CancelTimers = append(st.out.CancelTimers, timerReply)
+		}
 	}
 	st.out.UserMessage = &user
 	st.out.CancelUnsent = pace.Interrupt
+	st.out.CancelCutoff = a.clock.Now()
 	return st, nil
 }

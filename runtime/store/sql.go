@@ -517,7 +517,7 @@ func (s *sqlStore) store(ctx context.Context, tx *sql.Tx, st *turnState, out Tur
 		return err
 	}
 	if out.CancelUnsent {
-		n, err := s.cancelUnsent(ctx, tx, st, now)
+		n, err := s.cancelUnsent(ctx, tx, st, max(now, ms(out.CancelCutoff)))
 		if err != nil {
 			return res, err
 		}
@@ -901,7 +901,9 @@ func (s *sqlStore) cancelUnsent(ctx context.Context, tx *sql.Tx, st *turnState, 
 	var rows *sql.Rows
 	var err error
 	if st.webhook != "" {
-		rows, err = tx.QueryContext(ctx, s.q(`SELECT message_id FROM deliveries WHERE conversation_id = ? AND state = 'pending' AND attempts = 0 AND lease_until <= ?`), st.id, now)
+		// FOR UPDATE: a delivery another process is claiming right now is
+		// waited for, and then no longer matches (its lease is set).
+		rows, err = tx.QueryContext(ctx, s.q(`SELECT message_id FROM deliveries WHERE conversation_id = ? AND state = 'pending' AND attempts = 0 AND lease_until <= ?`+s.d.forUpdate), st.id, now)
 	} else {
 		rows, err = tx.QueryContext(ctx, s.q(`SELECT id FROM messages WHERE conversation_id = ? AND from_bot = 1 AND sent_at > ?`), st.id, now)
 	}

@@ -214,6 +214,11 @@ type TurnOutput struct {
 	// (never attempted and not claimed; without a webhook: not yet due),
 	// before BotMessages are stored.
 	CancelUnsent bool
+	// CancelCutoff, when later than the turn's Now, is the time before
+	// which a message without a webhook counts as sent: the clock read
+	// after the conversation was locked, so that a message a reader saw
+	// while the turn waited for the lock is not cancelled.
+	CancelCutoff time.Time
 	// CancelTimers removes the conversation's timers of these names.
 	CancelTimers []string
 	// SetTimers arms timers, each replacing the one of its name.
