@@ -228,9 +228,11 @@ type run struct {
 	out   []Action
 	res   Result
 	steps int
-	// stayedAfter is the next `on_silence` rule after one that fired and
-	// kept the conversation in its state (0: none fired).
+	// stayedAfter is the next `on_silence` rule after one that fired in
+	// state stayedIn (0: none fired); it is armed if the conversation
+	// stays there.
 	stayedAfter int
+	stayedIn    string
 }
 
 // begin starts the flow from its start state. When the starting event carries

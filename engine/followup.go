@@ -13,6 +13,9 @@ func (r *run) silence() {
 		return
 	}
 	rule := st.Silence[sv.Rule]
+	// Whatever happens next (a message that fails to render takes the
+	// error path), this rule has fired: in this state, the next one is armed.
+	r.stayedAfter, r.stayedIn = sv.Rule+1, st.Name
 	for _, m := range rule.Say {
 		if !r.message(m) {
 			return
@@ -23,7 +26,6 @@ func (r *run) silence() {
 		r.enter()
 		return
 	}
-	r.stayedAfter = sv.Rule + 1 // still silent: the next rule stays armed
 }
 
 // timer is the follow-up to arm after the turn: the first `on_silence`
@@ -34,7 +36,7 @@ func (r *run) timer() *Timer {
 	if r.res.Ignored || st == nil || r.s.Done || len(st.Silence) == 0 {
 		return nil
 	}
-	if r.stayedAfter > 0 {
+	if r.stayedAfter > 0 && r.stayedIn == st.Name {
 		if r.stayedAfter >= len(st.Silence) {
 			return nil
 		}

@@ -111,23 +111,42 @@ func (r *run) history() []LLMMessage {
 	return out
 }
 
-// trimHistory keeps the last n messages that fit in flows.MaxHistoryBytes.
+// trimHistory keeps the last n messages whose transcript fits in
+// flows.MaxHistoryBytes as the context holds it (a JSON string inside the
+// context's JSON: quotes and backslashes escaped twice); a last message
+// too long alone is cut.
 func trimHistory(msgs []LLMMessage, n int) []LLMMessage {
 	if len(msgs) > n {
 		msgs = msgs[len(msgs)-n:]
 	}
-	for len(msgs) > 1 && len(encodeHistory(msgs)) > flows.MaxHistoryBytes {
+	for len(msgs) > 1 && historySize(msgs) > flows.MaxHistoryBytes {
 		msgs = msgs[1:]
 	}
+	if len(msgs) == 1 {
+		last := msgs[0]
+		for historySize([]LLMMessage{last}) > flows.MaxHistoryBytes {
+			last.Content = cutRunes(last.Content, utf8.RuneCountInString(last.Content)*3/4)
+		}
+		msgs = []LLMMessage{last}
+	}
 	return msgs
+}
+
+// historySize is the transcript's size inside the context.
+func historySize(msgs []LLMMessage) int {
+	b, _ := json.Marshal(encodeHistory(msgs))
+	return len(b)
 }
 
 func encodeHistory(msgs []LLMMessage) string {
 	if len(msgs) == 0 {
 		return ""
 	}
-	b, _ := json.Marshal(msgs)
-	return string(b)
+	var sb strings.Builder
+	enc := json.NewEncoder(&sb)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(msgs)
+	return strings.TrimSuffix(sb.String(), "\n")
 }
 
 // clip cuts s to at most n characters.

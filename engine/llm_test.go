@@ -172,3 +172,62 @@ func TestSilenceRules(t *testing.T) {
 		t.Errorf("timer after the flow ended: %+v", c2.res.Timer)
 	}
 }
+
+// TestLLMTranscriptFitsItsBound: the transcript is measured as the context
+// holds it (escaped twice), so text full of quotes and backslashes cannot
+// push it past flows.MaxHistoryBytes, which flows.ContextBound counts.
+func TestLLMTranscriptFitsItsBound(t *testing.T) {
+	b := parseBot(t, `
+name: chat
+start: listen
+states:
+  listen: {wait: true, next: reply}
+  reply:
+    llm: {system: "Be brief.", history: 50}
+    next: listen
+`)
+	c := &convo{t: t, bot: b}
+	c.send(start())
+	before := len(c.ctx)
+	nasty := strings.Repeat(`"<\`, 400)
+	for i := 1; i <= 5; i++ {
+		c.send(msg(nasty))
+		c.send(reply(i, nasty))
+		if c.res.Session.State != "listen" || len(c.res.Errors) > 0 {
+			t.Fatalf("turn %d: state %q, errors %v", i, c.res.Session.State, c.res.Errors)
+		}
+	}
+	if grew := len(c.ctx) - before; grew > flows.MaxHistoryBytes+len(flows.HistoryVar)+6 {
+		t.Errorf("the transcript takes %d bytes of the context, over its bound %d", grew, flows.MaxHistoryBytes)
+	}
+}
+
+// TestSilenceRuleThatFailsMovesOn: a rule whose message cannot be rendered
+// takes the error path once; the next rule is armed, not the same again.
+func TestSilenceRuleThatFailsMovesOn(t *testing.T) {
+	f, lints := flows.Parse("test.yaml", []byte(`
+name: nudge
+start: ask
+states:
+  ask:
+    ask: What's your email?
+    next: ask
+    on_silence:
+      - after: 10m
+        say: "${env.FLOWBOT_TEST_UNSET_VARIABLE}"
+      - after: 1h
+        say: Bye.
+`), flows.Options{Env: func(string) (string, bool) { return "", false }})
+	if f == nil || lints.HasErrors() {
+		t.Fatal(lints)
+	}
+	c := &convo{t: t, bot: New(f)}
+	c.send(start())
+	c.send(Event{Name: EvSilence, Silence: &SilenceEvent{State: "ask", Rule: 0}})
+	if len(c.res.Errors) != 1 {
+		t.Fatalf("errors: %v", c.res.Errors)
+	}
+	if tm := c.res.Timer; tm == nil || tm.Rule != 1 || !tm.Continue {
+		t.Fatalf("timer after a failed rule: %+v", tm)
+	}
+}
