@@ -651,6 +651,15 @@ type conversationJSON struct {
 	UpdatedAt int64             `json:"updated_at"`
 	Timing    json.RawMessage   `json:"timing,omitempty"`
 	Delivery  *backlogJSON      `json:"delivery,omitempty"`
+	Timers    *timersJSON       `json:"timers,omitempty"`
+}
+
+// timersJSON says when the conversation's armed timers fire (Unix
+// seconds): the answer to the messages held for aggregation, and the
+// follow-up after silence.
+type timersJSON struct {
+	ReplyAt    *int64 `json:"reply_at,omitempty"`
+	FollowUpAt *int64 `json:"follow_up_at,omitempty"`
 }
 
 // backlogJSON tells how far webhook delivery is behind.
@@ -793,6 +802,23 @@ func (a *API) getConversation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := toConversationJSON(c)
+	timers, err := a.store.Timers(r.Context(), c.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, t := range timers {
+		if out.Timers == nil {
+			out.Timers = &timersJSON{}
+		}
+		at := t.DueAt.Unix()
+		switch t.Name {
+		case timerReply:
+			out.Timers.ReplyAt = &at
+		case timerSilence:
+			out.Timers.FollowUpAt = &at
+		}
+	}
 	if c.Webhook != "" {
 		n, head, err := a.store.Pending(r.Context(), c.ID)
 		if err != nil {

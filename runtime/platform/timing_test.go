@@ -133,6 +133,9 @@ func TestTimingBurstAnsweredOnce(t *testing.T) {
 			if got := e.at(t0, 2900*time.Millisecond); len(got) != 0 {
 				t.Fatalf("answered inside the delay: %q", got)
 			}
+			if at := e.timers(conv)["reply_at"]; at != float64(t0.Add(3*time.Second).Unix()) {
+				t.Fatalf("reply_at %v, want %d", at, t0.Add(3*time.Second).Unix())
+			}
 			// 2 s after the last one: one answer to all three.
 			got := e.at(t0, 3*time.Second)
 			if !slices.Equal(got, []string{"You said: my order\nis late\nhelp"}) {
@@ -230,6 +233,9 @@ func TestFollowUpAfterSilence(t *testing.T) {
 			if got := e.at(t0, 19*time.Minute); !slices.Equal(got, []string{"Still there?"}) {
 				t.Fatalf("after 10 min of silence: %q", got)
 			}
+			if at := e.timers(conv)["follow_up_at"]; at != float64(t0.Add(39*time.Minute).Unix()) {
+				t.Fatalf("follow_up_at %v, want %d", at, t0.Add(39*time.Minute).Unix())
+			}
 			// 30 minutes after it: goodbye, and the conversation ends.
 			if got := e.at(t0, 38*time.Minute); len(got) != 0 {
 				t.Fatalf("before 30 min: %q", got)
@@ -243,6 +249,9 @@ func TestFollowUpAfterSilence(t *testing.T) {
 			}
 			if got := e.at(t0, 48*time.Hour); len(got) != 0 {
 				t.Fatalf("after the end: %q", got)
+			}
+			if timers := e.timers(conv); timers != nil {
+				t.Fatalf("timers after the end: %v", timers)
 			}
 			if obs.timers["silence fired"] != 2 || len(obs.timers) != 1 {
 				t.Errorf("timers counted: %v", obs.timers)
@@ -407,4 +416,12 @@ func TestAggregationStepsAside(t *testing.T) {
 	if got := shop.at(s0, 2*time.Second); len(got) == 0 || !strings.HasPrefix(got[0], "We're open") {
 		t.Fatalf("the menu answer: %q", got)
 	}
+}
+
+// timers returns the conversation's "timers" object (GET /api/conversations/{id}).
+func (e *env) timers(conv string) map[string]any {
+	e.t.Helper()
+	c := e.mustCall(200, "GET", "/api/conversations/"+conv, nil)["conversation"].(map[string]any)
+	timers, _ := c["timers"].(map[string]any)
+	return timers
 }

@@ -872,6 +872,15 @@ func (s *sqlStore) Depth(ctx context.Context) (int, int, error) {
 	return d, j, nil
 }
 
+func (s *sqlStore) Timers(ctx context.Context, conversationID string) ([]Timer, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: s.d.name == "postgres"})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	return s.timers(ctx, tx, conversationID)
+}
+
 // timers reads a conversation's armed timers.
 func (s *sqlStore) timers(ctx context.Context, tx *sql.Tx, conversationID string) ([]Timer, error) {
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT timer, due_at, spec FROM jobs WHERE conversation_id = ? AND timer <> '' ORDER BY timer`), conversationID)

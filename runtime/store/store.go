@@ -92,6 +92,9 @@ type Store interface {
 	// NextJob is when the next job is due (ok false when none is queued).
 	NextJob(ctx context.Context) (at time.Time, ok bool, err error)
 
+	// Timers returns the conversation's armed timers, by name.
+	Timers(ctx context.Context, conversationID string) ([]Timer, error)
+
 	// Depth counts pending deliveries and queued jobs (for metrics).
 	Depth(ctx context.Context) (deliveries, jobs int, err error)
 
