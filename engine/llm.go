@@ -49,7 +49,7 @@ func (r *run) llmRequest(st *flows.State) {
 	if timeout <= 0 {
 		timeout = flows.DefaultLLMTimeout
 	}
-	job := &Job{State: st.Name, Timeout: time.Duration(timeout * float64(time.Second)),
+	job := &Job{State: st.Name, Timeout: time.Duration(timeout * float64(time.Second)), Async: l.Async,
 		LLM: &LLMRequest{System: system, Messages: msgs, MaxTokens: l.MaxTokens, Temperature: l.Temperature}}
 	r.queue(job)
 }

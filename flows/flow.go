@@ -93,6 +93,7 @@ type LLMStep struct {
 	Prompt      Template // the user's turn; empty: the event's text
 	Save        string   // the variable that receives the reply, if any
 	Quiet       bool     // do not say the reply (only save it)
+	Async       bool     // Userlike mode: answer now, push the reply through api_url
 	History     int      // earlier messages sent with the prompt
 	MaxTokens   int      // 0: the endpoint's default
 	Temperature *float64 // nil: the endpoint's default

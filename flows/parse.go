@@ -695,6 +695,9 @@ func (p *parser) llmStep(n *yaml.Node, stateWhat string) *LLMStep {
 			p.errorf(v, "%q holds the language model's transcript; choose another variable name", l.Save)
 		}
 	}
+	if v := vals["async"]; v != nil {
+		l.Async = v.Value == "true"
+	}
 	if v := vals["quiet"]; v != nil {
 		l.Quiet = v.Value == "true"
 		if l.Quiet && vals["save"] == nil {

@@ -104,6 +104,7 @@ var Language = map[string][]Field{
 		{Name: "max_tokens", Kind: KInt, Doc: fmt.Sprintf("The longest reply, in tokens (1–%d; default: the model's).", MaxLLMTokens)},
 		{Name: "temperature", Kind: KNumber, Doc: "Sampling temperature (0–2; default: the model's)."},
 		{Name: "timeout", Kind: KNumber, Doc: fmt.Sprintf("Seconds to wait for the reply (1–%d, default %d).", MaxLLMTimeout, DefaultLLMTimeout)},
+		{Name: "async", Kind: KBool, Doc: "Userlike mode: answer the webhook at once (with the state's `say`) and push the reply later through the flow's api_url, as an async http step does. Platform mode always asks in the background."},
 	},
 	"silence": {
 		{Name: "after", Kind: KDuration, Required: true, Doc: "How long the contact has been silent, as a duration: \"90s\", \"10m\", \"1h30m\" (more than 0, at most 720h)."},
