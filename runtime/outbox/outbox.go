@@ -9,8 +9,9 @@
 //	               the conversation's context after the turn that asked for it, the request
 //	pushes         events to deliver to a bot's API URL for one cid, as one JSON array
 //	push_attempts  one row per request made to an API URL (the rate limit's memory)
-//	timers         one follow-up (on_silence) per conversation: when it is due, the rule,
-//	               the sealed context it was set for and that context's hash
+//	timers         one follow-up (on_silence) per conversation: when it is due (and when its
+//	               rule was due before quiet hours moved it), the rule, the sealed context
+//	               it was set for and that context's hash
 //	schema_version the schema's version; Open migrates older files
 //
 // # States
@@ -208,11 +209,13 @@ type storedJob struct {
 	Body      []byte      `json:"body,omitempty"`
 	TimeoutMS int64       `json:"timeout_ms,omitempty"`
 	Async     bool        `json:"async,omitempty"`
+	// LLM is the prompt of an llm step's job (then Method and URL are empty).
+	LLM *engine.LLMRequest `json:"llm,omitempty"`
 }
 
 func encodeJob(j engine.Job) ([]byte, error) {
 	return json.Marshal(storedJob{Seq: j.Seq, State: j.State, Method: j.Method, URL: j.URL, Headers: j.Headers,
-		Body: j.Body, TimeoutMS: j.Timeout.Milliseconds(), Async: j.Async})
+		Body: j.Body, TimeoutMS: j.Timeout.Milliseconds(), Async: j.Async, LLM: j.LLM})
 }
 
 func decodeJob(b []byte) (engine.Job, error) {
@@ -221,7 +224,7 @@ func decodeJob(b []byte) (engine.Job, error) {
 		return engine.Job{}, err
 	}
 	return engine.Job{Seq: w.Seq, State: w.State, Method: w.Method, URL: w.URL, Headers: w.Headers,
-		Body: w.Body, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Async: w.Async}, nil
+		Body: w.Body, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Async: w.Async, LLM: w.LLM}, nil
 }
 
 // execer is *sql.DB or *sql.Tx.

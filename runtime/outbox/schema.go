@@ -95,6 +95,11 @@ CREATE INDEX timers_due ON timers (due_at);
 CREATE INDEX timers_leased ON timers (lease_until) WHERE lease_until > 0;
 ALTER TABLE pushes ADD COLUMN follow_up INTEGER NOT NULL DEFAULT 0;
 `,
+	// 3: when a timer's rule was due before quiet hours moved it (0: at
+	// due_at, as for the timers armed before).
+	`
+ALTER TABLE timers ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

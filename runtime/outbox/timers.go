@@ -22,6 +22,7 @@ type NewTimer struct {
 	State       string            // the state it was set for
 	Rule        int               // the index of the rule it fires in the state's `on_silence`
 	DueAt       time.Time         // when it fires
+	Planned     time.Time         // when the rule was due before quiet hours moved it (zero: DueAt)
 	Base        time.Time         // the activity the rule counts from
 	Context     []byte            // the sealed context the turn that armed it answered with
 }
@@ -52,13 +53,26 @@ func upsertTimer(ctx context.Context, x execer, t NewTimer, now int64) error {
 			return err
 		}
 	}
-	_, err := x.ExecContext(ctx, `INSERT INTO timers (bot, cid, flow_version, channel, contact, state, rule, due_at, base, context, context_hash, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	planned := t.Planned
+	if planned.IsZero() {
+		planned = t.DueAt
+	}
+	_, err := x.ExecContext(ctx, `INSERT INTO timers (bot, cid, flow_version, channel, contact, state, rule, due_at, planned, base, context, context_hash, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bot, cid) DO UPDATE SET flow_version = excluded.flow_version, channel = excluded.channel, contact = excluded.contact,
- state = excluded.state, rule = excluded.rule, due_at = excluded.due_at, base = excluded.base, context = excluded.context,
+ state = excluded.state, rule = excluded.rule, due_at = excluded.due_at, planned = excluded.planned, base = excluded.base, context = excluded.context,
  context_hash = excluded.context_hash, attempts = 0, claim = 0, lease_until = 0, created_at = excluded.created_at, updated_at = excluded.updated_at`,
-		t.Bot, t.CID, t.FlowVersion, t.Channel, contact, t.State, t.Rule, ms(t.DueAt), ms(t.Base), t.Context, ContextHash(t.Context), now, now)
+		t.Bot, t.CID, t.FlowVersion, t.Channel, contact, t.State, t.Rule, ms(t.DueAt), ms(planned), ms(t.Base), t.Context, ContextHash(t.Context), now, now)
 	return err
+}
+
+// plannedAt reads a timer's planned column: 0 (a timer armed before the
+// column existed) is its due time.
+func plannedAt(planned, due int64) time.Time {
+	if planned == 0 {
+		return fromMS(due)
+	}
+	return fromMS(planned)
 }
 
 // supersedeFollowUps marks the pending pushes of the conversation's
@@ -121,19 +135,19 @@ func (s *Store) ClaimTimer(ctx context.Context, lease time.Duration) (*Timer, er
 	token := newToken()
 	row := s.db.QueryRowContext(ctx, `UPDATE timers SET attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ?
 WHERE rowid = (SELECT rowid FROM timers WHERE due_at <= ? AND lease_until <= ? ORDER BY due_at LIMIT 1)
-RETURNING bot, cid, flow_version, channel, contact, state, rule, due_at, base, context, context_hash, attempts`,
+RETURNING bot, cid, flow_version, channel, contact, state, rule, due_at, planned, base, context, context_hash, attempts`,
 		token, leaseEnd(now, lease), ms(now), ms(now), ms(now))
 	t := &Timer{claim: token}
 	var contact []byte
-	var due, base int64
-	err := row.Scan(&t.Bot, &t.CID, &t.FlowVersion, &t.Channel, &contact, &t.State, &t.Rule, &due, &base, &t.Context, &t.Hash, &t.Attempts)
+	var due, planned, base int64
+	err := row.Scan(&t.Bot, &t.CID, &t.FlowVersion, &t.Channel, &contact, &t.State, &t.Rule, &due, &planned, &base, &t.Context, &t.Hash, &t.Attempts)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim timer: %w", err)
 	}
-	t.DueAt, t.Base = fromMS(due), fromMS(base)
+	t.DueAt, t.Planned, t.Base = fromMS(due), plannedAt(planned, due), fromMS(base)
 	if ContextHash(t.Context) != t.Hash {
 		return t, fmt.Errorf("outbox: timer of %s: its context does not match the hash it was armed for", t.CID)
 	}
@@ -272,6 +286,7 @@ type TimerRow struct {
 	State     string
 	Rule      int
 	DueAt     time.Time
+	Planned   time.Time // when the rule was due before quiet hours moved it
 	Base      time.Time
 	Hash      string
 	Context   []byte
@@ -283,7 +298,7 @@ type TimerRow struct {
 // Timers lists the timers of conversation cid (all of them when cid is
 // empty), the soonest due first.
 func (s *Store) Timers(ctx context.Context, cid string) ([]TimerRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT bot, cid, state, rule, due_at, base, context_hash, context, attempts, claim, lease_until
+	rows, err := s.db.QueryContext(ctx, `SELECT bot, cid, state, rule, due_at, planned, base, context_hash, context, attempts, claim, lease_until
 FROM timers WHERE ? = '' OR cid = ? ORDER BY due_at, bot, cid`, cid, cid)
 	if err != nil {
 		return nil, err
@@ -292,11 +307,11 @@ FROM timers WHERE ? = '' OR cid = ? ORDER BY due_at, bot, cid`, cid, cid)
 	var out []TimerRow
 	for rows.Next() {
 		var r TimerRow
-		var due, base, claim, lease int64
-		if err := rows.Scan(&r.Bot, &r.CID, &r.State, &r.Rule, &due, &base, &r.Hash, &r.Context, &r.Attempts, &claim, &lease); err != nil {
+		var due, planned, base, claim, lease int64
+		if err := rows.Scan(&r.Bot, &r.CID, &r.State, &r.Rule, &due, &planned, &base, &r.Hash, &r.Context, &r.Attempts, &claim, &lease); err != nil {
 			return nil, err
 		}
-		r.DueAt, r.Base, r.Claimed, r.LeaseEnds = fromMS(due), fromMS(base), claim != 0, fromMS(lease)
+		r.DueAt, r.Planned, r.Base, r.Claimed, r.LeaseEnds = fromMS(due), plannedAt(planned, due), fromMS(base), claim != 0, fromMS(lease)
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -222,7 +222,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	defer s.Close()
 	var v int
 	s.db.QueryRow(`SELECT version FROM schema_version`).Scan(&v)
-	if v != SchemaVersion || SchemaVersion != 2 {
+	if v != SchemaVersion || SchemaVersion != 3 {
 		t.Fatalf("version %d of %d", v, SchemaVersion)
 	}
 	ps, err := s.Pushes(ctx, "c1")
@@ -231,5 +231,62 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	if err := s.SetTimer(ctx, timer("c1", time.Minute, "ask")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTimerPlanned: a timer keeps when its rule was due before quiet hours
+// moved it (by default, when it is due); a claim reads it back.
+func TestTimerPlanned(t *testing.T) {
+	s, clk := open(t)
+	deferred := timer("c1", 10*time.Hour, "ask")
+	deferred.Planned = t0.Add(10 * time.Minute)
+	if err := s.SetTimer(ctx, deferred); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTimer(ctx, timer("c2", 20*time.Minute, "ask")); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Timers(ctx, "")
+	if err != nil || len(rows) != 2 || !rows[0].Planned.Equal(t0.Add(20*time.Minute)) || !rows[1].Planned.Equal(t0.Add(10*time.Minute)) ||
+		!rows[1].DueAt.Equal(t0.Add(10*time.Hour)) {
+		t.Fatalf("timers %+v %v", rows, err)
+	}
+	clk.Set(t0.Add(10 * time.Hour))
+	for _, want := range []struct {
+		cid     string
+		planned time.Duration
+	}{{"c2", 20 * time.Minute}, {"c1", 10 * time.Minute}} {
+		c, err := s.ClaimTimer(ctx, time.Minute)
+		if err != nil || c == nil || c.CID != want.cid || !c.Planned.Equal(t0.Add(want.planned)) {
+			t.Fatalf("claimed %+v %v; want %s planned at %v", c, err, want.cid, want.planned)
+		}
+	}
+}
+
+// TestMigrateFromVersion2: a timer armed before the planned column is
+// planned at its due time.
+func TestMigrateFromVersion2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := ms(t0.Add(10 * time.Minute))
+	for _, q := range []string{migrations[0], migrations[1], `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2)`,
+		fmt.Sprintf(`INSERT INTO timers (bot, cid, flow_version, channel, state, rule, due_at, base, context, context_hash, created_at, updated_at)
+VALUES ('remind', 'c1', 'v1', 'web', 'ask', 0, %d, %d, X'7B7D', %q, 0, 0)`, due, ms(t0), ContextHash([]byte("{}")))} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.Timers(ctx, "c1")
+	if err != nil || len(rows) != 1 || !rows[0].Planned.Equal(rows[0].DueAt) || !rows[0].DueAt.Equal(t0.Add(10*time.Minute)) {
+		t.Fatalf("old timer %+v %v", rows, err)
 	}
 }

@@ -1,17 +1,21 @@
 package server_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/llm"
 	"github.com/flowbot/flowbot/runtime/llm/llmtest"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/store/storetest"
+	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
 )
 
 // TestPersonaBotOverWebhooks is seed 000's persona bot: a bot with freeform
@@ -95,5 +99,95 @@ func TestPersonaBotOverWebhooks(t *testing.T) {
 		if !strings.Contains(metrics, line) {
 			t.Errorf("metrics lack %q", line)
 		}
+	}
+}
+
+// conciergeFlows are two flows with an llm step for Userlike mode: one
+// asks during the webhook call, one in the background (async) and pushes
+// the reply through the API URL.
+func conciergeFlows(t *testing.T, apiURL string) []*flows.Flow {
+	t.Helper()
+	var out []*flows.Flow
+	for _, async := range []bool{false, true} {
+		name := "concierge"
+		if async {
+			name = "concierge-async"
+		}
+		src := fmt.Sprintf(`
+name: %s
+api_url: %s
+api_token: api-token
+start: hello
+states:
+  hello:
+    say: Hi! Ask me anything.
+    next: listen
+  listen:
+    wait: true
+    next: answer
+  answer:
+    say: Let me think…
+    llm: {system: "You are the hotel's concierge.", async: %v}
+    next: listen
+`, name, apiURL, async)
+		f, lints := flows.Parse(name+".yaml", []byte(src), flows.Options{})
+		if f == nil || lints.HasErrors() {
+			t.Fatal(lints)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// TestLLMStepInUserlikeMode: an llm step answers within the webhook call,
+// or — with async — the webhook answers at once and the model's reply is
+// pushed to the API URL with a context that continues the conversation.
+func TestLLMStepInUserlikeMode(t *testing.T) {
+	model := httptest.NewServer(llmtest.NewFake(nil))
+	defer model.Close()
+	plat := platformtest.New("")
+	api := plat.API("api-token")
+	apiSrv := httptest.NewServer(api)
+	defer apiSrv.Close()
+	cfg := server.Config{Flows: conciergeFlows(t, apiSrv.URL+"/api/v3/chatbot"), DataPath: filepath.Join(t.TempDir(), "flowbot.db"),
+		LLM: &llm.Config{BaseURL: model.URL + "/v1", Model: "fake-1"}}
+	r := serve(t, cfg, nil)
+	defer r.stop()
+
+	plat.SetURL(r.url + "/bots/concierge/webhook")
+	c := plat.Conversation("chatbot::sync", "web")
+	must(t)(c.Start(""))
+	got := must(t)(c.Say("Where is breakfast?")).Texts()
+	// Userlike mode does not segment: the reply is one message.
+	want := []string{"Let me think…", "Hey! You said: \"Where is breakfast?\"\n\nThat makes 1 message so far. My instructions begin: \"You are the hotel's concierge.\""}
+	if !slices.Equal(got, want) {
+		t.Fatalf("sync answer %q, want %q", got, want)
+	}
+
+	plat.SetURL(r.url + "/bots/concierge-async/webhook")
+	a := plat.Conversation("chatbot::async", "web")
+	must(t)(a.Start(""))
+	if got := must(t)(a.Say("Is the pool open?")).Texts(); !slices.Equal(got, []string{"Let me think…"}) {
+		t.Fatalf("async answer %q", got)
+	}
+	reqs := api.Wait(1, wait)
+	if len(reqs) != 1 || reqs[0].CID != "chatbot::async" {
+		t.Fatalf("pushes: %+v", reqs)
+	}
+	var texts []string
+	for _, p := range reqs[0].Packets {
+		if p.Name == "message" {
+			texts = append(texts, p.Payload["body"].(string))
+		}
+	}
+	if len(texts) != 1 || !strings.HasPrefix(texts[0], `Hey! You said: "Is the pool open?"`) {
+		t.Fatalf("pushed %q", texts)
+	}
+	// The pushed context continues: the next message asks the model again,
+	// with the transcript.
+	must(t)(a.Say("And the gym?"))
+	reqs = api.Wait(2, wait)
+	if len(reqs) != 2 || !strings.Contains(fmt.Sprint(reqs[1].Packets), "That makes 3 messages so far.") {
+		t.Fatalf("second push: %+v", reqs[len(reqs)-1].Packets)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/flows"
 )
 
 // ErrKindTimer: the conversation's follow-up timer could not be stored
@@ -37,8 +38,9 @@ type FollowUp struct {
 	Contact     map[string]string // the contact fields of the turn (nil when the flow reads none)
 	State       string            // the state it was set for
 	Rule        int               // the index of the rule in the state's `on_silence`
-	Due         time.Time         // when it fires
-	Base        time.Time         // the activity the rule counts from (Due is Base + the rule's after)
+	Due         time.Time         // when it fires: Planned, or the end of the state's quiet hours it falls in
+	Planned     time.Time         // when the rule is due: Base + the rule's after (zero: Due)
+	Base        time.Time         // the activity the rule counts from
 	Context     []byte            // the sealed context of the turn that armed it
 }
 
@@ -91,7 +93,9 @@ func hasSilence(b *engine.Bot) bool {
 
 // followUpOf is the follow-up t asks for after a turn at now that answered
 // with ctx; base is, when a rule fired, the activity that rule counted from
-// (moved by its lateness). Nil for no timer.
+// (moved by its lateness). It is due after the rule's after or, when that
+// falls in the quiet hours of the state's `timing`, when they end (as in
+// platform mode). Nil for no timer.
 func followUpOf(t *engine.Timer, bot *engine.Bot, name, cid, channel string, contact map[string]string, ctx []byte, now, base time.Time) *FollowUp {
 	if t == nil {
 		return nil
@@ -100,15 +104,34 @@ func followUpOf(t *engine.Timer, bot *engine.Bot, name, cid, channel string, con
 	if t.Continue && !base.IsZero() {
 		from = base
 	}
+	planned := from.Add(t.After)
 	return &FollowUp{Bot: name, FlowVersion: bot.Flow().ShortHash(), CID: cid, Channel: channel, Contact: contact,
-		State: t.State, Rule: t.Rule, Due: from.Add(t.After), Base: from, Context: ctx}
+		State: t.State, Rule: t.Rule, Due: quietDefer(bot.Flow(), t.State, planned), Planned: planned, Base: from, Context: ctx}
+}
+
+// quietDefer is when a follow-up of state planned at at is due: at, or the
+// end of the quiet hours of the state's `timing` at falls in (in its
+// time_zone, default UTC). Of a state's timing, only these two keys apply
+// in Userlike mode.
+func quietDefer(f *flows.Flow, state string, at time.Time) time.Time {
+	st := f.States[state]
+	if st == nil || st.Timing == nil || st.Timing.QuietHours == nil {
+		return at
+	}
+	p := flows.Timing{QuietHours: st.Timing.QuietHours, TimeZone: st.Timing.TimeZone}.Pace()
+	return p.Quiet.Defer(at, p.Location)
 }
 
 // nextBase is the activity the next rule counts from when f fires at now:
-// f's base, moved by how late it fired (no process was running, a busy
-// worker), so that the rules keep their distances.
+// f's base, moved by how late it fired after its planned time (quiet
+// hours, no process running, a busy worker), so that the rules keep their
+// distances.
 func nextBase(f FollowUp, now time.Time) time.Time {
-	if late := now.Sub(f.Due); late > 0 && !f.Due.IsZero() {
+	planned := f.Planned
+	if planned.IsZero() {
+		planned = f.Due
+	}
+	if late := now.Sub(planned); late > 0 && !planned.IsZero() {
 		return f.Base.Add(late)
 	}
 	return f.Base
@@ -161,10 +184,10 @@ func (h *Handler) armAfterTurn(ctx context.Context, dep *engine.Deployment, bot 
 // and rule, and completes the turn exactly as Resume does (chained
 // synchronous HTTP jobs, rendering for f.Channel, a sealed context bound
 // to f.CID). The result's Timer is the next follow-up, counting from f's
-// base (moved by the lateness) when a rule fired and the conversation
-// stayed. Ignored means the stored context is no longer in that state or
-// rule: nothing is to be pushed or armed. It fails only for a bot it does
-// not serve.
+// base (moved by how late it fired after f.Planned, quiet hours included)
+// when a rule fired and the conversation stayed. Ignored means the stored
+// context is no longer in that state or rule: nothing is to be pushed or
+// armed. It fails only for a bot it does not serve.
 func (h *Handler) FireFollowUp(ctx context.Context, f FollowUp) (Resumed, error) {
 	now := h.now()
 	ev := engine.Event{Name: engine.EvSilence, Silence: &engine.SilenceEvent{State: f.State, Rule: f.Rule}, Channel: f.Channel,

@@ -264,3 +264,47 @@ func TestFollowUpsOffWithoutStore(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestFollowUpQuietHours: a state whose timing sets quiet hours defers its
+// follow-ups to their end (in its time zone); the rule keeps its planned
+// time, so that the next one counts from the deferral as from any
+// lateness. Without quiet hours, Planned is Due.
+func TestFollowUpQuietHours(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(silenceFlow, "    on_silence:\n", "    timing: {quiet_hours: \"22:00-08:00\", time_zone: Europe/Berlin}\n    on_silence:\n", 1)
+	tm := &fakeTimers{}
+	reply := time.Date(2026, 3, 1, 21, 55, 0, 0, berlin)
+	morning := time.Date(2026, 3, 2, 8, 0, 0, 0, berlin)
+	clk := &fixedClock{now: reply}
+	h, err := userlike.New([]*engine.Bot{engine.New(parseFlow(t, src))}, userlike.Options{Logger: testLogger(t), Timers: tm, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := platformFor(serveHTTP(t, h), "remind").Conversation("c-q", "web")
+	must(t)(c.Start(""))
+	armed := tm.last
+	if !armed.Due.Equal(morning) || !armed.Planned.Equal(reply.Add(10*time.Minute)) || !armed.Base.Equal(reply) {
+		t.Fatalf("armed due %v planned %v base %v", armed.Due.In(berlin), armed.Planned.In(berlin), armed.Base.In(berlin))
+	}
+	clk.Set(morning)
+	res, err := h.FireFollowUp(context.Background(), armed)
+	if err != nil || res.Timer == nil {
+		t.Fatalf("fired %+v %v", res, err)
+	}
+	// 9h55m late after its planned 22:05: the next rule (30m) counts from
+	// 07:50, due at 08:20, outside the quiet hours.
+	if next := *res.Timer; !next.Base.Equal(morning.Add(-10*time.Minute)) || !next.Due.Equal(morning.Add(20*time.Minute)) || !next.Planned.Equal(next.Due) {
+		t.Fatalf("next due %v planned %v base %v", next.Due.In(berlin), next.Planned.In(berlin), next.Base.In(berlin))
+	}
+
+	// Outside the quiet hours, nothing moves.
+	clk.Set(time.Date(2026, 3, 2, 12, 0, 0, 0, berlin))
+	c2 := platformFor(serveHTTP(t, h), "remind").Conversation("c-day", "web")
+	must(t)(c2.Start(""))
+	if f := tm.last; !f.Due.Equal(clk.Now().Add(10*time.Minute)) || !f.Planned.Equal(f.Due) {
+		t.Fatalf("daytime due %v planned %v", f.Due.In(berlin), f.Planned.In(berlin))
+	}
+}

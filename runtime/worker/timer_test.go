@@ -470,3 +470,83 @@ func TestJobResultArmsFollowUp(t *testing.T) {
 		t.Fatalf("timers after the end %+v", rows)
 	}
 }
+
+// quietFlow asks a name; its follow-ups wait for the end of the quiet
+// hours of the state's timing.
+const quietFlow = `
+name: quiet
+start: ask_name
+api_url: ${env.API_URL}
+api_token: tok
+states:
+  ask_name:
+    ask: "What is your name?"
+    save: name
+    next: thanks
+    timing: {quiet_hours: "22:00-08:00", time_zone: "Europe/Berlin"}
+    on_silence:
+      - {after: 10m, say: "Still there?"}
+      - {after: 30m, say: "Anyone?"}
+  thanks:
+    say: "Thanks!"
+    do: [end]
+`
+
+// TestFollowUpQuietHours: a follow-up that falls in the quiet hours of its
+// state's timing waits until they end, in the state's time zone; the next
+// rule keeps its distance from it (the deferral counts as lateness), so it
+// does not fire at the end of the quiet hours too.
+func TestFollowUpQuietHours(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newFlowEnv(t, quietFlow, nil, nil)
+	at := func(day, hour, minute int) time.Time { return time.Date(2026, 3, day, hour, minute, 0, 0, berlin) }
+	reply := at(1, 21, 55)
+	e.clk.Set(reply)
+	c := e.plat.Conversation("c-night", "web")
+	if r, err := c.Start(""); err != nil || !slices.Equal(r.Texts(), []string{"What is your name?"}) {
+		t.Fatalf("start %v %q", err, r.Texts())
+	}
+	morning := at(2, 8, 0)
+	e.armed("c-night", "ask_name", 0, morning)
+	if rows := e.timers("c-night"); !rows[0].Planned.Equal(reply.Add(10*time.Minute)) || !rows[0].Base.Equal(reply) {
+		t.Fatalf("planned %v, base %v", rows[0].Planned.In(berlin), rows[0].Base.In(berlin))
+	}
+
+	// The night passes, the rule's own time with it (the loop looks every
+	// Poll, an hour): nothing is pushed.
+	for look := reply.Add(time.Hour); look.Before(morning); look = look.Add(time.Hour) {
+		e.quiet(look, earliest(look.Add(time.Hour), morning))
+		if n := len(e.api.Requests()); n != 0 {
+			t.Fatalf("%d pushes at %v, during the quiet hours", n, look.In(berlin))
+		}
+	}
+
+	e.clk.Set(morning)
+	reqs := e.api.Wait(1, wait)
+	if len(reqs) != 1 || !slices.Equal(bodies(reqs[0].Packets), []string{"Still there?"}) || !reqs[0].At.Equal(morning) {
+		t.Fatalf("first follow-up %+v", reqs)
+	}
+	waitFor(t, "the next rule armed", func() bool { rows := e.timers("c-night"); return len(rows) == 1 && rows[0].Rule == 1 })
+	e.armed("c-night", "ask_name", 1, at(2, 8, 20))
+
+	// The loop sleeps until then: the second rule does not fire at the end
+	// of the quiet hours too.
+	if !e.clk.WaitForTimer(at(2, 8, 20), wait) {
+		t.Fatalf("the timer loop does not wait for the second rule; timers %v", e.clk.Timers())
+	}
+	if n := len(e.api.Requests()); n != 1 || e.obs.get(e.obs.follow, FollowUpFired) != 1 {
+		t.Fatalf("%d pushes at the end of the quiet hours", n)
+	}
+	advanceToTimer(t, e.clk, at(2, 8, 20))
+	reqs = e.api.Wait(2, wait)
+	if len(reqs) != 2 || !slices.Equal(bodies(reqs[1].Packets), []string{"Anyone?"}) || !reqs[1].At.Equal(at(2, 8, 20)) {
+		t.Fatalf("second follow-up %+v", reqs)
+	}
+	waitFor(t, "two fired", func() bool { return e.obs.get(e.obs.follow, FollowUpFired) == 2 })
+	if rows := e.timers(""); len(rows) != 0 {
+		t.Fatalf("timers after the last rule %+v", rows)
+	}
+}

@@ -124,7 +124,7 @@ func (w *Worker) runTimer(t *outbox.Timer, claimErr error) {
 		return
 	}
 	resumed, err := w.res.FireFollowUp(ctx, userlike.FollowUp{Bot: t.Bot, FlowVersion: t.FlowVersion, CID: t.CID, Channel: t.Channel,
-		Contact: t.Contact, State: t.State, Rule: t.Rule, Due: t.DueAt, Base: t.Base, Context: t.Context})
+		Contact: t.Contact, State: t.State, Rule: t.Rule, Due: t.DueAt, Planned: t.Planned, Base: t.Base, Context: t.Context})
 	if err != nil {
 		drop(FollowUpFailed, slog.LevelError, "follow-up dropped", "error", err.Error())
 		return

@@ -276,7 +276,7 @@ func (w *Worker) CancelTimer(ctx context.Context, bot, cid string) error {
 
 func newTimer(f userlike.FollowUp) outbox.NewTimer {
 	return outbox.NewTimer{Bot: f.Bot, FlowVersion: f.FlowVersion, CID: f.CID, Channel: f.Channel, Contact: f.Contact,
-		State: f.State, Rule: f.Rule, DueAt: f.Due, Base: f.Base, Context: f.Context}
+		State: f.State, Rule: f.Rule, DueAt: f.Due, Planned: f.Planned, Base: f.Base, Context: f.Context}
 }
 
 // Supersede marks the conversation's job seq (and its pending pushes)
