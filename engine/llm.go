@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/flowbot/flowbot/flows"
@@ -162,4 +163,47 @@ func cutRunes(s string, n int) string {
 		i++
 	}
 	return s
+}
+
+// Unsay removes from the transcript of llm steps what the contact never
+// saw: texts of bot messages that were cancelled before they were sent
+// (an interruption), oldest first. They are cut from the end of the last
+// reply of the model (a reply split into several messages loses its
+// unsent tail; a reply none of which was sent is dropped). Texts that are
+// not the model's (a flow's own messages) change nothing. ok reports
+// whether the transcript changed.
+func Unsay(s Session, unsent []string) (out Session, ok bool) {
+	raw := s.Vars[flows.HistoryVar]
+	if raw == "" || len(unsent) == 0 {
+		return s, false
+	}
+	var msgs []LLMMessage
+	if json.Unmarshal([]byte(raw), &msgs) != nil || len(msgs) == 0 || msgs[len(msgs)-1].Role != "assistant" {
+		return s, false
+	}
+	last := &msgs[len(msgs)-1]
+	content := last.Content
+	for i := len(unsent) - 1; i >= 0; i-- {
+		text := strings.TrimSpace(unsent[i])
+		trimmed := strings.TrimRightFunc(content, unicode.IsSpace)
+		if text == "" || !strings.HasSuffix(trimmed, text) {
+			break
+		}
+		content = strings.TrimRightFunc(strings.TrimSuffix(trimmed, text), unicode.IsSpace)
+	}
+	if content == last.Content {
+		return s, false
+	}
+	if content == "" {
+		msgs = msgs[:len(msgs)-1]
+	} else {
+		last.Content = content
+	}
+	out = s.clone()
+	if len(msgs) == 0 {
+		delete(out.Vars, flows.HistoryVar)
+	} else {
+		out.Vars[flows.HistoryVar] = encodeHistory(msgs)
+	}
+	return out, true
 }

@@ -231,3 +231,41 @@ states:
 		t.Fatalf("timer after a failed rule: %+v", tm)
 	}
 }
+
+func TestUnsay(t *testing.T) {
+	session := func(msgs ...LLMMessage) Session {
+		return Session{Vars: map[string]string{flows.HistoryVar: encodeHistory(msgs), "name": "Ada"}}
+	}
+	reply := LLMMessage{Role: "assistant", Content: "One.\n\nTwo.\n\nThree."}
+	hi := LLMMessage{Role: "user", Content: "hi"}
+	for _, c := range []struct {
+		name   string
+		in     Session
+		unsent []string
+		want   []LLMMessage
+		ok     bool
+	}{
+		{"the tail of a reply", session(hi, reply), []string{"Two.", "Three."}, []LLMMessage{hi, {"assistant", "One."}}, true},
+		{"a whole reply", session(hi, reply), []string{"One.", "Two.", "Three."}, []LLMMessage{hi}, true},
+		{"a flow's own message", session(hi, reply), []string{"Please choose:"}, nil, false},
+		{"the model still thinking", session(hi, reply, LLMMessage{"user", "and?"}), []string{"Three."}, nil, false},
+		{"no transcript", Session{}, []string{"Three."}, nil, false},
+	} {
+		out, ok := Unsay(c.in, c.unsent)
+		if ok != c.ok {
+			t.Errorf("%s: ok %v", c.name, ok)
+			continue
+		}
+		if !ok {
+			if out.Vars[flows.HistoryVar] != c.in.Vars[flows.HistoryVar] {
+				t.Errorf("%s: changed the transcript", c.name)
+			}
+			continue
+		}
+		var got []LLMMessage
+		json.Unmarshal([]byte(out.Vars[flows.HistoryVar]), &got)
+		if !equalMessages(got, c.want) || out.Vars["name"] != "Ada" || c.in.Vars[flows.HistoryVar] == out.Vars[flows.HistoryVar] {
+			t.Errorf("%s: %+v", c.name, got)
+		}
+	}
+}

@@ -927,7 +927,7 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 	now := a.clock.Now()
 	user := store.Message{ID: a.newID(), Text: m.Text, MediaURL: media, CreatedAt: now}
 	var st stepped
-	res, err := a.store.Turn(r.Context(), store.TurnRequest{ConversationID: c.ID, IdempotencyKey: key, Now: now},
+	res, err := a.store.Turn(r.Context(), a.userTurn(bot, c, key, now),
 		func(c store.Conversation) (store.TurnOutput, error) {
 			ev := userEvent(m.Text, media)
 			ev.Now = now

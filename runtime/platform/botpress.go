@@ -107,7 +107,7 @@ func (a *API) botpressMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answer := map[string]any{"conversationId": *req.ConversationID, "messageId": *req.MessageID, "botpressConversationId": c.ID}
-	res, err := a.store.Turn(r.Context(), store.TurnRequest{ConversationID: c.ID, IdempotencyKey: "botpress:" + *req.MessageID, Now: now},
+	res, err := a.store.Turn(r.Context(), a.userTurn(bot, c, "botpress:"+*req.MessageID, now),
 		func(c store.Conversation) (store.TurnOutput, error) {
 			// The app's first message starts the flow (its text goes
 			// with the start, as on messaging channels); later ones are

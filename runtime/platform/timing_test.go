@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/llm"
+	"github.com/flowbot/flowbot/runtime/llm/llmtest"
 	"github.com/flowbot/flowbot/runtime/platform"
 	"github.com/flowbot/flowbot/runtime/store"
 	"github.com/flowbot/flowbot/runtime/store/storetest"
@@ -424,4 +427,49 @@ func (e *env) timers(conv string) map[string]any {
 	c := e.mustCall(200, "GET", "/api/conversations/"+conv, nil)["conversation"].(map[string]any)
 	timers, _ := c["timers"].(map[string]any)
 	return timers
+}
+
+// TestInterruptionUnsaysTheModel: when an interruption cancels the tail of
+// a model's reply, the next request's transcript holds only what the user
+// saw.
+func TestInterruptionUnsaysTheModel(t *testing.T) {
+	fake := llmtest.NewFake(func(req llmtest.Request) string { return "First part.\n\nSecond part.\n\nThird part." })
+	model := httptest.NewServer(fake)
+	defer model.Close()
+	f, lints := flows.Parse("chatty.yaml", []byte(`
+name: chatty
+start: listen
+states:
+  listen: {wait: true, next: reply}
+  reply:
+    llm: {system: "Be chatty."}
+    next: listen
+`), flows.Options{})
+	if f == nil || lints.HasErrors() {
+		t.Fatal(lints)
+	}
+	runner := &llm.Runner{Client: llm.New(llm.Config{BaseURL: model.URL + "/v1", Model: "fake"}, nil)}
+	e := newEnv(t, "sqlite", platform.Options{Bots: fixedBots{"chatty": engine.NewDeployment(engine.New(f))}, Jobs: runner, LLM: true})
+	out := e.mustCall(201, "POST", "/api/bots", map[string]any{"name": "C", "flow": "chatty", "timing": map[string]any{"typing_min": 1, "segment": 100, "interrupt": true}})
+	conv := e.mustCall(201, "POST", "/api/conversations", map[string]any{"bot_id": out["bot"].(map[string]any)["id"], "user_id": "u",
+		"create_user_if_not_exists": true, "webhook": "http://127.0.0.1:9/hook"})["conversation"].(map[string]any)["id"].(string)
+	t0 := e.clock.Now()
+	e.send(conv, "hi")
+	if got := e.at(t0, 0); !slices.Equal(got, []string{"First part."}) {
+		t.Fatalf("first reply: %q", got)
+	}
+	e.send(conv, "wait")
+	e.at(t0, 500*time.Millisecond)
+	reqs := fake.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests to the model", len(reqs))
+	}
+	var got []string
+	for _, m := range reqs[1].Messages {
+		got = append(got, m.Role+": "+m.Content)
+	}
+	want := []string{"system: Be chatty.", "user: hi", "assistant: First part.", "user: wait"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("second request:\n%q\nwant\n%q", got, want)
+	}
 }

@@ -211,12 +211,21 @@ func userEvent(text, mediaURL string) engine.Event {
 // cancelled or re-armed, and with interruption on, the bot's messages not
 // yet sent are cancelled.
 func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, ev engine.Event, user store.Message) (stepped, error) {
-	var flow *flows.Flow
-	session, _ := engine.DecodeContext(c.Context)
-	if dep := a.deployment(bot); dep != nil {
-		flow = dep.For(session).Flow()
+	session, pace := a.pace(bot, c)
+	var cancel []string
+	if pace.Interrupt && len(c.Unsent) > 0 {
+		// The flow goes on from what the user saw: an llm step's
+		// transcript forgets the cancelled part of the model's reply.
+		texts := make([]string, len(c.Unsent))
+		for i, m := range c.Unsent {
+			texts[i], cancel = m.Text, append(cancel, m.ID)
+		}
+		if unsaid, ok := engine.Unsay(session, texts); ok {
+			if encoded, err := engine.EncodeContext(unsaid); err == nil {
+				c.Context = encoded
+			}
+		}
 	}
-	pace := timing(bot, c, flow, session.State)
 	var st stepped
 	if pace.Aggregate && pace.ResponseDelay > 0 && len(c.Context) > 0 && ev.Name == engine.EvMessage && ev.MediaURL == "" && session.Pending == nil {
 		st = stepped{state: session.State, aggregated: true}
@@ -239,7 +248,27 @@ func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, e
 		}
 	}
 	st.out.UserMessage = &user
-	st.out.CancelUnsent = pace.Interrupt
-	st.out.CancelCutoff = a.clock.Now()
+	st.out.Cancel = cancel
 	return st, nil
+}
+
+// pace reads the conversation's session and its timing in the state it is in.
+func (a *API) pace(bot store.Bot, c store.Conversation) (engine.Session, flows.Pace) {
+	var flow *flows.Flow
+	session, _ := engine.DecodeContext(c.Context)
+	if dep := a.deployment(bot); dep != nil {
+		flow = dep.For(session).Flow()
+	}
+	return session, timing(bot, c, flow, session.State)
+}
+
+// userTurn is the TurnRequest of a user's message: with interruption on in
+// the conversation's state (as last read; the turn reads it again under
+// the lock), the bot messages not yet sent are loaded to be cancelled.
+func (a *API) userTurn(bot store.Bot, c store.Conversation, key string, now time.Time) store.TurnRequest {
+	req := store.TurnRequest{ConversationID: c.ID, IdempotencyKey: key, Now: now}
+	if _, pace := a.pace(bot, c); pace.Interrupt {
+		req.Unsent = a.clock.Now
+	}
+	return req
 }

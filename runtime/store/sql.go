@@ -474,6 +474,11 @@ func (s *sqlStore) Turn(ctx context.Context, req TurnRequest, fn TurnFunc) (Turn
 	if c.Timers, err = s.timers(ctx, tx, c.ID); err != nil {
 		return TurnResult{}, err
 	}
+	if req.Unsent != nil {
+		if c.Unsent, err = s.unsent(ctx, tx, c.ID, c.Webhook != "", ms(req.Unsent())); err != nil {
+			return TurnResult{}, err
+		}
+	}
 	out, err := fn(c)
 	if errors.Is(err, ErrSkip) {
 		res.Skipped = true
@@ -516,12 +521,19 @@ func (s *sqlStore) store(ctx context.Context, tx *sql.Tx, st *turnState, out Tur
 			m.ID, st.id, m.Seq, boolInt(m.FromBot), m.Text, m.MediaURL, created, sent)
 		return err
 	}
-	if out.CancelUnsent {
-		n, err := s.cancelUnsent(ctx, tx, st, max(now, ms(out.CancelCutoff)))
+	for _, id := range out.Cancel {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM deliveries WHERE message_id = ? AND conversation_id = ?`), id, st.id); err != nil {
+			return res, err
+		}
+		r, err := tx.ExecContext(ctx, s.q(`DELETE FROM messages WHERE id = ? AND conversation_id = ? AND from_bot = 1`), id, st.id)
 		if err != nil {
 			return res, err
 		}
-		res.Cancelled = n
+		if n, err := r.RowsAffected(); err != nil {
+			return res, err
+		} else {
+			res.Cancelled += int(n)
+		}
 	}
 	if m := out.UserMessage; m != nil {
 		m.FromBot = false
@@ -902,42 +914,32 @@ func (s *sqlStore) timers(ctx context.Context, tx *sql.Tx, conversationID string
 	return out, rows.Err()
 }
 
-// cancelUnsent removes the conversation's bot messages that were not sent:
+// unsent reads the conversation's bot messages that were not sent at now:
 // with a webhook, those whose delivery was never attempted and is not
-// claimed; without, those not yet due. It returns how many it removed.
-func (s *sqlStore) cancelUnsent(ctx context.Context, tx *sql.Tx, st *turnState, now int64) (int, error) {
-	var ids []string
+// claimed, locked (FOR UPDATE: a delivery another process is claiming right
+// now is waited for, and then no longer matches: its lease is set);
+// without, those not yet due.
+func (s *sqlStore) unsent(ctx context.Context, tx *sql.Tx, conversationID string, webhook bool, now int64) ([]Message, error) {
 	var rows *sql.Rows
 	var err error
-	if st.webhook != "" {
-		// FOR UPDATE: a delivery another process is claiming right now is
-		// waited for, and then no longer matches (its lease is set).
-		rows, err = tx.QueryContext(ctx, s.q(`SELECT message_id FROM deliveries WHERE conversation_id = ? AND state = 'pending' AND attempts = 0 AND lease_until <= ?`+s.d.forUpdate), st.id, now)
+	if webhook {
+		rows, err = tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages WHERE id IN (
+			SELECT message_id FROM deliveries WHERE conversation_id = ? AND state = 'pending' AND attempts = 0 AND lease_until <= ?`+s.d.forUpdate+`)
+			ORDER BY seq`), conversationID, now)
 	} else {
-		rows, err = tx.QueryContext(ctx, s.q(`SELECT id FROM messages WHERE conversation_id = ? AND from_bot = 1 AND sent_at > ?`), st.id, now)
+		rows, err = tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages WHERE conversation_id = ? AND from_bot = 1 AND sent_at > ? ORDER BY seq`), conversationID, now)
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	defer rows.Close()
+	var out []Message
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, m)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM deliveries WHERE message_id = ?`), id); err != nil {
-			return 0, err
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM messages WHERE id = ?`), id); err != nil {
-			return 0, err
-		}
-	}
-	return len(ids), nil
+	return out, rows.Err()
 }

@@ -160,6 +160,9 @@ type Conversation struct {
 	UpdatedAt time.Time
 	// Timers are the conversation's armed timers; only a TurnFunc sees them.
 	Timers []Timer
+	// Unsent are the conversation's bot messages not yet sent, oldest
+	// first, when the TurnRequest asked for them (only a TurnFunc sees them).
+	Unsent []Message
 }
 
 // Timer is a named job due at a time, at most one of each name per
@@ -197,6 +200,13 @@ type TurnRequest struct {
 	// turn handles; the turn removes it from the queue.
 	Job int64
 	Now time.Time
+	// Unsent, when set, loads the conversation's bot messages not yet sent
+	// into Conversation.Unsent, as of the time it returns when called
+	// under the conversation's lock (so that a message a reader saw while
+	// the turn waited for the lock counts as sent): with a webhook, those
+	// whose delivery was never attempted and is not claimed (they stay
+	// locked until the turn ends); without, those not yet due.
+	Unsent func() time.Time
 }
 
 // TurnOutput is what a turn stores.
@@ -213,15 +223,10 @@ type TurnOutput struct {
 	BotMessages []Message
 	// Jobs are background HTTP requests to queue.
 	Jobs []NewJob
-	// CancelUnsent removes the conversation's bot messages not yet sent
-	// (never attempted and not claimed; without a webhook: not yet due),
-	// before BotMessages are stored.
-	CancelUnsent bool
-	// CancelCutoff, when later than the turn's Now, is the time before
-	// which a message without a webhook counts as sent: the clock read
-	// after the conversation was locked, so that a message a reader saw
-	// while the turn waited for the lock is not cancelled.
-	CancelCutoff time.Time
+	// Cancel removes these bot messages, which must be among the
+	// conversation's Unsent (see TurnRequest.Unsent), before BotMessages
+	// are stored.
+	Cancel []string
 	// CancelTimers removes the conversation's timers of these names.
 	CancelTimers []string
 	// SetTimers arms timers, each replacing the one of its name.
@@ -241,7 +246,7 @@ type TurnResult struct {
 	Deliveries int
 	// Jobs: background jobs (and timers) were queued.
 	Jobs int
-	// Cancelled: unsent bot messages were removed (CancelUnsent).
+	// Cancelled: unsent bot messages were removed (Cancel).
 	Cancelled int
 }
 

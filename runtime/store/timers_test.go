@@ -91,16 +91,24 @@ func TestCancelUnsent(t *testing.T) {
 				return out, nil
 			}
 		}
-		interrupt := func(conv string, now time.Time) store.TurnResult {
+		// interrupt cancels every unsent message, as of the time given to
+		// the lock (later than the request's now).
+		interrupt := func(conv string, now, locked time.Time) (store.TurnResult, []string) {
 			t.Helper()
-			res, err := s.Turn(ctx, store.TurnRequest{ConversationID: conv, Now: now}, func(c store.Conversation) (store.TurnOutput, error) {
-				return store.TurnOutput{Context: c.Context, CancelUnsent: true, UserMessage: &store.Message{ID: conv + "-stop", Text: "stop", CreatedAt: now},
-					BotMessages: []store.Message{{ID: conv + "-new", Text: "new", CreatedAt: now}}}, nil
+			var unsent []string
+			res, err := s.Turn(ctx, store.TurnRequest{ConversationID: conv, Now: now, Unsent: func() time.Time { return locked }}, func(c store.Conversation) (store.TurnOutput, error) {
+				out := store.TurnOutput{Context: c.Context, UserMessage: &store.Message{ID: conv + "-stop", Text: "stop", CreatedAt: now},
+					BotMessages: []store.Message{{ID: conv + "-new", Text: "new", CreatedAt: now}}}
+				for _, m := range c.Unsent {
+					unsent = append(unsent, m.Text)
+					out.Cancel = append(out.Cancel, m.ID)
+				}
+				return out, nil
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return res
+			return res, unsent
 		}
 		// With a webhook: a is delivered, b is claimed (in flight), c and d
 		// wait: c and d are cancelled.
@@ -113,8 +121,8 @@ func TestCancelUnsent(t *testing.T) {
 		if ds, _ = s.ClaimDeliveries(ctx, "x", t0.Add(time.Second), time.Minute, 10); len(ds) != 1 || ds[0].MessageID != "b" {
 			t.Fatalf("claimed %+v", ds)
 		}
-		if res := interrupt("w", t0.Add(1500*time.Millisecond)); res.Cancelled != 2 {
-			t.Fatalf("cancelled %d, want 2 (c, d)", res.Cancelled)
+		if res, unsent := interrupt("w", t0.Add(1500*time.Millisecond), t0.Add(1500*time.Millisecond)); res.Cancelled != 2 || !slices.Equal(unsent, []string{"c", "d"}) {
+			t.Fatalf("cancelled %d (%q), want 2 (c, d)", res.Cancelled, unsent)
 		}
 		s.FinishDeliveries(ctx, []store.Outcome{{MessageID: "b", Owner: "x", At: t0.Add(2 * time.Second), Status: 200, Delivered: true}})
 		var got []string
@@ -142,8 +150,10 @@ func TestCancelUnsent(t *testing.T) {
 		if h, _ := s.History(ctx, "p", 0, 100, t0.Add(1500*time.Millisecond)); !slices.Equal(texts(h), []string{"1:user:p-u", "2:bot:pa", "3:bot:pb"}) {
 			t.Fatalf("history before c is due: %q", texts(h))
 		}
-		if res := interrupt("p", t0.Add(1500*time.Millisecond)); res.Cancelled != 1 {
-			t.Fatalf("cancelled %d, want 1 (c)", res.Cancelled)
+		// The request was made at 0.5 s, but by the time it held the lock
+		// (1.5 s) a reader may have seen pb: only pc is unsent.
+		if res, unsent := interrupt("p", t0.Add(500*time.Millisecond), t0.Add(1500*time.Millisecond)); res.Cancelled != 1 || !slices.Equal(unsent, []string{"pc"}) {
+			t.Fatalf("cancelled %d (%q), want 1 (pc)", res.Cancelled, unsent)
 		}
 		if h, _ := s.History(ctx, "p", 0, 100, t0.Add(time.Hour)); !slices.Equal(texts(h), []string{"1:user:p-u", "2:bot:pa", "3:bot:pb", "5:user:p-stop", "6:bot:p-new"}) {
 			t.Fatalf("history: %q", texts(h))
