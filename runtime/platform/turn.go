@@ -37,6 +37,9 @@ type turnOpts struct {
 	delayed bool
 	// silenceBase is, for a follow-up, the activity its rules count from.
 	silenceBase time.Time
+	// session, when set, is c.Context already decoded (answer reads it
+	// first, for the state's timing).
+	session *engine.Session
 }
 
 // deployment returns the flow a bot runs: the loaded flow it names, or
@@ -59,7 +62,12 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 	if dep == nil {
 		return stepped{}, fmt.Errorf("%w: bot %s runs flow %q", errFlowGone, bot.ID, bot.Flow)
 	}
-	session, _ := engine.DecodeContext(c.Context) // garbage cannot get here, but restarts politely if it did
+	var session engine.Session
+	if opts.session != nil {
+		session = *opts.session
+	} else {
+		session, _ = engine.DecodeContext(c.Context) // garbage cannot get here, but restarts politely if it did
+	}
 	eng := dep.For(session)
 	ev.Channel = c.Channel
 	ev.Contact = c.Contact
@@ -222,7 +230,7 @@ func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, e
 		}
 		if unsaid, ok := engine.Unsay(session, texts); ok {
 			if encoded, err := engine.EncodeContext(unsaid); err == nil {
-				c.Context = encoded
+				c.Context, session = encoded, unsaid
 			}
 		}
 	}
@@ -240,7 +248,7 @@ func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, e
 			ev = withWaiting(ev, waiting)
 		}
 		var err error
-		if st, err = a.step(ctx, bot, c, ev, turnOpts{delayed: true}); err != nil {
+		if st, err = a.step(ctx, bot, c, ev, turnOpts{delayed: true, session: &session}); err != nil {
 			return stepped{}, err
 		}
 		if flush {
