@@ -65,22 +65,22 @@ var TimingFields = []Field{
 
 // Check reports the first setting out of bounds, naming its key.
 func (t Timing) Check() (field string, err error) {
-	num := func(v *float64, name string, hi float64) error {
+	num := func(v *float64, hi float64) error {
 		if v != nil && (*v < 0 || *v > hi || *v != *v) {
 			return fmt.Errorf("must be between 0 and %g seconds", hi)
 		}
 		return nil
 	}
-	if err := num(t.ResponseDelay, "response_delay", MaxResponseDelay); err != nil {
+	if err := num(t.ResponseDelay, MaxResponseDelay); err != nil {
 		return "response_delay", err
 	}
 	if v := t.TypingSpeed; v != nil && (*v < 1 || *v > 1000 || *v != *v) {
 		return "typing_speed", fmt.Errorf("must be between 1 and 1000 characters per second")
 	}
-	if err := num(t.TypingMin, "typing_min", MaxTypingDelay); err != nil {
+	if err := num(t.TypingMin, MaxTypingDelay); err != nil {
 		return "typing_min", err
 	}
-	if err := num(t.TypingMax, "typing_max", MaxTypingDelay); err != nil {
+	if err := num(t.TypingMax, MaxTypingDelay); err != nil {
 		return "typing_max", err
 	}
 	if t.TypingMin != nil && t.TypingMax != nil && *t.TypingMax < *t.TypingMin {
@@ -136,9 +136,6 @@ func (t Timing) Over(over *Timing) Timing {
 	}
 	return t
 }
-
-// IsZero reports whether no field is set.
-func (t Timing) IsZero() bool { return t == Timing{} }
 
 // Pace is a Timing with every field resolved, ready to schedule with.
 type Pace struct {
@@ -200,6 +197,17 @@ func (p Pace) Typing(n int) time.Duration {
 	}
 	d := time.Duration(float64(n) / p.TypingSpeed * float64(time.Second))
 	return min(max(d, p.TypingMin), p.TypingMax)
+}
+
+// NextRuleBase is the activity the next `on_silence` rule counts from when
+// a rule that counted from base and was planned for planned fires at now:
+// base moved by how late the rule fired (quiet hours deferred it, or no
+// process was running), so that the rules keep their distances.
+func NextRuleBase(base, planned, now time.Time) time.Time {
+	if late := now.Sub(planned); late > 0 && !planned.IsZero() {
+		return base.Add(late)
+	}
+	return base
 }
 
 // QuietHours is a daily window, in minutes after midnight; From > To

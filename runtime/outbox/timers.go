@@ -2,12 +2,12 @@ package outbox
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/flowbot/flowbot/engine"
 )
 
 // NewTimer is a conversation's follow-up (a state's `on_silence` rule) to
@@ -36,13 +36,6 @@ type Timer struct {
 	claim    int64
 }
 
-// ContextHash is the hash a timer keeps of the context it was armed for:
-// 24 hex digits of its SHA-256.
-func ContextHash(ctx []byte) string {
-	sum := sha256.Sum256(ctx)
-	return hex.EncodeToString(sum[:12])
-}
-
 // upsertTimer arms t, replacing the conversation's timer (and any claim
 // on it: a worker firing the old one cannot finish it).
 func upsertTimer(ctx context.Context, x execer, t NewTimer, now int64) error {
@@ -62,7 +55,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bot, cid) DO UPDATE SET flow_version = excluded.flow_version, channel = excluded.channel, contact = excluded.contact,
  state = excluded.state, rule = excluded.rule, due_at = excluded.due_at, planned = excluded.planned, base = excluded.base, context = excluded.context,
  context_hash = excluded.context_hash, attempts = 0, claim = 0, lease_until = 0, created_at = excluded.created_at, updated_at = excluded.updated_at`,
-		t.Bot, t.CID, t.FlowVersion, t.Channel, contact, t.State, t.Rule, ms(t.DueAt), ms(planned), ms(t.Base), t.Context, ContextHash(t.Context), now, now)
+		t.Bot, t.CID, t.FlowVersion, t.Channel, contact, t.State, t.Rule, ms(t.DueAt), ms(planned), ms(t.Base), t.Context, engine.ContextHash(t.Context), now, now)
 	return err
 }
 
@@ -148,7 +141,7 @@ RETURNING bot, cid, flow_version, channel, contact, state, rule, due_at, planned
 		return nil, fmt.Errorf("outbox: claim timer: %w", err)
 	}
 	t.DueAt, t.Planned, t.Base = fromMS(due), plannedAt(planned, due), fromMS(base)
-	if ContextHash(t.Context) != t.Hash {
+	if engine.ContextHash(t.Context) != t.Hash {
 		return t, fmt.Errorf("outbox: timer of %s: its context does not match the hash it was armed for", t.CID)
 	}
 	if len(contact) > 0 {

@@ -1,8 +1,6 @@
 package platform
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -45,18 +43,7 @@ type silenceSpec struct {
 // base is the activity the next rule counts from when this one fires at
 // now: the rule's own base, moved by how late it fired (quiet hours, or
 // no process running), so that the rules keep their distances.
-func (s silenceSpec) base(now time.Time) time.Time {
-	if late := now.Sub(s.Due); late > 0 && !s.Due.IsZero() {
-		return s.Base.Add(late)
-	}
-	return s.Base
-}
-
-// contextHash identifies a stored context.
-func contextHash(ctx []byte) string {
-	sum := sha256.Sum256(ctx)
-	return hex.EncodeToString(sum[:12])
-}
+func (s silenceSpec) base(now time.Time) time.Time { return flows.NextRuleBase(s.Base, s.Due, now) }
 
 // timing is the conversation's timing in state: the bot's settings, under
 // the conversation's, under the state's. The built-in persona flow's
@@ -147,7 +134,7 @@ func followUp(out *store.TurnOutput, c store.Conversation, t *engine.Timer, now,
 	}
 	planned := base.Add(t.After)
 	due := p.Quiet.Defer(planned, p.Location)
-	spec, err := json.Marshal(silenceSpec{State: t.State, Rule: t.Rule, Base: base, Due: planned, Context: contextHash(out.Context)})
+	spec, err := json.Marshal(silenceSpec{State: t.State, Rule: t.Rule, Base: base, Due: planned, Context: engine.ContextHash(out.Context)})
 	if err != nil {
 		return err
 	}

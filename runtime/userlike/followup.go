@@ -131,10 +131,7 @@ func nextBase(f FollowUp, now time.Time) time.Time {
 	if planned.IsZero() {
 		planned = f.Due
 	}
-	if late := now.Sub(planned); late > 0 && !planned.IsZero() {
-		return f.Base.Add(late)
-	}
-	return f.Base
+	return flows.NextRuleBase(f.Base, planned, now)
 }
 
 // contactFor is what a follow-up keeps of the turn's contact fields: only
