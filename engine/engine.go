@@ -30,6 +30,7 @@ type Bot struct {
 	events  []fsm.EventDesc
 	pool    sync.Pool // *fsm.FSM, reused: building one costs microseconds
 	host    *script.Host
+	limits  scriptLimits
 	scripts map[string]*script.Program // by state
 	broken  map[string]error           // scripts that do not compile, by state
 	lints   flows.Lints
@@ -38,7 +39,58 @@ type Bot struct {
 
 // Options tune a Bot.
 type Options struct {
-	ScriptTimeout time.Duration // per script call; script.DefaultTimeout when zero
+	// ScriptTimeout is a script step's time limit when the flow sets none
+	// (script.DefaultTimeout when zero).
+	ScriptTimeout time.Duration
+	// MaxScriptTimeout and MaxScriptMemory cap what a flow may ask for in
+	// its `scripts` limits (DefaultMaxScriptTimeout, DefaultMaxScriptMemory
+	// when zero).
+	MaxScriptTimeout time.Duration
+	MaxScriptMemory  int64
+	// Scripts is the pool scripts run on: script.Shared() when nil, so
+	// every flow and version of a process shares one.
+	Scripts *script.Host
+}
+
+// The server-wide caps of a flow's script limits, by default.
+const (
+	DefaultMaxScriptTimeout = time.Second
+	DefaultMaxScriptMemory  = 128 << 20
+)
+
+// scriptLimits are the resolved limits of a bot's script steps.
+type scriptLimits struct {
+	timeout time.Duration
+	memory  int64
+}
+
+// resolveScriptLimits applies the flow's own limits within the caps, and
+// warns where a flow asks for more than the server allows.
+func (b *Bot) resolveScriptLimits(f *flows.Flow, opts Options) {
+	maxTime, maxMem := opts.MaxScriptTimeout, opts.MaxScriptMemory
+	if maxTime <= 0 {
+		maxTime = DefaultMaxScriptTimeout
+	}
+	if maxMem <= 0 {
+		maxMem = DefaultMaxScriptMemory
+	}
+	b.limits = scriptLimits{timeout: opts.ScriptTimeout}
+	if t := f.Scripts.Timeout; t > 0 {
+		b.limits.timeout = t
+		if t > maxTime {
+			b.limits.timeout = maxTime
+			b.lints = append(b.lints, flows.Lint{File: f.File, Line: f.Scripts.Pos.Line, Column: f.Scripts.Pos.Column, Level: flows.Warning,
+				What: fmt.Sprintf("scripts.timeout %s is more than this server allows; scripts get %s", t, maxTime)})
+		}
+	}
+	if m := f.Scripts.Memory; m > 0 {
+		b.limits.memory = m
+		if m > maxMem {
+			b.limits.memory = maxMem
+			b.lints = append(b.lints, flows.Lint{File: f.File, Line: f.Scripts.Pos.Line, Column: f.Scripts.Pos.Column, Level: flows.Warning,
+				What: fmt.Sprintf("scripts.memory %dMiB is more than this server allows; scripts get %dMiB", m>>20, maxMem>>20)})
+		}
+	}
 }
 
 // New compiles a flow's transitions into a finite-state machine and its
@@ -47,8 +99,13 @@ func New(f *flows.Flow) *Bot { return NewWithOptions(f, Options{}) }
 
 // NewWithOptions is New with options.
 func NewWithOptions(f *flows.Flow, opts Options) *Bot {
-	b := &Bot{flow: f, host: &script.Host{Timeout: opts.ScriptTimeout},
+	host := opts.Scripts
+	if host == nil {
+		host = script.Shared()
+	}
+	b := &Bot{flow: f, host: host,
 		scripts: map[string]*script.Program{}, broken: map[string]error{}, contact: f.UsesContact()}
+	b.resolveScriptLimits(f, opts)
 	for _, name := range f.Order {
 		sc := f.States[name].Script
 		if sc == nil {

@@ -29,6 +29,7 @@ func (r *run) script(st *flows.State) bool {
 	}
 	out, err := r.bot.host.Run(r.ctx, prog, script.Input{
 		Event: r.eventData(), Vars: vars, Contact: r.ev.Contact, Channel: r.ev.Channel, Bot: r.ev.Bot, Now: r.ev.Now,
+		Seed: r.scriptSeed(st.Name), Timeout: r.bot.limits.timeout, Memory: r.bot.limits.memory,
 	})
 	if err != nil {
 		r.fail(err)
@@ -59,6 +60,41 @@ func (r *run) script(st *flows.State) bool {
 	}
 	r.goTo = out.Goto
 	return true
+}
+
+// scriptSeed seeds a script's Math.random from everything the turn is made
+// of: the flow version, the state, the session and the event. The same
+// turn (a replay) draws the same numbers; another turn draws others.
+func (r *run) scriptSeed(state string) uint64 {
+	h := uint64(14695981039346656037) // FNV-1a
+	mix := func(s string) {
+		for i := 0; i < len(s); i++ {
+			h ^= uint64(s[i])
+			h *= 1099511628211
+		}
+		h ^= 0xff // separator
+		h *= 1099511628211
+	}
+	mix(r.flow.Hash)
+	mix(state)
+	mix(r.s.State)
+	for _, k := range sortedKeys(r.s.Vars) {
+		mix(k)
+		mix(r.s.Vars[k])
+	}
+	mix(strconv.Itoa(r.s.Retries))
+	mix(strconv.Itoa(r.s.Jobs))
+	mix(r.ev.Name)
+	mix(r.ev.Text)
+	mix(r.ev.ClickID)
+	mix(r.ev.MediaURL)
+	mix(strconv.FormatInt(r.ev.Now.UnixNano(), 10))
+	if hr := r.ev.HTTP; hr != nil {
+		mix(strconv.Itoa(hr.Seq))
+		mix(strconv.Itoa(hr.Status))
+		mix(string(hr.Body))
+	}
+	return h
 }
 
 func validVarName(k string) bool {

@@ -34,8 +34,9 @@ type Flow struct {
 	On          map[string]Target // flow-wide handlers: event name or "error" → state
 	Migrate     map[string]Target // old state name → state, for conversations on earlier versions
 	Texts       Texts
-	Source      []byte // the file's bytes, for version history
-	Lints       Lints  // the warnings found while loading
+	Scripts     ScriptLimits // limits of script steps the flow asks for (zero: the server's defaults)
+	Source      []byte       // the file's bytes, for version history
+	Lints       Lints        // the warnings found while loading
 }
 
 // ShortHash is the first 12 hex digits of Hash, as carried in contexts.
@@ -45,6 +46,21 @@ func (f *Flow) ShortHash() string {
 	}
 	return f.Hash[:12]
 }
+
+// ScriptLimits are the limits a flow asks for its script steps; zero
+// fields leave the server's defaults. The server caps both.
+type ScriptLimits struct {
+	Timeout time.Duration
+	Memory  int64 // bytes
+	Pos     Pos   // where `scripts` is written
+}
+
+// Bounds of ScriptLimits.
+const (
+	MaxScriptTimeout = 10 * time.Second
+	MinScriptMemory  = 1 << 20
+	MaxScriptMemory  = 1 << 30
+)
 
 // Texts are the messages flowbot itself says; a flow may override them.
 type Texts struct {

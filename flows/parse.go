@@ -311,6 +311,9 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 			}
 		}
 	}
+	if v := vals["scripts"]; v != nil {
+		f.Scripts = p.scriptLimits(v)
+	}
 	if f.Texts.Invalid.IsZero() {
 		f.Texts.Invalid, _, _ = compileTemplate("Sorry, I didn't get that.", nil)
 	}
@@ -651,6 +654,59 @@ func (p *parser) silence(n *yaml.Node, stateWhat string) []Silence {
 		out = append(out, sl)
 	}
 	return out
+}
+
+// scriptLimits reads a flow's `scripts` limits.
+func (p *parser) scriptLimits(n *yaml.Node) ScriptLimits {
+	lim := ScriptLimits{Pos: posOf(n)}
+	vals, _, ok := p.fields(n, "scripts", "scripts")
+	if !ok {
+		return lim
+	}
+	if v := vals["timeout"]; v != nil {
+		d, err := time.ParseDuration(strings.TrimSpace(v.Value))
+		switch {
+		case v.Tag == "!!int" || v.Tag == "!!float":
+			p.errorf(v, "scripts.timeout needs a unit: write \"%sms\" for %s milliseconds, not %s", v.Value, v.Value, v.Value)
+		case err != nil:
+			p.errorf(v, "scripts.timeout must be a duration such as \"200ms\" or \"1s\", not %q", v.Value)
+		case d < time.Millisecond || d > MaxScriptTimeout:
+			p.errorf(v, "scripts.timeout must be between 1ms and %s, not %q", MaxScriptTimeout, v.Value)
+		default:
+			lim.Timeout = d
+		}
+	}
+	if v := vals["memory"]; v != nil {
+		b, err := ParseSize(v.Value)
+		switch {
+		case err != nil:
+			p.errorf(v, "scripts.memory: %v", err)
+		case b < MinScriptMemory || b > MaxScriptMemory:
+			p.errorf(v, "scripts.memory must be between 1MiB and 1GiB, not %q", v.Value)
+		default:
+			lim.Memory = b
+		}
+	}
+	return lim
+}
+
+// ParseSize reads a size with a binary unit: "512KiB", "32MiB", "1GiB".
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n <= 0 || n > (1<<40)/u.mult {
+				break
+			}
+			return n * u.mult, nil
+		}
+	}
+	return 0, fmt.Errorf("write a size with a unit such as \"32MiB\" (KiB, MiB or GiB), not %q", s)
 }
 
 // duration reads the `after` of a silence rule: a Go duration with a unit.

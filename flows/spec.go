@@ -53,6 +53,11 @@ var Language = map[string][]Field{
 		{Name: "on", Kind: KStateMap, Doc: "Flow-wide handlers: forward_failed, campaign_unsubscribe, media, location or error → state."},
 		{Name: "migrate", Kind: KStateMap, Doc: "For redeploys: states of earlier versions that were renamed or removed → the state their conversations continue in."},
 		{Name: "texts", Kind: KObject, Object: "texts", Doc: "The messages flowbot itself says."},
+		{Name: "scripts", Kind: KObject, Object: "scripts", Doc: "Limits of this flow's script steps (each within what the server allows)."},
+	},
+	"scripts": {
+		{Name: "timeout", Kind: KDuration, Doc: "How long one script step may run, as a duration: \"100ms\" (the default), at most \"10s\"."},
+		{Name: "memory", Kind: KString, Doc: "How much the heap may grow while one script step runs: \"32MiB\" (the default), from \"1MiB\" to \"1GiB\"."},
 	},
 	"http": {
 		{Name: "method", Kind: KString, Doc: "GET (default), POST, PUT, PATCH or DELETE."},

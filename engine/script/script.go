@@ -5,11 +5,27 @@
 //
 //	(function(event, vars, contact, channel, bot, say, act) { "use strict"; …your code… })
 //
-// It runs on a pooled runtime whose global objects are frozen, so nothing a
-// script does can leak into another conversation. There is no require, no
-// file system, no network and no timers. Each call has a time limit (driven
-// by a context, enforced with Interrupt), a bounded call stack, capped
-// inputs and outputs, and a deterministic clock and random source.
+// It runs on a pooled runtime (one pool per process, see Shared). What a run
+// can reach is either frozen and shared by every run (the global object, the
+// built-ins, say and act) or made fresh for that run (event, vars, contact,
+// bot), so nothing a script does survives into the next conversation.
+//
+// A run is bounded in every dimension a hostile flow or contact text could
+// stretch (sandbox.go lists each guard):
+//   - time: the script's time limit, enforced with Interrupt; native calls
+//     that could run long (regular expressions, joins, JSON, array methods
+//     over huge lengths) are capped so that none outlasts the limit by more
+//     than RegexpTimeout;
+//   - memory: a per-run budget, watched while the script runs (memory.go);
+//     native calls that could allocate much at once are refused up front;
+//   - the call stack, the number and size of messages and actions;
+//   - code from strings: there is no eval and no Function constructor;
+//   - determinism: Date.now is the turn's time and Math.random is seeded
+//     from the turn, so the same turn gives the same answer.
+//
+// Every failure inside a run, including one raised while flowbot reads the
+// script's values back (getters, toString, toJSON, Proxy traps), is an
+// *Error with the script's file:line:col; nothing panics out of Run.
 package script
 
 import (
@@ -17,9 +33,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -29,14 +43,22 @@ import (
 	"github.com/flowbot/flowbot/flows"
 )
 
-// Limits of one script call.
+// Limits of one script call. Time and memory have defaults a flow may
+// change (flows.ScriptLimits) within what the server allows.
 const (
 	DefaultTimeout = 100 * time.Millisecond
+	DefaultMemory  = 32 << 20 // bytes the process heap may grow by during one run
 	MaxCallStack   = 256
 	MaxSays        = 20
 	MaxActs        = 20
 	MaxTextLen     = 5000    // characters of one said text or variable
-	MaxStringBytes = 1 << 20 // longest string repeat/padStart/padEnd may build
+	MaxStringBytes = 1 << 20 // longest string one native call may build (repeat, join, replace, JSON)
+	MaxArrayLength = 1 << 20 // longest array (or array-like) a native call may walk or build
+	MaxArgs        = 1 << 16 // most arguments apply/construct may spread
+	MaxJSONDepth   = 256     // deepest nesting JSON.parse and JSON.stringify accept
+	MaxRegexpInput = 1 << 18 // longest string (UTF-16 units) a regular expression may scan
+	MaxMessage     = 500     // characters of an error message kept
+	RegexpTimeout  = 50 * time.Millisecond
 )
 
 const prefix = `(function(event, vars, contact, channel, bot, say, act) { "use strict"; `
@@ -53,7 +75,7 @@ type Error struct {
 	Line   int
 	Column int
 	Msg    string // e.g. "TypeError: Cannot read property 'x' of undefined"
-	Kind   string // syntax, exception, timeout, stack, limit
+	Kind   string // syntax, exception, timeout, memory, stack, limit
 }
 
 func (e *Error) Error() string {
@@ -64,12 +86,24 @@ func (e *Error) Error() string {
 // time limit, so that callers can count time-outs apart.
 func (e *Error) Is(target error) bool { return target == ErrTimeout && e.Kind == "timeout" }
 
-// Compile compiles a flow's script.
+// ErrTimeout is the cause of a call stopped by its time limit.
+var ErrTimeout = errors.New("script time limit exceeded")
+
+// errMemory is the cause of a call stopped by its memory budget.
+var errMemory = errors.New("script memory budget exceeded")
+
+// Compile compiles a flow's script. Syntax the sandbox refuses (BigInt
+// literals, whose arithmetic no time limit can stop) is a syntax error too.
 func Compile(sc *flows.Script) (*Program, error) {
 	src := prefix + sc.Source + "\n})"
 	ast, err := parser.ParseFile(nil, sc.File, src, 0)
 	var prog *goja.Program
 	if err == nil {
+		if bad := refused(ast); bad != nil {
+			pos := ast.File.Position(int(bad.Idx) - 1)
+			line, col := mapPos(sc, pos.Line, pos.Column)
+			return nil, &Error{File: sc.File, Line: line, Column: col, Msg: "SyntaxError: " + bad.Msg, Kind: "syntax"}
+		}
 		prog, err = goja.CompileAST(ast, true)
 	}
 	if err != nil {
@@ -101,7 +135,7 @@ func mapPos(sc *flows.Script, line, col int) (int, int) {
 	return sc.Line + line - 1, sc.Indent + col
 }
 
-// Input is what a script sees.
+// Input is what a script sees, and the limits of its run.
 type Input struct {
 	Event   map[string]any
 	Vars    map[string]string
@@ -109,6 +143,12 @@ type Input struct {
 	Channel string
 	Bot     map[string]string
 	Now     time.Time
+	// Seed seeds Math.random for this run; the engine derives it from the
+	// conversation and the turn, so a replayed turn draws the same numbers.
+	Seed uint64
+	// Timeout and Memory bound this run; zero means the Host's defaults.
+	Timeout time.Duration
+	Memory  int64
 }
 
 // Act is a platform action a script asked for.
@@ -125,172 +165,50 @@ type Output struct {
 	Goto string // the state the script returned, if any
 }
 
-// Host runs programs on pooled runtimes. The zero value is ready to use.
-type Host struct {
-	Timeout time.Duration // per call; DefaultTimeout when zero
-	once    sync.Once
-	idle    chan *vm // warm runtimes; unlike sync.Pool, not emptied by GC
-}
-
-// maxIdle is how many warm runtimes a Host keeps.
-const maxIdle = 64
-
-// vm is one pooled runtime and the call it is serving.
-type vm struct {
-	rt       *goja.Runtime
-	fns      map[*goja.Program]goja.Callable
-	now      time.Time
-	out      *Output
-	limitErr error
-	say, act goja.Value
-}
-
-func (h *Host) get() *vm {
-	h.once.Do(func() { h.idle = make(chan *vm, maxIdle) })
-	select {
-	case v := <-h.idle:
-		return v
-	default:
-		return newVM()
-	}
-}
-
-func (h *Host) put(v *vm) {
-	select {
-	case h.idle <- v:
-	default: // enough warm runtimes already
-	}
-}
-
-func newVM() *vm {
-	v := &vm{rt: goja.New(), fns: map[*goja.Program]goja.Callable{}}
-	v.rt.SetMaxCallStackSize(MaxCallStack)
-	v.rt.SetTimeSource(func() time.Time { return v.now })
-	v.rt.SetRandSource(rand.New(rand.NewSource(1)).Float64)
-	v.rt.SetFieldNameMapper(goja.UncapFieldNameMapper())
-	v.say = v.rt.ToValue(func(text string) {
-		if len(v.out.Say) >= MaxSays {
-			v.limit(fmt.Errorf("say() called more than %d times", MaxSays))
-		}
-		if utf8.RuneCountInString(text) > MaxTextLen {
-			v.limit(fmt.Errorf("say() text longer than %d characters", MaxTextLen))
-		}
-		v.out.Say = append(v.out.Say, text)
-	})
-	v.act = v.rt.ToValue(func(name string, payload map[string]any) {
-		if len(v.out.Acts) >= MaxActs {
-			v.limit(fmt.Errorf("act() called more than %d times", MaxActs))
-		}
-		if _, ok := flows.PlatformActions[name]; !ok {
-			panic(v.rt.NewTypeError("act(): unknown action %q", name))
-		}
-		if payload == nil {
-			payload = map[string]any{}
-		}
-		v.out.Acts = append(v.out.Acts, Act{Name: name, Payload: payload})
-	})
-	capString := func(name string) {
-		// Native string builders ignore Interrupt: cap what they may build.
-		proto := v.rt.Get("String").ToObject(v.rt).Get("prototype").ToObject(v.rt)
-		orig, _ := goja.AssertFunction(proto.Get(name))
-		proto.Set(name, func(call goja.FunctionCall) goja.Value {
-			this := call.This.String()
-			n := call.Argument(0).ToInteger()
-			if name == "repeat" && int64(len(this))*n > MaxStringBytes || name != "repeat" && n > MaxStringBytes {
-				panic(v.rt.NewTypeError("%s(): result over %d bytes", name, MaxStringBytes))
-			}
-			res, err := orig(call.This, call.Arguments...)
-			if err != nil {
-				panic(err)
-			}
-			return res
-		})
-	}
-	for _, n := range []string{"repeat", "padStart", "padEnd"} {
-		capString(n)
-	}
-	_, err := v.rt.RunString(hardenJS)
-	if err != nil {
-		panic("script: cannot harden runtime: " + err.Error())
-	}
-	return v
-}
-
-// limit stops the call because an output cap was exceeded.
-func (v *vm) limit(err error) {
-	v.limitErr = err
-	v.rt.Interrupt(err)
-}
-
-// hardenJS freezes every object reachable from the global object, so a
-// script can neither leave globals behind nor change built-in prototypes.
-const hardenJS = `(function () {
-  delete globalThis.eval;
-  const seen = new Set();
-  function freeze(o) {
-    if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) return;
-    seen.add(o);
-    Object.freeze(o);
-    for (const k of Reflect.ownKeys(o)) {
-      const d = Object.getOwnPropertyDescriptor(o, k);
-      if (d && "value" in d) freeze(d.value);
-      if (d && d.get) freeze(d.get);
-      if (d && d.set) freeze(d.set);
-    }
-    freeze(Object.getPrototypeOf(o));
-  }
-  freeze(globalThis);
-})();`
-
-// ErrTimeout is the cause of a call stopped by its time limit.
-var ErrTimeout = errors.New("script time limit exceeded")
-
-// Run calls a program. ctx bounds its time (Host.Timeout applies too).
+// Run calls a program. ctx bounds its time (the run's Timeout applies too).
 func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
-	timeout := h.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	timeout, memory := h.limits(in)
 	v := h.get() // building a runtime does not count against the script's time
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out := Output{}
-	v.out, v.now, v.limitErr = &out, in.Now, nil
-	stop := context.AfterFunc(ctx, func() { v.rt.Interrupt(ErrTimeout) })
-	res, err := v.call(p, in)
-	stopped := !stop()
-	v.out = nil
-	if err != nil || stopped {
-		// A runtime that was interrupted or overflowed is not reused.
-		v.rt.ClearInterrupt()
-		if err == nil {
+	v.begin(in)
+	stop := context.AfterFunc(ctx, func() { v.halt(ErrTimeout) })
+	watch.add(v, memory)
+	out, err := v.call(p, in)
+	overBudget := watch.remove(v)
+	timedOut := !stop()
+	v.end()
+	if err == nil && (timedOut || overBudget) {
+		if overBudget {
+			err = errMemory
+		} else {
 			err = ErrTimeout
 		}
-		return Output{}, h.describe(p, err, v.limitErr)
+	}
+	if err != nil || v.broken {
+		// A runtime that was interrupted, overflowed or panicked is not reused.
+		if err == nil {
+			err = errors.New("the script host failed")
+		}
+		return Output{}, describe(p, err, v.limitErr, v.thrown)
 	}
 	h.put(v)
-	out.Goto = res.goTo
-	out.Vars = res.vars
 	return out, nil
 }
 
-type callResult struct {
-	goTo string
-	vars map[string]string
-}
-
-func (v *vm) call(p *Program, in Input) (res callResult, err error) {
-	fn, ok := v.fns[p.prog]
-	if !ok {
-		val, err := v.rt.RunProgram(p.prog)
-		if err != nil {
-			return res, err
+// call runs the program on v and reads its results back. Everything the
+// script produced is converted to plain strings inside the runtime (by the
+// runner, under the time limit), so reading it here cannot call script code.
+func (v *vm) call(p *Program, in Input) (out Output, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v.broken = true
+			out, err = Output{}, fmt.Errorf("the script host failed: %v", r)
 		}
-		fn, ok = goja.AssertFunction(val)
-		if !ok {
-			return res, errors.New("script did not compile to a function")
-		}
-		v.fns[p.prog] = fn
+	}()
+	fn, err := v.function(p)
+	if err != nil {
+		return out, err
 	}
 	vars := v.rt.NewObject()
 	for k, val := range in.Vars {
@@ -299,44 +217,51 @@ func (v *vm) call(p *Program, in Input) (res callResult, err error) {
 	event := v.rt.ToValue(in.Event)
 	contact := v.rt.ToValue(stringMap(in.Contact))
 	bot := v.rt.ToValue(stringMap(in.Bot))
-	ret, err := fn(goja.Undefined(), event, vars, contact, v.rt.ToValue(in.Channel), bot, v.say, v.act)
+	ret, err := v.runner(goja.Undefined(), fn, event, vars, contact, v.rt.ToValue(in.Channel), bot, v.say, v.act)
 	if err != nil {
-		return res, err
+		return out, err
 	}
-	if !goja.IsUndefined(ret) && !goja.IsNull(ret) {
-		s, ok := ret.Export().(string)
-		if !ok {
-			return res, fmt.Errorf("a script may return the name of a state (a string), not %s", ret.ExportType())
-		}
-		res.goTo = s
+	// The runner returns [goto, key1, value1, key2, value2, …], all strings.
+	items, _ := ret.Export().([]any)
+	if len(items) == 0 {
+		return out, errors.New("the script runner returned nothing")
 	}
-	res.vars = map[string]string{}
-	for _, k := range vars.Keys() {
-		val := vars.Get(k)
-		switch {
-		case val == nil || goja.IsUndefined(val) || goja.IsNull(val):
-			continue
-		}
-		var s string
-		switch x := val.Export().(type) {
-		case string:
-			s = x
-		case map[string]any, []any:
-			b, err := json.Marshal(x)
-			if err != nil {
-				return res, fmt.Errorf("vars.%s cannot be stored: %v", k, err)
-			}
-			s = string(b)
-		default:
-			s = val.String()
-		}
+	out.Goto, _ = items[0].(string)
+	out.Vars = make(map[string]string, len(items)/2)
+	for i := 1; i+1 < len(items); i += 2 {
+		k, _ := items[i].(string)
+		s, _ := items[i+1].(string)
 		if utf8.RuneCountInString(s) > MaxTextLen {
-			return res, fmt.Errorf("vars.%s is longer than %d characters", k, MaxTextLen)
+			return Output{}, fmt.Errorf("RangeError: vars.%s is longer than %d characters", k, MaxTextLen)
 		}
-		res.vars[k] = s
+		out.Vars[k] = s
 	}
-	return res, nil
+	out.Say, out.Acts = v.said, v.acts
+	return out, nil
 }
+
+// function returns the program's function on this runtime, compiling it
+// into the runtime on first use.
+func (v *vm) function(p *Program) (goja.Value, error) {
+	if fn, ok := v.fns[p.prog]; ok {
+		return fn, nil
+	}
+	fn, err := v.rt.RunProgram(p.prog)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := goja.AssertFunction(fn); !ok {
+		return nil, errors.New("script did not compile to a function")
+	}
+	if len(v.fns) >= maxFunctions {
+		clear(v.fns) // flows were reloaded many times: forget the old versions
+	}
+	v.fns[p.prog] = fn
+	return fn, nil
+}
+
+// maxFunctions bounds the programs one runtime keeps compiled.
+const maxFunctions = 256
 
 func stringMap(m map[string]string) map[string]any {
 	out := make(map[string]any, len(m))
@@ -346,10 +271,28 @@ func stringMap(m map[string]string) map[string]any {
 	return out
 }
 
+// decodePayload reads an act() payload, which the runner passes as JSON.
+func decodePayload(s string) (map[string]any, error) {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
+}
+
 // describe turns a goja error into an *Error positioned in the flow file.
-func (h *Host) describe(p *Program, err, limitErr error) error {
+// thrown is the thrown value as text, made inside the run (the runner's
+// note): describe never calls script code.
+func describe(p *Program, err, limitErr error, thrown string) error {
 	sc := p.script
-	e := &Error{File: sc.File, Line: sc.Line, Column: sc.Column, Kind: "exception", Msg: err.Error()}
+	// err.Error() is never called on a goja exception: it would convert the
+	// thrown value to a string, which can run script code outside the run.
+	e := &Error{File: sc.File, Line: sc.Line, Column: sc.Column, Kind: "exception"}
 	var ex *goja.Exception
 	var intr *goja.InterruptedError
 	var so *goja.StackOverflowError
@@ -357,13 +300,16 @@ func (h *Host) describe(p *Program, err, limitErr error) error {
 	case errors.As(err, &so):
 		e.Kind, e.Msg = "stack", fmt.Sprintf("RangeError: call stack deeper than %d frames", MaxCallStack)
 	case errors.As(err, &intr):
-		if limitErr != nil {
-			e.Kind, e.Msg = "limit", limitErr.Error()
-		} else {
-			e.Kind, e.Msg = "timeout", "script time limit exceeded"
-		}
+		e.Kind, e.Msg = interruptKind(intr.Value(), limitErr)
 	case errors.As(err, &ex):
-		e.Msg = strings.TrimSpace(ex.Value().String())
+		e.Msg = thrown
+		if e.Msg == "" {
+			e.Msg = "uncaught exception"
+			if _, isObj := ex.Value().(*goja.Object); !isObj && ex.Value() != nil {
+				e.Msg = ex.Value().String() // a primitive: no script code runs
+			}
+		}
+		e.Msg = strings.TrimSpace(e.Msg)
 		for _, f := range ex.Stack() {
 			if f.SrcName() == sc.File {
 				pos := f.Position()
@@ -371,11 +317,30 @@ func (h *Host) describe(p *Program, err, limitErr error) error {
 				break
 			}
 		}
-		if errors.Is(err, ErrTimeout) {
-			e.Kind, e.Msg = "timeout", "script time limit exceeded"
+		if limitErr != nil {
+			e.Kind = "limit"
 		}
 	case errors.Is(err, ErrTimeout):
-		e.Kind, e.Msg = "timeout", "script time limit exceeded"
+		e.Kind, e.Msg = "timeout", ErrTimeout.Error()
+	case errors.Is(err, errMemory):
+		e.Kind, e.Msg = "memory", errMemory.Error()
+	default:
+		e.Msg = err.Error() // a Go error of the host's own
+	}
+	if len(e.Msg) > MaxMessage {
+		e.Msg = e.Msg[:MaxMessage] + "…"
 	}
 	return e
+}
+
+// interruptKind names why a run was interrupted.
+func interruptKind(reason any, limitErr error) (kind, msg string) {
+	switch {
+	case reason == errMemory:
+		return "memory", errMemory.Error()
+	case limitErr != nil:
+		return "limit", limitErr.Error()
+	default:
+		return "timeout", ErrTimeout.Error()
+	}
 }

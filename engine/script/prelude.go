@@ -1,0 +1,178 @@
+package script
+
+// preludeJS runs once on each new runtime, after the Go guards are in
+// place (sandbox.go). It removes code-from-strings and the unavailable
+// globals, bounds JSON.stringify, builds the runner every call goes
+// through, and last freezes everything reachable from the global object.
+//
+// It returns {runner, stringify}. The helpers it is given (Go natives) are
+// reachable only from here.
+const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_ARRAY) {
+  "use strict";
+  const G = globalThis;
+  const isArray = Array.isArray;
+  const objectKeys = Object.keys;
+
+  // Code from strings: no eval, and no function constructor reachable
+  // from any function's .constructor or from the global Function.
+  delete G.eval;
+  const noCode = function Function() {
+    throw new EvalError("code from strings (eval, Function) is not available in flow scripts");
+  };
+  noCode.prototype = Function.prototype;
+  for (const f of [function () {}, function* () {}, async function () {}]) {
+    Object.defineProperty(Object.getPrototypeOf(f), "constructor", { value: noCode });
+  }
+  G.Function = noCode;
+
+  // Globals flow scripts do not get.
+  for (const name of helpers.unavailableNames) {
+    const dot = name.indexOf(".");
+    const owner = dot < 0 ? G : G[name.slice(0, dot)];
+    const key = dot < 0 ? name : name.slice(dot + 1);
+    if (owner !== undefined && key in owner) {
+      const gone = function () {
+        throw new ReferenceError(name + " is not available in flow scripts");
+      };
+      Object.defineProperty(owner, key, { value: gone });
+    }
+  }
+
+  // JSON.stringify with a size and depth budget. The counting replacer is
+  // script code, so a huge input is also stopped by the time limit.
+  const rawStringify = JSON.stringify;
+  const stringify = function stringify(value, replacer, space) {
+    let gap = 0;
+    if (typeof space === "number") gap = Math.min(10, Math.max(0, Math.floor(space)));
+    else if (typeof space === "string") gap = Math.min(10, space.length);
+    const user = typeof replacer === "function" ? replacer : null;
+    let allow = null;
+    if (user === null && isArray(replacer)) {
+      allow = new Set();
+      for (let i = 0; i < replacer.length; i++) {
+        const k = replacer[i];
+        if (typeof k === "string" || typeof k === "number") allow.add(String(k));
+      }
+    }
+    if (isArray(value) && value.length > MAX_ARRAY) {
+      throw new RangeError("JSON.stringify: " + value.length + " elements are more than the " + MAX_ARRAY + " a flow script may use");
+    }
+    let left = MAX_STRING;
+    const depth = new WeakMap();
+    const counted = function (key, val) {
+      if (user !== null) val = user.call(this, key, val);
+      if (allow !== null && key !== "" && !isArray(this) && !allow.has(key)) return undefined;
+      const d = (depth.get(this) || 0) + 1;
+      if (d > MAX_DEPTH) throw new RangeError("JSON.stringify: nested deeper than " + MAX_DEPTH + " levels");
+      if (val !== null && typeof val === "object") {
+        if (isArray(val) && val.length > MAX_ARRAY) {
+          throw new RangeError("JSON.stringify: " + val.length + " elements are more than the " + MAX_ARRAY + " a flow script may use");
+        }
+        depth.set(val, d);
+      }
+      left -= key.length + 4 + gap * d;
+      if (typeof val === "string") left -= val.length;
+      else if (typeof val === "number") left -= 24;
+      if (left < 0) throw new RangeError("JSON.stringify: the result would be over " + MAX_STRING + " characters");
+      return val;
+    };
+    return rawStringify(value, counted, space);
+  };
+  Object.defineProperty(JSON, "stringify", { value: stringify });
+
+  const kindOf = function (x) {
+    return x === null ? "null" : isArray(x) ? "an array" : "a " + typeof x;
+  };
+
+  // runner calls a script and turns what it left in vars into plain
+  // strings, here, under the time limit: getters, toJSON, toString and
+  // Proxy traps run as script code, and what they throw is a script error.
+  // It returns [goto, key1, value1, key2, value2, …].
+  // safeMessage turns what a script threw into a short string, here, so
+  // that flowbot never calls script code (a toString, a message getter)
+  // once the run is over.
+  const note = helpers.note;
+  const safeMessage = function (e) {
+    let s;
+    try {
+      s = String(e);
+    } catch (_) {
+      s = "an exception that cannot be shown as text";
+    }
+    if (typeof s !== "string") s = "an exception that cannot be shown as text";
+    if (s.length > MAX_MESSAGE) s = s.slice(0, MAX_MESSAGE) + "…";
+    return s;
+  };
+
+  const runner = function (fn, event, vars, contact, channel, bot, say, act) {
+    try {
+      return collect(fn(event, vars, contact, channel, bot, say, act), vars);
+    } catch (e) {
+      note(safeMessage(e));
+      throw e;
+    }
+  };
+
+  const collect = function (ret, vars) {
+    let goTo = "";
+    if (ret !== undefined && ret !== null) {
+      if (typeof ret !== "string") {
+        throw new TypeError("a script may return the name of a state (a string), not " + kindOf(ret));
+      }
+      goTo = ret;
+    }
+    const out = [goTo];
+    const keys = objectKeys(vars);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      const val = vars[k];
+      if (val === undefined || val === null) continue;
+      let s;
+      switch (typeof val) {
+        case "string":
+          s = val;
+          break;
+        case "object":
+          s = stringify(val);
+          if (s === undefined) continue;
+          break;
+        case "function":
+        case "symbol":
+          throw new TypeError("vars." + k + " is " + kindOf(val) + "; store a string, a number, a boolean or a JSON object");
+        default:
+          s = String(val);
+      }
+      out.push(k, s);
+    }
+    return out;
+  };
+
+  // Freeze everything reachable from the global object, and the host
+  // functions, so no run can leave anything behind for the next.
+  const seen = new Set();
+  const freeze = function (o) {
+    if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) return;
+    seen.add(o);
+    Object.freeze(o);
+    for (const k of Reflect.ownKeys(o)) {
+      const d = Object.getOwnPropertyDescriptor(o, k);
+      if (d && "value" in d) freeze(d.value);
+      if (d && d.get) freeze(d.get);
+      if (d && d.set) freeze(d.set);
+    }
+    freeze(Object.getPrototypeOf(o));
+  };
+  freeze(G);
+  freeze(helpers.say);
+  freeze(helpers.act);
+  freeze(runner);
+  freeze(collect);
+  freeze(Object.getOwnPropertyDescriptor((function () { return arguments; })(), "callee").get);
+  // Prototypes reachable only from values, not from the global object.
+  for (const v of [function* () {}, async function () {}, (function* () {})(),
+                   [][Symbol.iterator](), ""[Symbol.iterator](), new Map().entries(),
+                   new Set().values(), "x".matchAll(/x/g), Promise.resolve()]) {
+    freeze(Object.getPrototypeOf(v));
+  }
+  return { runner: runner, stringify: stringify };
+})`

@@ -1,0 +1,4 @@
+// want: exception TypeError
+const p = {};
+p.p = p;
+act("contact_update", p);

@@ -1,0 +1,2 @@
+// want: exception RangeError: Array.from
+Array.from({ length: 1e9 });

@@ -1,0 +1,2 @@
+// want: exception EvalError: code from strings
+(async function () {}).constructor("return 1")();

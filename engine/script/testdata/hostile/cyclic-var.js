@@ -1,0 +1,4 @@
+// want: exception TypeError
+const o = {};
+o.o = o;
+vars.x = o;

@@ -1,0 +1,2 @@
+// want: exception ReferenceError
+eval("1");

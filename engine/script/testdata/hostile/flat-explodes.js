@@ -1,0 +1,4 @@
+// want: exception RangeError: Array.prototype.flat
+const a = [];
+a.push(a, a);
+a.flat(Infinity);

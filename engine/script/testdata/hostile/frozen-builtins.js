@@ -1,0 +1,2 @@
+// want: exception TypeError
+Object.getPrototypeOf([][Symbol.iterator]()).next = function () { return { done: true }; };

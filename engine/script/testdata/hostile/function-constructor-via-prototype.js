@@ -1,0 +1,2 @@
+// want: exception EvalError: code from strings
+(function () {}).constructor("return 1")();

@@ -1,0 +1,2 @@
+// want: exception EvalError: code from strings
+Function("return 1")();

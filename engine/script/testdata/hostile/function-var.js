@@ -1,0 +1,2 @@
+// want: exception TypeError: vars.x is a function
+vars.x = function () {};

@@ -1,0 +1,2 @@
+// want: timeout
+Object.defineProperty(vars, "x", { enumerable: true, get() { for (;;) {} } });

@@ -1,0 +1,3 @@
+// A million holes: the counted output passes its budget (or the time limit).
+// want: exception|timeout JSON.stringify: the result would be over
+JSON.stringify(new Array(1e6));

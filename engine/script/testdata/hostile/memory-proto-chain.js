@@ -1,0 +1,3 @@
+// want: memory|timeout
+let o = {};
+for (;;) o = Object.create(o);

@@ -1,0 +1,3 @@
+// want: memory|timeout
+const a = [];
+for (;;) a.push({ n: a.length, s: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" + a.length });

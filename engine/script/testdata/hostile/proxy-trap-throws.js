@@ -1,0 +1,2 @@
+// want: exception Error: trap
+vars.x = new Proxy({}, { ownKeys() { throw new Error("trap"); } });

@@ -1,0 +1,2 @@
+// want: exception TypeError: RegExp.prototype.compile is not available
+/a/.compile("(a+)+$");

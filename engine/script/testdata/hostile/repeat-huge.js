@@ -1,0 +1,2 @@
+// want: exception RangeError: repeat(): the result would be over
+"x".repeat(1e9);

@@ -1,0 +1,2 @@
+// want: timeout
+say({ toString() { for (;;) {} } });

@@ -1,0 +1,2 @@
+// want: exception RangeError: String.raw
+String.raw({ raw: { length: 1e9 } });

@@ -1,0 +1,2 @@
+// want: exception ReferenceError: Symbol.for is not available in flow scripts
+Symbol.for(contact.name || "x");

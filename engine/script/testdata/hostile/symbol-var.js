@@ -1,0 +1,2 @@
+// want: exception TypeError: vars.x is a symbol
+vars.x = Symbol("s");

@@ -1,0 +1,4 @@
+// want: timeout
+const e = new Error("x");
+Object.defineProperty(e, "message", { get() { for (;;) {} } });
+throw e;

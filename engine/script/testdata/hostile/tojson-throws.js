@@ -1,0 +1,2 @@
+// want: exception Error: nope
+vars.x = { toJSON() { throw new Error("nope"); } };

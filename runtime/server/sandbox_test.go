@@ -1,0 +1,264 @@
+package server_test
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/server"
+	"github.com/flowbot/flowbot/runtime/store/storetest"
+	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
+)
+
+// hostileScript is one script of the engine's hostile corpus, served as a
+// flow of its own: ask → run the script → "done", or "Sorry, that did not
+// work." on its error path.
+type hostileScript struct {
+	name, flow, text string
+	ok               bool // the script is expected to run (want: ok)
+}
+
+const hostileOops = "Sorry, that did not work."
+
+func hostileFlows(t *testing.T, extra ...string) ([]*flows.Flow, []hostileScript) {
+	t.Helper()
+	files, err := filepath.Glob("../../engine/script/testdata/hostile/*.js")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no hostile corpus: %v", err)
+	}
+	var fl []*flows.Flow
+	var scripts []hostileScript
+	add := func(name, script string) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "name: %s\nstart: ask\non: {error: oops}\nstates:\n  ask:\n    ask: \"Say something\"\n    save: input\n    next: run\n", name)
+		b.WriteString("  run:\n    script: |\n")
+		for _, line := range strings.Split(script, "\n") {
+			b.WriteString("      " + line + "\n")
+		}
+		b.WriteString("    next: done\n  done:\n    say: \"done\"\n    next: ask\n  oops:\n    say: \"" + hostileOops + "\"\n    next: ask\n")
+		f, lints := flows.Parse(name+".yaml", []byte(b.String()), flows.Options{})
+		if f == nil || lints.HasErrors() {
+			t.Fatalf("%s: %s\n%s", name, lints, b.String())
+		}
+		fl = append(fl, f)
+	}
+	for _, file := range files {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := hostileScript{name: strings.TrimSuffix(filepath.Base(file), ".js")}
+		s.flow = "hostile-" + s.name
+		for _, line := range strings.Split(string(src), "\n") {
+			if rest, ok := strings.CutPrefix(line, "// want: "); ok {
+				s.ok = strings.HasPrefix(rest, "ok")
+				if strings.HasPrefix(rest, "syntax") {
+					s.flow = "" // does not load: flowbot validate reports it
+				}
+			}
+			if rest, ok := strings.CutPrefix(line, "// text: "); ok {
+				s.text = rest
+			}
+		}
+		if s.flow == "" {
+			continue
+		}
+		if s.text == "" {
+			s.text = "hello"
+		}
+		add(s.flow, string(src))
+		scripts = append(scripts, s)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		add(extra[i], extra[i+1])
+	}
+	return fl, scripts
+}
+
+// hostileTurn bounds a hostile turn in these tests (race detector on, two
+// cores shared with other packages' tests): far below what the holes took
+// before (seconds to minutes), far above the 100 ms limit plus margin that
+// bench/sandbox measures.
+const hostileTurn = 5 * time.Second
+
+// leakWriter stores the contact's text wherever a script can reach;
+// leakReader says what it finds there.
+const (
+	leakWriter = `const secret = "LEAK " + event.text;
+const targets = [say, act, Object.prototype, Array.prototype, Object.getPrototypeOf([][Symbol.iterator]()), JSON, Math, globalThis];
+for (const o of targets) {
+  try { o.leak = secret; } catch (e) {}
+  try { Object.defineProperty(o, "leak2", { value: secret }); } catch (e) {}
+  try { Object.setPrototypeOf(o, { leak3: secret }); } catch (e) {}
+}`
+	leakReader = `const found = [];
+const targets = [say, act, Object.prototype, Array.prototype, Object.getPrototypeOf([][Symbol.iterator]()), JSON, Math, globalThis, {}, []];
+for (const o of targets) {
+  for (const k of ["leak", "leak2", "leak3"]) if (o[k] !== undefined) found.push(k + "=" + o[k]);
+}
+say("found: " + (found.join(", ") || "nothing"));`
+)
+
+// TestHostileScriptsOverBothModes serves every script of the hostile corpus
+// as a flow, over the Userlike webhook and the Chat API of one process:
+// each turn answers 200 (202 for the Chat API) with the flow's error path
+// ("Sorry…", or "done" for the scripts that must run) within the bound;
+// the next conversation — another bot, in the other mode — reads nothing
+// the previous one wrote; the process stays up throughout.
+func TestHostileScriptsOverBothModes(t *testing.T) {
+	fl, scripts := hostileFlows(t, "leak-writer", leakWriter, "leak-reader", leakReader)
+	cfg := server.Config{Flows: fl, Platform: &server.Platform{
+		Database: storetest.Address(t, "sqlite"), APIKeys: []string{chatKey}, WebhookSecret: webhookSecret, Lease: 5 * time.Second,
+	}}
+	logs := &logLines{t: t}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	r := serve(t, cfg, nil)
+	c := chat{t: t, url: r.url}
+	p := platformtest.New("")
+
+	t.Run("userlike", func(t *testing.T) {
+		for i, s := range scripts {
+			p.SetURL(r.url + "/bots/" + s.flow + "/webhook")
+			conv := p.Conversation(fmt.Sprintf("chatbot::hostile:%d", i), "web")
+			must(t)(conv.Start(""))
+			start := time.Now()
+			reply := must(t)(conv.Say(s.text))
+			took := time.Since(start)
+			want := hostileOops
+			if s.ok {
+				want = "done"
+			}
+			if texts := reply.Texts(); len(texts) == 0 || texts[0] != want {
+				t.Errorf("%s: answered %q, want %q first", s.name, texts, want)
+			}
+			if took > hostileTurn {
+				t.Errorf("%s: the turn took %v", s.name, took)
+			}
+		}
+	})
+
+	t.Run("chat-api", func(t *testing.T) {
+		for _, s := range scripts {
+			bot := c.do(201, "POST", "/api/bots", map[string]any{"name": s.name, "flow": s.flow})["bot"].(map[string]any)["id"].(string)
+			conv := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "u-" + s.name, "create_user_if_not_exists": true})["conversation"].(map[string]any)["id"].(string)
+			start := time.Now()
+			c.send(conv, s.text)
+			want := "bot: " + hostileOops
+			if s.ok {
+				want = "bot: done"
+			}
+			got := waitHistory(t, c, conv, 3)
+			if got[2] != want {
+				t.Errorf("%s: history %q, want %q third", s.name, got, want)
+			}
+			if took := time.Since(start); took > hostileTurn {
+				t.Errorf("%s: the turn took %v", s.name, took)
+			}
+		}
+	})
+
+	t.Run("no-cross-conversation-read", func(t *testing.T) {
+		// Userlike mode writes, the Chat API (another bot) reads, and back.
+		p.SetURL(r.url + "/bots/leak-writer/webhook")
+		w := p.Conversation("chatbot::writer", "web")
+		must(t)(w.Start(""))
+		must(t)(w.Say("Ada Lovelace, ada@example.com"))
+		bot := c.do(201, "POST", "/api/bots", map[string]any{"name": "reader", "flow": "leak-reader"})["bot"].(map[string]any)["id"].(string)
+		conv := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "reader", "create_user_if_not_exists": true})["conversation"].(map[string]any)["id"].(string)
+		c.send(conv, "anyone there?")
+		if got := waitHistory(t, c, conv, 3); got[2] != "bot: found: nothing" {
+			t.Fatalf("the Chat API conversation read %q", got[2])
+		}
+		wbot := c.do(201, "POST", "/api/bots", map[string]any{"name": "writer", "flow": "leak-writer"})["bot"].(map[string]any)["id"].(string)
+		wconv := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": wbot, "user_id": "writer", "create_user_if_not_exists": true})["conversation"].(map[string]any)["id"].(string)
+		c.send(wconv, "Grace Hopper")
+		waitHistory(t, c, wconv, 3)
+		p.SetURL(r.url + "/bots/leak-reader/webhook")
+		rd := p.Conversation("chatbot::reader", "web")
+		must(t)(rd.Start(""))
+		if texts := must(t)(rd.Say("hi")).Texts(); len(texts) == 0 || texts[0] != "found: nothing" {
+			t.Fatalf("the webhook conversation read %q", texts)
+		}
+	})
+
+	t.Run("four-memory-turns-at-once", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				pp := platformtest.New(r.url + "/bots/hostile-memory-doubling-string/webhook")
+				conv := pp.Conversation(fmt.Sprintf("chatbot::mem:%d", i), "web")
+				if _, err := conv.Start(""); err != nil {
+					t.Error(err)
+					return
+				}
+				reply, err := conv.Say("x")
+				if err != nil || reply.Status != 200 || len(reply.Texts()) == 0 || reply.Texts()[0] != hostileOops {
+					t.Errorf("memory turn %d: %v %d %s", i, err, reply.Status, reply.Body)
+				}
+			}(i)
+		}
+		wg.Wait()
+	})
+
+	code, _, _ := get(t, r.url+"/healthz")
+	if code != 200 {
+		t.Fatalf("healthz %d after the hostile turns", code)
+	}
+	if n := logs.count("panic"); n > 0 {
+		t.Fatalf("%d log lines mention a panic", n)
+	}
+	if n := logs.count("the flow took an error path"); n < len(scripts) {
+		t.Fatalf("only %d error paths logged for %d hostile scripts", n, len(scripts))
+	}
+}
+
+// logLines passes log lines to the test log and counts them.
+type logLines struct {
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.lines = append(l.lines, string(p))
+	l.mu.Unlock()
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (l *logLines) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(strings.ToLower(line), sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitHistory polls a conversation's history until it has n lines.
+func waitHistory(t *testing.T, c chat, conv string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		got := c.history(conv)
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history after %v: %q", wait, got)
+		}
+		time.Sleep(5 * time.Millisecond) // polling flowbot's progress through its API
+	}
+}
