@@ -406,24 +406,29 @@ func (g *guards) flat(orig goja.Callable, call goja.FunctionCall) goja.Value {
 		}
 	}
 	count := int64(0)
-	var walk func(o *goja.Object, d int64)
-	walk = func(o *goja.Object, d int64) {
+	var walk func(o *goja.Object, d int64) bool
+	walk = func(o *goja.Object, d int64) bool {
 		n := o.Get("length").ToInteger()
 		count += n
 		g.checkLength("Array.prototype.flat", count, MaxArrayLength)
 		if d <= 0 {
-			return
+			return true
 		}
 		for i := int64(0); i < n; i++ {
-			if el, ok := o.Get(fmt.Sprint(i)).(*goja.Object); ok && el.ClassName() == "Array" {
-				walk(el, d-1)
-			}
 			if g.v.halted.Load() {
-				return
+				return false
+			}
+			if el, ok := o.Get(fmt.Sprint(i)).(*goja.Object); ok && el.ClassName() == "Array" && !walk(el, d-1) {
+				return false
 			}
 		}
+		return true
 	}
-	walk(call.This.ToObject(g.rt), depth)
+	if !walk(call.This.ToObject(g.rt), depth) {
+		// Halted: the interrupt stops the script next. goja's flat must not
+		// start on what the walk did not finish counting.
+		return goja.Undefined()
+	}
 	args := []goja.Value{g.rt.ToValue(depth)}
 	return callOrig(orig, goja.FunctionCall{This: call.This, Arguments: args})
 }

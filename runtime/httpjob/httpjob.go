@@ -81,7 +81,7 @@ func (r *Runner) Run(ctx context.Context, job *engine.Job) engine.HTTPResult {
 	}
 	req, err := http.NewRequestWithContext(ctx, method, job.URL, body)
 	if err != nil {
-		res.Err = fmt.Sprintf("cannot make the request: %v", err)
+		res.Err = "cannot make the request: " + netguard.RequestError(err)
 		return res
 	}
 	req.Header.Set("User-Agent", UserAgent)
@@ -102,9 +102,9 @@ func (r *Runner) Run(ctx context.Context, job *engine.Job) engine.HTTPResult {
 		case errors.As(err, &refused) && errors.As(err, &ue):
 			// `Get "<url>": refusing to connect to …: allow it with …`,
 			// without the dialer's "dial tcp <addr>:" in between.
-			res.Err = (&url.Error{Op: ue.Op, URL: ue.URL, Err: refused}).Error()
+			res.Err = (&url.Error{Op: ue.Op, URL: netguard.RedactURL(ue.URL), Err: refused}).Error()
 		default:
-			res.Err = err.Error()
+			res.Err = netguard.RequestError(err)
 		}
 		return res
 	}
@@ -116,7 +116,7 @@ func (r *Runner) Run(ctx context.Context, job *engine.Job) engine.HTTPResult {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	switch {
 	case err != nil:
-		res.Err = fmt.Sprintf("reading the answer: %v", err)
+		res.Err = "reading the answer: " + netguard.RequestError(err)
 	case int64(len(b)) > limit:
 		res.Err = fmt.Sprintf("the answer is over %d bytes", limit)
 	default:

@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/retryafter"
 )
 
@@ -127,7 +128,7 @@ func (c *Client) Send(ctx context.Context, url, token string, pushIDs []string, 
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(events))
 	if err != nil {
-		return Result{Outcome: Failed, Err: fmt.Sprintf("cannot make the request: %v", err)}
+		return Result{Outcome: Failed, Err: "cannot make the request: " + netguard.RequestError(err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
@@ -142,7 +143,7 @@ func (c *Client) Send(ctx context.Context, url, token string, pushIDs []string, 
 		if ctx.Err() == context.DeadlineExceeded {
 			return Result{Outcome: Retry, Err: fmt.Sprintf("no answer within %s", timeout)}
 		}
-		return Result{Outcome: Retry, Err: err.Error()}
+		return Result{Outcome: Retry, Err: netguard.RequestError(err)}
 	}
 	defer resp.Body.Close()
 	// Read a little of the answer: enough for an error message, and to let
