@@ -66,33 +66,42 @@ func (r *run) script(st *flows.State) bool {
 // of: the flow version, the state, the session and the event. The same
 // turn (a replay) draws the same numbers; another turn draws others.
 func (r *run) scriptSeed(state string) uint64 {
-	h := uint64(14695981039346656037) // FNV-1a
-	mix := func(s string) {
-		for i := 0; i < len(s); i++ {
-			h ^= uint64(s[i])
-			h *= 1099511628211
-		}
-		h ^= 0xff // separator
-		h *= 1099511628211
+	h := fnv(fnvOffset, r.flow.Hash)
+	h = fnv(h, state)
+	h = fnv(h, r.s.State)
+	var vars uint64 // order-free: the map is not sorted
+	for k, v := range r.s.Vars {
+		vars ^= fnv(fnv(fnvOffset, k), v)
 	}
-	mix(r.flow.Hash)
-	mix(state)
-	mix(r.s.State)
-	for _, k := range sortedKeys(r.s.Vars) {
-		mix(k)
-		mix(r.s.Vars[k])
-	}
-	mix(strconv.Itoa(r.s.Retries))
-	mix(strconv.Itoa(r.s.Jobs))
-	mix(r.ev.Name)
-	mix(r.ev.Text)
-	mix(r.ev.ClickID)
-	mix(r.ev.MediaURL)
-	mix(strconv.FormatInt(r.ev.Now.UnixNano(), 10))
+	h = fnvInt(h, vars)
+	h = fnvInt(h, uint64(r.s.Retries)<<32|uint64(uint32(r.s.Jobs)))
+	h = fnv(h, r.ev.Name)
+	h = fnv(h, r.ev.Text)
+	h = fnv(h, r.ev.ClickID)
+	h = fnv(h, r.ev.MediaURL)
+	h = fnvInt(h, uint64(r.ev.Now.UnixNano()))
 	if hr := r.ev.HTTP; hr != nil {
-		mix(strconv.Itoa(hr.Seq))
-		mix(strconv.Itoa(hr.Status))
-		mix(string(hr.Body))
+		h = fnvInt(h, uint64(hr.Seq)<<32|uint64(uint32(hr.Status)))
+		h = fnv(h, string(hr.Body))
+	}
+	return h
+}
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+// fnv mixes s into the FNV-1a hash h, with a separator after it.
+func fnv(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return (h ^ 0xff) * fnvPrime
+}
+
+// fnvInt mixes the eight bytes of x into h.
+func fnvInt(h, x uint64) uint64 {
+	for i := 0; i < 8; i++ {
+		h = (h ^ (x & 0xff)) * fnvPrime
+		x >>= 8
 	}
 	return h
 }

@@ -76,12 +76,12 @@ func (h *Host) put(v *vm) {
 // vm is one pooled runtime and the run it is serving. Only the fields
 // below "per run" change between runs, and begin resets all of them.
 type vm struct {
-	rt     *goja.Runtime
-	fns    map[*goja.Program]goja.Value // compiled programs, by program
-	runner goja.Callable                // the prelude's runner (sandbox.go)
-	say    goja.Value                   // frozen, shared by every run
-	act    goja.Value                   // frozen, shared by every run
-	json   goja.Callable                // the guarded JSON.stringify, for act payloads
+	rt          *goja.Runtime
+	fns         map[*goja.Program]goja.Callable // compiled programs, by program
+	safeMessage goja.Callable                // the prelude's: a thrown value as text (prelude.go)
+	say         goja.Value                   // frozen, shared by every run
+	act         goja.Value                   // frozen, shared by every run
+	json        goja.Callable                // the guarded JSON.stringify, for act payloads
 
 	// per run
 	now      time.Time
@@ -96,7 +96,7 @@ type vm struct {
 }
 
 func newVM() *vm {
-	v := &vm{rt: goja.New(), fns: map[*goja.Program]goja.Value{}}
+	v := &vm{rt: goja.New(), fns: map[*goja.Program]goja.Callable{}}
 	v.rt.SetMaxCallStackSize(MaxCallStack)
 	v.rt.SetTimeSource(func() time.Time { return v.now })
 	v.rt.SetRandSource(v.random)

@@ -2,10 +2,10 @@ package script
 
 // preludeJS runs once on each new runtime, after the Go guards are in
 // place (sandbox.go). It removes code-from-strings and the unavailable
-// globals, bounds JSON.stringify, builds the runner every call goes
-// through, and last freezes everything reachable from the global object.
+// globals, bounds JSON.stringify, defines how a thrown value becomes text,
+// and last freezes everything reachable from the global object.
 //
-// It returns {runner, stringify}. The helpers it is given (Go natives) are
+// It returns {safeMessage, stringify}. The helpers it is given (Go natives) are
 // reachable only from here.
 const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_ARRAY) {
   "use strict";
@@ -80,18 +80,9 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
   };
   Object.defineProperty(JSON, "stringify", { value: stringify });
 
-  const kindOf = function (x) {
-    return x === null ? "null" : isArray(x) ? "an array" : "a " + typeof x;
-  };
-
-  // runner calls a script and turns what it left in vars into plain
-  // strings, here, under the time limit: getters, toJSON, toString and
-  // Proxy traps run as script code, and what they throw is a script error.
-  // It returns [goto, key1, value1, key2, value2, …].
-  // safeMessage turns what a script threw into a short string, here, so
-  // that flowbot never calls script code (a toString, a message getter)
-  // once the run is over.
-  const note = helpers.note;
+  // safeMessage turns what a script threw into a short string, inside
+  // the run and under its limits, so that flowbot never calls script code
+  // (a toString, a message getter) once the run is over.
   const safeMessage = function (e) {
     let s;
     try {
@@ -102,49 +93,6 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
     if (typeof s !== "string") s = "an exception that cannot be shown as text";
     if (s.length > MAX_MESSAGE) s = s.slice(0, MAX_MESSAGE) + "…";
     return s;
-  };
-
-  const runner = function (fn, event, vars, contact, channel, bot, say, act) {
-    try {
-      return collect(fn(event, vars, contact, channel, bot, say, act), vars);
-    } catch (e) {
-      note(safeMessage(e));
-      throw e;
-    }
-  };
-
-  const collect = function (ret, vars) {
-    let goTo = "";
-    if (ret !== undefined && ret !== null) {
-      if (typeof ret !== "string") {
-        throw new TypeError("a script may return the name of a state (a string), not " + kindOf(ret));
-      }
-      goTo = ret;
-    }
-    const out = [goTo];
-    const keys = objectKeys(vars);
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i];
-      const val = vars[k];
-      if (val === undefined || val === null) continue;
-      let s;
-      switch (typeof val) {
-        case "string":
-          s = val;
-          break;
-        case "object":
-          s = stringify(val);
-          if (s === undefined) continue;
-          break;
-        case "function":
-        case "symbol":
-          throw new TypeError("vars." + k + " is " + kindOf(val) + "; store a string, a number, a boolean or a JSON object");
-        default:
-          s = String(val);
-      }
-      out.push(k, s);
-    }
-    return out;
   };
 
   // Freeze everything reachable from the global object, and the host
@@ -165,8 +113,7 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
   freeze(G);
   freeze(helpers.say);
   freeze(helpers.act);
-  freeze(runner);
-  freeze(collect);
+  freeze(safeMessage);
   freeze(Object.getOwnPropertyDescriptor((function () { return arguments; })(), "callee").get);
   // Prototypes reachable only from values, not from the global object.
   for (const v of [function* () {}, async function () {}, (function* () {})(),
@@ -174,5 +121,5 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
                    new Set().values(), "x".matchAll(/x/g), Promise.resolve()]) {
     freeze(Object.getPrototypeOf(v));
   }
-  return { runner: runner, stringify: stringify };
+  return { safeMessage: safeMessage, stringify: stringify };
 })`

@@ -91,6 +91,11 @@ type guards struct {
 	v     *vm
 	rt    *goja.Runtime
 	match goja.Callable // goja's own RegExp.prototype[Symbol.match], to count matches
+	// The guarded RegExp.prototype[Symbol.replace]: its Go body, the
+	// function object scripts see, and goja's original.
+	rxReplace     native
+	rxReplaceFn   goja.Value
+	rxReplaceOrig goja.Callable
 }
 
 // sandbox prepares a new runtime: guards, host functions, the runner, and
@@ -109,16 +114,15 @@ func (v *vm) sandbox() {
 	_ = helpers.Set("unavailableNames", unavailable)
 	_ = helpers.Set("say", v.say)
 	_ = helpers.Set("act", v.act)
-	_ = helpers.Set("note", func(msg string) { v.thrown = msg })
 	ret, err := setup(goja.Undefined(), helpers, v.rt.ToValue(MaxStringBytes), v.rt.ToValue(MaxJSONDepth), v.rt.ToValue(MaxMessage), v.rt.ToValue(MaxArrayLength))
 	if err != nil {
 		panic("script: cannot build the sandbox: " + err.Error())
 	}
 	fns := ret.ToObject(v.rt)
-	v.runner, _ = goja.AssertFunction(fns.Get("runner"))
+	v.safeMessage, _ = goja.AssertFunction(fns.Get("safeMessage"))
 	v.json, _ = goja.AssertFunction(fns.Get("stringify"))
-	if v.runner == nil || v.json == nil {
-		panic("script: the sandbox prelude returned no runner")
+	if v.safeMessage == nil || v.json == nil {
+		panic("script: the sandbox prelude returned no helpers")
 	}
 }
 
@@ -213,14 +217,19 @@ func (g *guards) wrap(obj *goja.Object, name string, f native) goja.Value {
 	return fn
 }
 
-// wrapSymbol replaces obj[sym] with a guarded version of it.
-func (g *guards) wrapSymbol(obj *goja.Object, sym *goja.Symbol, f native) {
+// wrapSymbol replaces obj[sym] with a guarded version of it, and returns
+// the new function (nil when obj[sym] is no function).
+func (g *guards) wrapSymbol(obj *goja.Object, sym *goja.Symbol, f native) goja.Value {
 	orig, ok := goja.AssertFunction(obj.GetSymbol(sym))
 	if !ok {
-		return
+		return nil
 	}
 	fn := g.rt.ToValue(func(call goja.FunctionCall) goja.Value { return f(orig, call) })
 	_ = obj.DefineDataPropertySymbol(sym, fn, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	if sym == goja.SymReplace {
+		g.rxReplaceOrig = orig
+	}
+	return fn
 }
 
 // callOrig calls the original native, rethrowing what it throws.
@@ -453,7 +462,13 @@ func (g *guards) stringMethods() {
 	for _, name := range []string{"replace", "replaceAll"} {
 		all := name == "replaceAll"
 		g.wrap(sp, name, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-			if _, isObj := call.Argument(0).(*goja.Object); isObj {
+			if rx, isObj := call.Argument(0).(*goja.Object); isObj {
+				if !all && g.rxReplace != nil && rx.GetSymbol(goja.SymReplace) == g.rxReplaceFn {
+					// What goja's replace would do — call the RegExp's own
+					// (guarded) [Symbol.replace] — without a second hop
+					// through goja's call machinery.
+					return g.rxReplace(g.rxReplaceOrig, goja.FunctionCall{This: rx, Arguments: []goja.Value{call.This, call.Argument(1)}})
+				}
 				return callOrig(orig, call) // a RegExp's own [Symbol.replace] is guarded
 			}
 			s := call.This.ToString().String()
@@ -555,7 +570,11 @@ func (g *guards) regexpMethods() {
 	g.wrapSymbol(rp, goja.SymMatchAll, timed("matchAll", false))
 	g.wrapSymbol(rp, goja.SymSearch, timed("search", false))
 	g.wrapSymbol(rp, goja.SymSplit, timed("split", false))
-	g.wrapSymbol(rp, goja.SymReplace, timed("replace", true))
+	g.rxReplace = timed("replace", true)
+	g.rxReplaceFn = g.wrapSymbol(rp, goja.SymReplace, g.rxReplace)
+	if g.rxReplaceFn == nil {
+		g.rxReplace = nil
+	}
 	// matchAll's iterator calls exec itself: time each step.
 	if it, err := g.rt.RunString(`Object.getPrototypeOf("".matchAll(/x/g))`); err == nil {
 		g.wrap(it.ToObject(g.rt), "next", func(orig goja.Callable, call goja.FunctionCall) goja.Value {

@@ -196,9 +196,10 @@ func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 	return out, nil
 }
 
-// call runs the program on v and reads its results back. Everything the
-// script produced is converted to plain strings inside the runtime (by the
-// runner, under the time limit), so reading it here cannot call script code.
+// call runs the program on v and reads its results back. vars is a
+// Go-backed object of data properties, so reading it runs no script code;
+// objects stored in it are converted by the sandbox's JSON.stringify inside
+// the runtime, under the run's limits, and so is a thrown value's text.
 func (v *vm) call(p *Program, in Input) (out Output, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -210,27 +211,30 @@ func (v *vm) call(p *Program, in Input) (out Output, err error) {
 	if err != nil {
 		return out, err
 	}
-	vars := v.rt.NewObject()
-	for k, val := range in.Vars {
-		_ = vars.Set(k, val)
-	}
+	vars := newVars(in.Vars, v.rt)
 	event := v.rt.ToValue(in.Event)
 	contact := v.rt.ToValue(stringMap(in.Contact))
 	bot := v.rt.ToValue(stringMap(in.Bot))
-	ret, err := v.runner(goja.Undefined(), fn, event, vars, contact, v.rt.ToValue(in.Channel), bot, v.say, v.act)
+	ret, err := fn(goja.Undefined(), event, v.rt.NewDynamicObject(vars), contact, v.rt.ToValue(in.Channel), bot, v.say, v.act)
 	if err != nil {
-		return out, err
+		return out, v.explain(err)
 	}
-	// The runner returns [goto, key1, value1, key2, value2, …], all strings.
-	items, _ := ret.Export().([]any)
-	if len(items) == 0 {
-		return out, errors.New("the script runner returned nothing")
+	if ret != nil && !goja.IsUndefined(ret) && !goja.IsNull(ret) {
+		s, ok := ret.(goja.String)
+		if !ok {
+			return out, v.typeError("a script may return the name of a state (a string), not " + kindOf(ret))
+		}
+		out.Goto = s.String()
 	}
-	out.Goto, _ = items[0].(string)
-	out.Vars = make(map[string]string, len(items)/2)
-	for i := 1; i+1 < len(items); i += 2 {
-		k, _ := items[i].(string)
-		s, _ := items[i+1].(string)
+	out.Vars = make(map[string]string, len(vars.keys))
+	for _, k := range vars.keys {
+		s, keep, err := v.stored(k, vars.m[k])
+		if err != nil {
+			return Output{}, err
+		}
+		if !keep {
+			continue
+		}
 		if utf8.RuneCountInString(s) > MaxTextLen {
 			return Output{}, fmt.Errorf("RangeError: vars.%s is longer than %d characters", k, MaxTextLen)
 		}
@@ -240,17 +244,96 @@ func (v *vm) call(p *Program, in Input) (out Output, err error) {
 	return out, nil
 }
 
+// stored is a variable's value as flowbot stores it: strings as they are,
+// numbers and booleans as text, objects and arrays as JSON; undefined and
+// null unset it. Functions and symbols cannot be stored.
+func (v *vm) stored(k string, val goja.Value) (s string, keep bool, err error) {
+	if val == nil || goja.IsUndefined(val) || goja.IsNull(val) {
+		return "", false, nil
+	}
+	switch x := val.(type) {
+	case goja.String:
+		return x.String(), true, nil
+	case *goja.Symbol:
+		return "", false, v.typeError("vars." + k + " is a symbol; store a string, a number, a boolean or a JSON object")
+	case *goja.Object:
+		if _, isFn := goja.AssertFunction(x); isFn {
+			return "", false, v.typeError("vars." + k + " is a function; store a string, a number, a boolean or a JSON object")
+		}
+		res, err := v.json(goja.Undefined(), x)
+		if err != nil {
+			return "", false, v.explain(err)
+		}
+		if goja.IsUndefined(res) {
+			return "", false, nil
+		}
+		return res.String(), true, nil
+	default:
+		return val.String(), true, nil // a number or a boolean: no script code runs
+	}
+}
+
+// explain notes, for an exception, its thrown value as text — made inside
+// the runtime (the prelude's safeMessage), where a hostile toString is
+// bounded by the run's limits — and returns err.
+func (v *vm) explain(err error) error {
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		msg, merr := v.safeMessage(goja.Undefined(), ex.Value())
+		if merr == nil {
+			v.thrown = msg.String()
+		} else {
+			var intr *goja.InterruptedError
+			if errors.As(merr, &intr) {
+				return merr // stopped while making the text: the run's time or memory ran out
+			}
+			v.thrown = "an exception that cannot be shown as text"
+		}
+	}
+	return err
+}
+
+// typeError is a TypeError of the host's own, positioned at the script.
+func (v *vm) typeError(msg string) error {
+	v.thrown = "TypeError: " + msg
+	return errors.New(v.thrown)
+}
+
+// kindOf names a value's type for an error message.
+func kindOf(val goja.Value) string {
+	switch val.(type) {
+	case *goja.Object:
+		if o := val.(*goja.Object); o.ClassName() == "Array" {
+			return "an array"
+		}
+		if _, isFn := goja.AssertFunction(val); isFn {
+			return "a function"
+		}
+		return "an object"
+	case *goja.Symbol:
+		return "a symbol"
+	}
+	switch val.ExportType().Kind().String() {
+	case "bool":
+		return "a boolean"
+	case "int64", "float64":
+		return "a number"
+	}
+	return "a " + val.ExportType().String()
+}
+
 // function returns the program's function on this runtime, compiling it
 // into the runtime on first use.
-func (v *vm) function(p *Program) (goja.Value, error) {
+func (v *vm) function(p *Program) (goja.Callable, error) {
 	if fn, ok := v.fns[p.prog]; ok {
 		return fn, nil
 	}
-	fn, err := v.rt.RunProgram(p.prog)
+	val, err := v.rt.RunProgram(p.prog)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := goja.AssertFunction(fn); !ok {
+	fn, ok := goja.AssertFunction(val)
+	if !ok {
 		return nil, errors.New("script did not compile to a function")
 	}
 	if len(v.fns) >= maxFunctions {

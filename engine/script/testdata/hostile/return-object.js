@@ -1,2 +1,2 @@
-// want: exception TypeError: a script may return the name of a state (a string), not a object
+// want: exception TypeError: a script may return the name of a state (a string), not an object
 return { toString() { return "done"; } };

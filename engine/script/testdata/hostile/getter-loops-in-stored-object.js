@@ -1,0 +1,2 @@
+// want: timeout
+vars.x = { get y() { for (;;) {} } };

@@ -1,0 +1,2 @@
+// want: timeout
+vars.x = new Proxy({ a: 1 }, { get() { for (;;) {} } });

@@ -1,0 +1,2 @@
+// want: exception TypeError
+Object.freeze(vars);
