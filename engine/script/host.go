@@ -78,10 +78,10 @@ func (h *Host) put(v *vm) {
 type vm struct {
 	rt          *goja.Runtime
 	fns         map[*goja.Program]goja.Callable // compiled programs, by program
-	safeMessage goja.Callable                // the prelude's: a thrown value as text (prelude.go)
-	say         goja.Value                   // frozen, shared by every run
-	act         goja.Value                   // frozen, shared by every run
-	json        goja.Callable                // the guarded JSON.stringify, for act payloads
+	safeMessage goja.Callable                   // the prelude's: a thrown value as text (prelude.go)
+	say         goja.Value                      // frozen, shared by every run
+	act         goja.Value                      // frozen, shared by every run
+	json        goja.Callable                   // the guarded JSON.stringify, for act payloads
 
 	// per run
 	now      time.Time
