@@ -66,6 +66,15 @@ func (h *Host) get() *vm {
 	}
 }
 
+// refill adds a fresh runtime to the pool if it has room.
+func (h *Host) refill() {
+	h.once.Do(h.init)
+	if len(h.idle) < cap(h.idle) {
+		h.built.Add(1)
+		h.put(newVM())
+	}
+}
+
 func (h *Host) put(v *vm) {
 	select {
 	case h.idle <- v:

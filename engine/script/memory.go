@@ -1,6 +1,8 @@
 package script
 
 import (
+	"context"
+	"runtime"
 	"runtime/metrics"
 	"sync"
 	"time"
@@ -13,24 +15,61 @@ import (
 //     and refused with a RangeError (sandbox.go).
 //  2. What a script builds step by step (strings doubled in a loop, arrays
 //     pushed to) is watched: while any script runs, a watcher reads the
-//     process heap every WatchPeriod and interrupts each run during which
-//     the heap grew by more than that run's budget.
+//     bytes the process has allocated (runtime/metrics, a counter that only
+//     grows) every WatchPeriod, and interrupts each run during which more
+//     than that run's budget was allocated.
 //
-// The heap is the process's, not the run's: other work allocating at the
-// same moment counts against the runs in progress. Budgets are therefore
-// set well above what a script needs (DefaultMemory is 32 MiB; a typical
-// run allocates a few kilobytes), and a run stopped by its budget takes its
-// flow's error path like any other script error.
+// Allocation is counted rather than the heap's size because the heap
+// shrinks whenever the collector frees the garbage of earlier work, which
+// would hide a run's growth; counting allocation stops a doubling string
+// at its first steps, before one copy of it takes long enough to stall the
+// whole process. The counter is the process's: other work allocating at
+// the same moment counts against the runs in progress. Budgets are set
+// well above what a script needs (DefaultMemory; a typical run allocates a
+// few kilobytes), and a run stopped by its budget takes its flow's error
+// path like any other script error.
+
+// The watcher can only stop a run if it gets a processor: a goroutine
+// running JavaScript yields only when the Go scheduler preempts it (every
+// 10 ms), and a string doubled in a loop grows a thousandfold in less. So
+// at most RunSlots scripts run at once — one processor fewer than the
+// process has (at least one) — which leaves a processor for the watcher
+// and the rest of the server. Scripts take microseconds; a run waits for a
+// slot only behind scripts that are themselves bounded by their limits.
+
+// RunSlots is how many scripts run at once in this process.
+var RunSlots = max(1, runtime.GOMAXPROCS(0)-1)
+
+// slots is the process's run semaphore.
+var slots = runSlots{ch: make(chan struct{}, RunSlots)}
+
+type runSlots struct{ ch chan struct{} }
+
+func (s runSlots) acquire(ctx context.Context) error {
+	select {
+	case s.ch <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s runSlots) release() { <-s.ch }
 
 // WatchPeriod is how often the watcher reads the heap while scripts run.
-const WatchPeriod = time.Millisecond
+const WatchPeriod = 250 * time.Microsecond
 
 // watcher tracks the runs in progress and their heap baselines.
 type watcher struct {
 	mu      sync.Mutex
 	runs    map[*vm]*watched
 	running bool   // the watching goroutine is alive
-	heap    uint64 // the last reading, while running
+	heap    uint64 // the last reading of heapBytes, while running
 }
 
 type watched struct {
@@ -41,24 +80,18 @@ type watched struct {
 
 var watch = watcher{runs: map[*vm]*watched{}}
 
-// heapSample names the runtime metrics the watcher reads: live and unswept
-// heap objects, and goroutine stacks (deep native recursion grows those).
-var heapSample = []string{"/memory/classes/heap/objects:bytes", "/memory/classes/heap/stacks:bytes"}
+// allocMetric is the runtime metric the watcher reads: every byte the
+// process has allocated on the heap since it started.
+const allocMetric = "/gc/heap/allocs:bytes"
 
-// heapBytes reads the process heap: objects and stacks.
+// heapBytes reads the bytes allocated so far.
 func heapBytes() uint64 {
-	s := make([]metrics.Sample, len(heapSample))
-	for i, n := range heapSample {
-		s[i].Name = n
-	}
+	s := []metrics.Sample{{Name: allocMetric}}
 	metrics.Read(s)
-	var total uint64
-	for _, x := range s {
-		if x.Value.Kind() == metrics.KindUint64 {
-			total += x.Value.Uint64()
-		}
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
 	}
-	return total
+	return s[0].Value.Uint64()
 }
 
 // add starts watching a run.
@@ -86,7 +119,7 @@ func (w *watcher) remove(v *vm) (over bool) {
 }
 
 // idleTicks is how many empty readings the watcher waits before it stops.
-const idleTicks = 200
+const idleTicks = 800 // 200 ms
 
 func (w *watcher) loop() {
 	t := time.NewTicker(WatchPeriod)

@@ -98,17 +98,23 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
   // Freeze everything reachable from the global object, and the host
   // functions, so no run can leave anything behind for the next.
   const seen = new Set();
+  const ownKeys = Reflect.ownKeys, describe = Object.getOwnPropertyDescriptor, getPrototypeOf = Object.getPrototypeOf;
   const freeze = function (o) {
     if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) return;
     seen.add(o);
     Object.freeze(o);
-    for (const k of Reflect.ownKeys(o)) {
-      const d = Object.getOwnPropertyDescriptor(o, k);
-      if (d && "value" in d) freeze(d.value);
-      if (d && d.get) freeze(d.get);
-      if (d && d.set) freeze(d.set);
+    const keys = ownKeys(o);
+    for (let i = 0; i < keys.length; i++) {
+      const d = describe(o, keys[i]);
+      if (d === undefined) continue;
+      if (d.get !== undefined || d.set !== undefined) {
+        freeze(d.get);
+        freeze(d.set);
+      } else {
+        freeze(d.value);
+      }
     }
-    freeze(Object.getPrototypeOf(o));
+    freeze(getPrototypeOf(o));
   };
   freeze(G);
   freeze(helpers.say);

@@ -257,3 +257,40 @@ vars.objects = String(reach().length);
 		t.Fatalf("the runs did not share one pooled runtime: %d built", built)
 	}
 }
+
+// BenchmarkNewRuntime measures building one sandboxed runtime: what a
+// run pays when the pool is empty (and what each interrupted run costs).
+func BenchmarkNewRuntime(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		newVM()
+	}
+}
+
+// TestPoolSize measures what one warm runtime holds, so that MaxIdle
+// bounds the pool's memory (MaxIdle × this).
+func TestPoolSize(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory distorts the heap")
+	}
+	const n = 16
+	h := &Host{}
+	p := compile(t, `vars.x = event.text.toUpperCase()`)
+	keep := make([]*vm, 0, n)
+	before := heapAfterGC()
+	for i := 0; i < n; i++ {
+		v := newVM()
+		v.begin(Input{})
+		if _, err := v.call(p, Input{Event: map[string]any{"text": "a"}}); err != nil {
+			t.Fatal(err)
+		}
+		keep = append(keep, v)
+	}
+	per := (heapAfterGC() - before) / n
+	t.Logf("one warm runtime holds %d KiB; a full pool (%d) about %d MiB", per>>10, MaxIdle, per*MaxIdle>>20)
+	if per > 2<<20 {
+		t.Errorf("a warm runtime holds %d KiB, more than the 2 MiB the pool's bound assumes", per>>10)
+	}
+	runtimeKeepAlive(keep)
+	_ = h
+}

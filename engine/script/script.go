@@ -47,13 +47,13 @@ import (
 // change (flows.ScriptLimits) within what the server allows.
 const (
 	DefaultTimeout = 100 * time.Millisecond
-	DefaultMemory  = 32 << 20 // bytes the process heap may grow by during one run
+	DefaultMemory  = 16 << 20 // bytes the process may allocate while one run goes on
 	MaxCallStack   = 256
 	MaxSays        = 20
 	MaxActs        = 20
 	MaxTextLen     = 5000    // characters of one said text or variable
 	MaxStringBytes = 1 << 20 // longest string one native call may build (repeat, join, replace, JSON)
-	MaxArrayLength = 1 << 20 // longest array (or array-like) a native call may walk or build
+	MaxArrayLength = 1 << 18 // longest array (or array-like) a native call may walk or build
 	MaxArgs        = 1 << 16 // most arguments apply/construct may spread
 	MaxJSONDepth   = 256     // deepest nesting JSON.parse and JSON.stringify accept
 	MaxRegexpInput = 1 << 18 // longest string (UTF-16 units) a regular expression may scan
@@ -166,8 +166,15 @@ type Output struct {
 }
 
 // Run calls a program. ctx bounds its time (the run's Timeout applies too).
+//
+// Runs take one of the process's run slots (RunSlots): a run waits for a
+// free one first, and the wait does not count against its time limit.
 func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 	timeout, memory := h.limits(in)
+	if err := slots.acquire(ctx); err != nil {
+		return Output{}, describe(p, ErrTimeout, nil, "")
+	}
+	defer slots.release()
 	v := h.get() // building a runtime does not count against the script's time
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -177,22 +184,33 @@ func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 	out, err := v.call(p, in)
 	overBudget := watch.remove(v)
 	timedOut := !stop()
+	var overflow *goja.StackOverflowError
+	interrupted := timedOut || overBudget || v.limitErr != nil || errors.As(err, &overflow)
 	v.end()
-	if err == nil && (timedOut || overBudget) {
-		if overBudget {
+	if err == nil && interrupted {
+		switch {
+		case overBudget:
 			err = errMemory
-		} else {
+		case timedOut:
 			err = ErrTimeout
+		default:
+			err = v.limitErr
 		}
 	}
-	if err != nil || v.broken {
-		// A runtime that was interrupted, overflowed or panicked is not reused.
-		if err == nil {
-			err = errors.New("the script host failed")
-		}
+	if interrupted || v.broken {
+		// A runtime that was interrupted or panicked is not reused: an
+		// interrupt may have stopped a native call half-way. A fresh one is
+		// built in the background, so the next run does not wait for it.
+		v.rt.ClearInterrupt()
+		go h.refill()
+	} else {
+		// An exception leaves the runtime as it was: keep it warm, so that a
+		// flow whose script keeps failing does not build a runtime per turn.
+		h.put(v)
+	}
+	if err != nil {
 		return Output{}, describe(p, err, v.limitErr, v.thrown)
 	}
-	h.put(v)
 	return out, nil
 }
 
