@@ -6,11 +6,13 @@
 //   - the turn time of each hostile script, against the flow's script time
 //     limit plus the 50 ms margin the sandbox promises, beside a benign
 //     script turn measured in the same run (the floor);
+//
 //   - the server's resident memory (VmRSS, sampled every 5 ms) while four
 //     memory-hostile turns run at once, for several rounds;
+//
 //   - that the process is still serving at the end.
 //
-//	go run ./bench/sandbox [-rounds 5] [-limit 100ms]
+//     go run ./bench/sandbox [-rounds 5] [-limit 100ms]
 //
 // It exits non-zero when a turn answered with anything but 200 and the
 // flow's error path, or the server died.
