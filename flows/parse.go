@@ -706,6 +706,11 @@ func ParseSize(s string) (int64, error) {
 			return n * u.mult, nil
 		}
 	}
+	for _, u := range []string{"KB", "MB", "GB"} {
+		if num, ok := strings.CutSuffix(s, u); ok {
+			return 0, fmt.Errorf("sizes use binary units: write \"%s%ciB\", not %q", strings.TrimSpace(num), u[0], s)
+		}
+	}
 	return 0, fmt.Errorf("write a size with a unit such as \"32MiB\" (KiB, MiB or GiB), not %q", s)
 }
 

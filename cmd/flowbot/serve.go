@@ -44,6 +44,8 @@ type serveFlags struct {
 	schedule    string
 	deliveries  int
 	network     string
+	scriptTime  time.Duration
+	scriptMem   string
 }
 
 // defaultDataPath is where serve keeps its outbox unless --data says
@@ -174,6 +176,8 @@ is given.`,
 	fl.StringVar(&f.schedule, "delivery-schedule", delivery.DefaultSchedule.String(), "waits before each webhook delivery attempt; the last one repeats until a 2xx")
 	fl.IntVar(&f.deliveries, "delivery-concurrency", delivery.DefaultConcurrency, "webhook requests in flight at once")
 	fl.StringVar(&f.network, netguard.Flag, "", "non-public addresses HTTP steps and webhooks may reach: loopback, private, link-local, cgnat, all, CIDRs (default $"+netguard.EnvVar+"; none: public addresses only)")
+	fl.DurationVar(&f.scriptTime, "script-timeout-max", engine.DefaultMaxScriptTimeout, "the longest time limit a flow's scripts may ask for (scripts: {timeout})")
+	fl.StringVar(&f.scriptMem, "script-memory-max", "128MiB", "the largest memory budget a flow's scripts may ask for (scripts: {memory})")
 	fl.BoolVar(&f.watch, "watch", false, "reload flows when their files change (SIGHUP reloads too); a flow with errors keeps its old version serving")
 	return cmd
 }
@@ -251,7 +255,15 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		}
 	}
 
-	set, lints, err := flowset.Load(cmd.Context(), f.flowsDir, flowset.Options{Flows: flows.Options{Env: os.LookupEnv}, Logger: logger})
+	scriptMem, err := flows.ParseSize(f.scriptMem)
+	if err != nil {
+		return usagef("--script-memory-max: %v", err)
+	}
+	if f.scriptTime <= 0 {
+		return usagef("--script-timeout-max must be more than 0, not %s", f.scriptTime)
+	}
+	engineOpts := engine.Options{MaxScriptTimeout: f.scriptTime, MaxScriptMemory: scriptMem}
+	set, lints, err := flowset.Load(cmd.Context(), f.flowsDir, flowset.Options{Flows: flows.Options{Env: os.LookupEnv}, Logger: logger, Engine: engineOpts})
 	if lints.HasErrors() {
 		errs := lints.Errors()
 		fmt.Fprint(stderr, errs.String())
