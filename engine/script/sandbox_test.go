@@ -294,3 +294,52 @@ func TestPoolSize(t *testing.T) {
 	runtimeKeepAlive(keep)
 	_ = h
 }
+
+// BenchmarkMemoryWatch is what the memory budget costs a run: joining and
+// leaving the watcher (the watcher's own reading, every WatchPeriod while
+// scripts run, is BenchmarkAllocCounter).
+func BenchmarkMemoryWatch(b *testing.B) {
+	v := &vm{}
+	for b.Loop() {
+		watch.add(v, DefaultMemory)
+		watch.remove(v)
+	}
+}
+
+// BenchmarkAllocCounter is one reading of the allocation counter.
+func BenchmarkAllocCounter(b *testing.B) {
+	for b.Loop() {
+		heapBytes()
+	}
+}
+
+// TestRuntimesStayPooled: a run that throws hands its runtime back (a flow
+// whose script keeps failing does not build one per turn); one stopped by
+// its time limit is replaced in the background.
+func TestRuntimesStayPooled(t *testing.T) {
+	h := &Host{Timeout: 50 * time.Millisecond}
+	throws := compile(t, `throw new Error("no")`)
+	for i := 0; i < 5; i++ {
+		if _, err := h.Run(context.Background(), throws, Input{}); err == nil {
+			t.Fatal("no error")
+		}
+	}
+	if built, idle := h.Stats(); built != 1 || idle != 1 {
+		t.Fatalf("after 5 exceptions: %d runtimes built, %d idle; want 1 and 1", built, idle)
+	}
+	loops := compile(t, `for (;;) {}`)
+	if _, err := h.Run(context.Background(), loops, Input{}); err == nil {
+		t.Fatal("no timeout")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if built, idle := h.Stats(); built == 2 && idle == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			built, idle := h.Stats()
+			t.Fatalf("after a timeout: %d built, %d idle; want the runtime replaced", built, idle)
+		}
+		time.Sleep(time.Millisecond) // waiting for the background rebuild
+	}
+}
