@@ -163,6 +163,9 @@ func (v *vm) actFn(call goja.FunctionCall) goja.Value {
 		if err != nil {
 			panic(err)
 		}
+		if js := s.String(); len(js) > MaxPayload {
+			panic(g2(v).newError("RangeError", fmt.Sprintf("act(): the payload is %d characters of JSON, more than %d", len(js), MaxPayload)))
+		}
 		if payload, err = decodePayload(s.String()); err != nil {
 			panic(v.rt.NewTypeError("act(): the payload must be a JSON object"))
 		}
@@ -170,6 +173,9 @@ func (v *vm) actFn(call goja.FunctionCall) goja.Value {
 	v.acts = append(v.acts, Act{Name: name, Payload: payload})
 	return goja.Undefined()
 }
+
+// g2 gives a vm's error helpers.
+func g2(v *vm) *guards { return &guards{v: v, rt: v.rt} }
 
 // refuse stops the run because an output cap was reached.
 func (v *vm) refuse(format string, args ...any) {

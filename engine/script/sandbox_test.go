@@ -182,7 +182,9 @@ function reach() {
 // collections); the next run on the same pooled runtime walks everything
 // it can reach and must find none of it, nor the contact's name.
 func TestNothingSurvivesARun(t *testing.T) {
-	h := &Host{Timeout: 10 * time.Second}
+	// The writer allocates a lot (thousands of attempts, each an exception):
+	// the test is about isolation, so its budget is roomy.
+	h := &Host{Timeout: 10 * time.Second, Memory: 512 << 20}
 	writer := compile(t, reachJS+`
 const sym = Symbol("canary");
 let tried = 0, wrote = 0;

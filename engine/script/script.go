@@ -58,6 +58,8 @@ const (
 	MaxJSONDepth   = 256     // deepest nesting JSON.parse and JSON.stringify accept
 	MaxRegexpInput = 1 << 18 // longest string (UTF-16 units) a regular expression may scan
 	MaxMessage     = 500     // characters of an error message kept
+	MaxStateName   = 64      // characters of a state name a script returns
+	MaxPayload     = 20000   // characters of an act() payload, as JSON
 	RegexpTimeout  = 50 * time.Millisecond
 )
 
@@ -241,6 +243,9 @@ func (v *vm) call(p *Program, in Input) (out Output, err error) {
 		s, ok := ret.(goja.String)
 		if !ok {
 			return out, v.typeError("a script may return the name of a state (a string), not " + kindOf(ret))
+		}
+		if s.Length() > MaxStateName {
+			return out, v.typeError(fmt.Sprintf("a script returned a string of %d characters; a state's name is at most %d", s.Length(), MaxStateName))
 		}
 		out.Goto = s.String()
 	}
