@@ -377,7 +377,9 @@ func stringMap(m map[string]string) map[string]any {
 	return out
 }
 
-// decodePayload reads an act() payload, which the runner passes as JSON.
+// decodePayload reads an act() payload, which the sandbox's JSON.stringify
+// wrote. Numbers become int64 when they are whole and float64 otherwise,
+// as goja's own export of a script object gives them.
 func decodePayload(s string) (map[string]any, error) {
 	d := json.NewDecoder(strings.NewReader(s))
 	d.UseNumber()
@@ -388,7 +390,28 @@ func decodePayload(s string) (map[string]any, error) {
 	if m == nil {
 		m = map[string]any{}
 	}
-	return m, nil
+	return plainNumbers(m).(map[string]any), nil
+}
+
+// plainNumbers replaces the json.Numbers of a decoded value.
+func plainNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = plainNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = plainNumbers(e)
+		}
+	}
+	return v
 }
 
 // describe turns a goja error into an *Error positioned in the flow file.

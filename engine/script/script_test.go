@@ -194,3 +194,17 @@ func BenchmarkRun(b *testing.B) {
 		}
 	}
 }
+
+func TestActPayloadKeepsTypes(t *testing.T) {
+	out, err := run(t, roomy(), `act("contact_update", {custom_fields: {score: 3, ratio: 0.5, ok: true, tags: ["a", 1], none: null}})`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := out.Acts[0].Payload["custom_fields"].(map[string]any)
+	if cf["score"] != int64(3) || cf["ratio"] != 0.5 || cf["ok"] != true || cf["none"] != nil {
+		t.Fatalf("payload %#v", cf)
+	}
+	if tags := cf["tags"].([]any); tags[0] != "a" || tags[1] != int64(1) {
+		t.Fatalf("tags %#v", tags)
+	}
+}
