@@ -38,10 +38,10 @@ import (
 // native call in progress, so native calls are bounded:
 //   - regular expressions: the backtracking engine (regexp2, used for
 //     look-arounds and back-references, and by goja for every match that
-//     starts after position 0) stops a match after RegexpTimeout; a regular
-//     expression call that took that long throws a RangeError instead of
-//     returning the engine's silent "no match"; input is at most
-//     MaxRegexpInput characters;
+//     starts after position 0) gives a match up after RegexpTimeout; a
+//     regular expression call that ran regexpSuspect (half of it) throws
+//     a RangeError instead of returning the engine's silent "no match";
+//     input is at most MaxRegexpInput characters;
 //   - Array.prototype methods refuse a receiver (array or array-like)
 //     longer than MaxArrayLength, and sort without a comparator one longer
 //     than maxNativeSort; spreading, Array.from and the string iterator
@@ -98,8 +98,8 @@ type guards struct {
 	rxReplaceOrig goja.Callable
 }
 
-// sandbox prepares a new runtime: guards, host functions, the runner, and
-// finally freezes everything reachable.
+// sandbox prepares a new runtime: guards, host functions, the prelude's
+// helpers, and finally freezes everything reachable.
 func (v *vm) sandbox() {
 	g := &guards{v: v, rt: v.rt}
 	g.install()

@@ -15,7 +15,7 @@
 //   - time: the script's time limit, enforced with Interrupt; native calls
 //     that could run long (regular expressions, joins, JSON, array methods
 //     over huge lengths) are capped so that none outlasts the limit by more
-//     than RegexpTimeout;
+//     than a few tens of milliseconds;
 //   - memory: a per-run budget, watched while the script runs (memory.go);
 //     native calls that could allocate much at once are refused up front;
 //   - the call stack, the number and size of messages and actions;
@@ -415,8 +415,8 @@ func plainNumbers(v any) any {
 }
 
 // describe turns a goja error into an *Error positioned in the flow file.
-// thrown is the thrown value as text, made inside the run (the runner's
-// note): describe never calls script code.
+// thrown is the thrown value as text, made inside the run (vm.explain):
+// describe never calls script code.
 func describe(p *Program, err, limitErr error, thrown string) error {
 	sc := p.script
 	// err.Error() is never called on a goja exception: it would convert the
