@@ -52,6 +52,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/clock"
 	"github.com/flowbot/flowbot/runtime/httpjob"
 	"github.com/flowbot/flowbot/runtime/outbox"
+	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/userlikeapi"
 )
@@ -64,7 +65,7 @@ const (
 	DefaultPoll           = 2 * time.Second
 	DefaultMaxBatchPushes = 50
 	DefaultMaxBatchBytes  = 512 << 10
-	DefaultMaxJobAttempts = 5
+	DefaultMaxJobAttempts = turn.MaxJobAttempts
 	DefaultMaxPushAge     = 24 * time.Hour
 	DefaultRetention      = 7 * 24 * time.Hour
 )
@@ -144,7 +145,7 @@ type Config struct {
 	Limiter        *userlikeapi.Limiter // nil: 20 requests per minute per cid
 	MaxBatchPushes int                  // pushes per request; DefaultMaxBatchPushes when 0
 	MaxBatchBytes  int                  // event bytes per request (the oldest push always goes); DefaultMaxBatchBytes when 0
-	MaxJobAttempts int                  // claims of one job before it fails; DefaultMaxJobAttempts when 0
+	MaxJobAttempts int                  // claims of a job that may end unfinished before it is given up (turn.GiveUp: its flow gets an error result; a timer is failed); DefaultMaxJobAttempts when 0
 	MaxPushAge     time.Duration        // a push still failing after this fails for good; DefaultMaxPushAge when 0
 	Retention      time.Duration        // finished rows are deleted after this; DefaultRetention when 0
 }
@@ -242,7 +243,7 @@ func (w *Worker) Enqueue(ctx context.Context, j userlike.QueuedJob) (int64, erro
 
 func newJob(j userlike.QueuedJob) outbox.NewJob {
 	return outbox.NewJob{Bot: j.Bot, FlowVersion: j.FlowVersion, CID: j.CID, Channel: j.Channel,
-		Context: j.Context, Contact: j.Contact, Job: *j.Job}
+		Context: j.Context, Contact: j.Contact, Job: *j.Job, Chain: j.Chain}
 }
 
 // Push stores events to deliver to a bot's API URL for a conversation
