@@ -49,8 +49,9 @@ const (
 	// conversation restarted politely instead.
 	KindContextTooBig = "context_too_big"
 	// KindContextLost: the state changed but the turn produced no event to
-	// carry the new context (a transport that keeps the context with the
-	// events only; Userlike mode now always carries it, see Request.Carry).
+	// carry the new context. No longer counted: a transport that keeps the
+	// context only with the events (Userlike) gets a carrier packet
+	// (Request.Carry), and platform mode stores it. Kept for dashboards.
 	KindContextLost = "context_lost"
 	// KindContextForged: with a key ring, a context whose signature does
 	// not verify; the conversation restarted politely.
@@ -342,13 +343,6 @@ func (o *Outcome) render(r Request) {
 	}
 }
 
-// Lost reports whether the turn changed the conversation's state but
-// produced no event to carry the new context (see KindContextLost).
-func (o *Outcome) Lost() bool {
-	return len(o.Rendered.Packets) == 0 && !o.Result.Ignored &&
-		(o.Result.Session.State != o.From.State || o.Result.Session.Done != o.From.Done)
-}
-
 // Recovery is how the turn recovered the conversation's context, for
 // metrics: "foreign" when it could not be read, else the engine's
 // recovery ("migrated", "restarted"), or "".
@@ -365,7 +359,7 @@ const RecoveryForeign = "foreign"
 
 // Kinds are the error kinds of the turn's problems, one per problem, in
 // the order met: a refused context, each error path the flow took, a
-// context too big, a lost context.
+// context too big.
 func (o *Outcome) Kinds() []string {
 	var out []string
 	if k := ContextKindOf(o.ContextErr); k != "" {
@@ -376,9 +370,6 @@ func (o *Outcome) Kinds() []string {
 	}
 	if o.TooBig {
 		out = append(out, KindContextTooBig)
-	}
-	if o.Lost() {
-		out = append(out, KindContextLost)
 	}
 	return out
 }

@@ -43,8 +43,8 @@ const (
 	// fresh context is sent instead.
 	ErrKindContextTooBig = turn.KindContextTooBig
 	// ErrKindContextLost: the state changed but the turn produced no event
-	// to carry the new context. The Handler carries it in a zero-second
-	// delay packet instead, so this is no longer counted in Userlike mode.
+	// to carry the new context. No longer counted: the Handler carries it
+	// in a zero-second delay packet instead (turn.Request.Carry).
 	ErrKindContextLost = turn.KindContextLost
 	// ErrKindPanic: a panic was recovered (a bug; the answer was 500).
 	ErrKindPanic = "panic"
@@ -540,8 +540,7 @@ func (h *Handler) count(ctx context.Context, name, cid string, o *turn.Outcome, 
 	return recovery
 }
 
-// logProblems logs the error paths a turn took, a context too big and a
-// lost context.
+// logProblems logs the error paths a turn took and a context too big.
 func (h *Handler) logProblems(ctx context.Context, name, cid string, o *turn.Outcome, extra ...slog.Attr) {
 	to := o.Result.Session.State
 	ids := append([]slog.Attr{slog.String("bot", name), slog.String("cid", cid)}, extra...)
@@ -550,10 +549,6 @@ func (h *Handler) logProblems(ctx context.Context, name, cid string, o *turn.Out
 	}
 	for _, e := range o.Result.Errors {
 		h.log.LogAttrs(ctx, slog.LevelWarn, "the flow took an error path", append(ids, slog.String("state", to), slog.String("error", e.Error()))...)
-	}
-	if o.Lost() {
-		h.log.LogAttrs(ctx, slog.LevelWarn, "the turn changed the state but sent no event to carry the context",
-			append(ids, slog.String("from", o.From.State), slog.String("to", to))...)
 	}
 }
 
