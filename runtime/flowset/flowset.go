@@ -25,6 +25,7 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/compile"
 )
 
 // MaxOlderVersions is how many earlier versions of a flow stay available.
@@ -100,22 +101,11 @@ func Load(ctx context.Context, dir string, opts Options) (*Set, flows.Lints, err
 	return s, lints, nil
 }
 
-// load parses the folder and compiles each flow that has no error.
+// load parses the folder and compiles each flow that has no error, through
+// the pipeline validate uses (runtime/compile): lints are every problem,
+// warnings included.
 func (s *Set) load() ([]*engine.Bot, flows.Lints, error) {
-	fs, lints, err := flows.LoadDir(s.dir, s.opts.Flows)
-	if err != nil {
-		return nil, nil, err
-	}
-	var bots []*engine.Bot
-	for _, f := range fs {
-		b := engine.NewWithOptions(f, s.opts.Engine)
-		if ls := b.Lints(); ls.HasErrors() {
-			lints = append(lints, ls...)
-			continue
-		}
-		bots = append(bots, b)
-	}
-	return bots, lints, nil
+	return compile.Dir(s.dir, compile.Options{Flows: s.opts.Flows, Engine: s.opts.Engine})
 }
 
 // older rebuilds the stored earlier versions of a flow, newest first.

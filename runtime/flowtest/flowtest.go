@@ -68,6 +68,7 @@ import (
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/compile"
 	"github.com/flowbot/flowbot/runtime/turn"
 )
 
@@ -347,13 +348,9 @@ func RunFile(path string, opts flows.Options) (Report, error) {
 			return "", false
 		}
 	}
-	flow, err := flows.Load(flowPath, opts)
+	bot, _, err := compile.File(flowPath, compile.Options{Flows: opts})
 	if err != nil {
 		return Report{}, err
-	}
-	bot := engine.New(flow)
-	if ls := bot.Lints(); ls.HasErrors() {
-		return Report{}, &flows.LoadError{Lints: ls}
 	}
 	var rep Report
 	for _, t := range tf.Tests {

@@ -1,0 +1,194 @@
+package userlike_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/userlike"
+)
+
+// The drift cases of issue 16, Userlike mode's side (platform mode's are in
+// runtime/platform/drift_test.go): both modes run their turns through
+// runtime/turn, so they agree.
+
+// thinkerFlow asks a language model in the background; "stop" ends.
+const thinkerFlow = `
+name: thinker
+api_url: http://127.0.0.1:1/api
+start: hello
+commands:
+  - match: [stop]
+    goto: bye
+states:
+  hello: {say: Hi!, next: listen}
+  listen: {wait: true, next: think}
+  think:
+    say: Let me think…
+    llm: {system: "Be brief.", async: true}
+    next: listen
+  bye: {say: Bye., do: [end]}
+`
+
+// contextOf reads the state and the awaited job of an event's context.
+func contextOf(t *testing.T, raw json.RawMessage) (state string, await int) {
+	t.Helper()
+	var c struct {
+		State string `json:"s"`
+		Await int    `json:"jw"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("context %s: %v", raw, err)
+	}
+	return c.State, c.Await
+}
+
+// TestAsyncLLMMessageDuringWait: a message while an async llm step waits
+// asks the model again; the answer is not empty (it carries the new
+// context, which awaits the new request), and the earlier request is
+// superseded, as an HTTP step's is.
+func TestAsyncLLMMessageDuringWait(t *testing.T) {
+	q := &fakeQueue{}
+	h, err := userlike.New([]*engine.Bot{engine.New(parseFlow(t, thinkerFlow))}, userlike.Options{Logger: testLogger(t), Queue: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := platformFor(serveHTTP(t, h), "thinker")
+	c := p.Conversation("c-llm", "web")
+	must(t)(c.Start(""))
+	if r := must(t)(c.Say("first question")); !slices.Equal(r.Texts(), []string{"Let me think…"}) {
+		t.Fatalf("first answer %q", r.Texts())
+	}
+	r := must(t)(c.Say("and another thing"))
+	if len(r.Packets) == 0 {
+		t.Fatalf("a message while the model thinks got an empty answer (%s): the platform keeps the old context", r.Body)
+	}
+	if state, await := contextOf(t, r.Packets[len(r.Packets)-1].Context); state != "think" || await != 2 {
+		t.Fatalf("the answer's context is in %q awaiting job %d, want think awaiting 2", state, await)
+	}
+	n, sup := q.calls()
+	if n != 2 || q.queued[1].Job.Seq != 2 || q.queued[1].Job.LLM == nil {
+		t.Fatalf("%d jobs queued", n)
+	}
+	if !slices.Equal(sup, []string{"thinker c-llm 1"}) {
+		t.Fatalf("superseded %v, want the first llm request", sup)
+	}
+	// The contact moves on: the second request is superseded too.
+	must(t)(c.Say("stop"))
+	if _, sup := q.calls(); !slices.Equal(sup, []string{"thinker c-llm 1", "thinker c-llm 2"}) {
+		t.Fatalf("superseded %v after a command", sup)
+	}
+}
+
+// TestAsyncLLMSupersededByCommand: a command that moves the conversation
+// on while an async llm step waits supersedes its request, so that the
+// model's late reply is not pushed (the engine says which job a session
+// awaits, for http and llm steps alike).
+func TestAsyncLLMSupersededByCommand(t *testing.T) {
+	q := &fakeQueue{}
+	h, err := userlike.New([]*engine.Bot{engine.New(parseFlow(t, thinkerFlow))}, userlike.Options{Logger: testLogger(t), Queue: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := platformFor(serveHTTP(t, h), "thinker").Conversation("c-stop", "web")
+	must(t)(c.Start(""))
+	must(t)(c.Say("a question"))
+	if r := must(t)(c.Say("stop")); !slices.Equal(r.Texts(), []string{"Bye."}) {
+		t.Fatalf("answer %q", r.Texts())
+	}
+	if n, sup := q.calls(); n != 1 || !slices.Equal(sup, []string{"thinker c-stop 1"}) {
+		t.Fatalf("%d jobs queued, superseded %v; want the llm request superseded", n, sup)
+	}
+}
+
+// TestResumedScriptTimeoutCounted: a script that runs out of time in the
+// turn of a background job's result counts as a script time-out, as in a
+// webhook turn.
+func TestResumedScriptTimeoutCounted(t *testing.T) {
+	f := parseFlow(t, `
+name: slow
+api_url: http://127.0.0.1:1/api
+start: lookup
+states:
+  lookup:
+    say: Looking…
+    http: {url: "http://127.0.0.1:1/x", async: true}
+    next: crunch
+  crunch:
+    script: "while (true) {}"
+    say: done
+    do: [end]
+`)
+	q := &fakeQueue{}
+	obs := newRecordingObserver()
+	h, err := userlike.New([]*engine.Bot{engine.New(f)}, userlike.Options{Logger: testLogger(t), Queue: q, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := platformFor(serveHTTP(t, h), "slow").Conversation("c-slow", "web")
+	must(t)(c.Start(""))
+	if n, _ := q.calls(); n != 1 {
+		t.Fatalf("%d jobs queued", n)
+	}
+	j := q.queued[0]
+	res, err := h.Resume(context.Background(), userlike.Continuation{Bot: j.Bot, CID: j.CID, Channel: j.Channel, Context: j.Context},
+		engine.HTTPResult{Seq: j.Job.Seq, Status: 200, Body: []byte(`{}`)})
+	if err != nil || res.Ignored {
+		t.Fatalf("resume %+v %v", res, err)
+	}
+	if got := obs.errorCount(userlike.ErrKindScriptTimeout); got != 1 {
+		t.Fatalf("script time-outs counted: %d (flow errors: %d)", got, obs.errorCount(userlike.ErrKindFlow))
+	}
+	if got := obs.errorCount(userlike.ErrKindFlow); got != 0 {
+		t.Fatalf("the time-out was also counted as %d flow errors", got)
+	}
+}
+
+// chainFlow makes five HTTP requests in a row; the error path says so.
+const chainFlow = `
+name: chain
+start: a
+on: {error: failed}
+states:
+  a: {http: {url: "${env.API}/1"}, next: b}
+  b: {http: {url: "${env.API}/2"}, next: c}
+  c: {http: {url: "${env.API}/3"}, next: d}
+  d: {http: {url: "${env.API}/4"}, next: e}
+  e: {http: {url: "${env.API}/5"}, next: done}
+  done: {say: all five, do: [end]}
+  failed: {say: gave up, do: [end]}
+`
+
+// TestOneJobChainCap: a flow chaining HTTP steps makes four requests in a
+// row; the fifth takes the error path (as in platform mode and in
+// conversation tests).
+func TestOneJobChainCap(t *testing.T) {
+	var calls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Write([]byte(`{}`))
+	}))
+	defer api.Close()
+	f, lints := flows.Parse("chain.yaml", []byte(chainFlow), flows.Options{Env: func(string) (string, bool) { return api.URL, true }})
+	if f == nil || lints.HasErrors() {
+		t.Fatal(lints)
+	}
+	h, err := userlike.New([]*engine.Bot{engine.New(f)}, userlike.Options{Logger: testLogger(t), Jobs: loopbackJobs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := must(t)(platformFor(serveHTTP(t, h), "chain").Conversation("c-chain", "web").Start(""))
+	if !slices.Equal(r.Texts(), []string{"gave up"}) || calls.Load() != 4 {
+		t.Fatalf("answer %q after %d requests; want the error path after %d", r.Texts(), calls.Load(), userlike.MaxJobsPerTurn)
+	}
+	if !strings.Contains(string(r.Body), `"end"`) {
+		t.Fatalf("answer %s", r.Body)
+	}
+}
