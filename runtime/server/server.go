@@ -39,8 +39,8 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
-	"github.com/flowbot/flowbot/runtime/compile"
 	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/compile"
 	"github.com/flowbot/flowbot/runtime/delivery"
 	"github.com/flowbot/flowbot/runtime/flowset"
 	"github.com/flowbot/flowbot/runtime/httpjob"
