@@ -53,7 +53,9 @@ import (
 	"github.com/flowbot/flowbot/runtime/clock"
 	"github.com/flowbot/flowbot/runtime/httpjob"
 	"github.com/flowbot/flowbot/runtime/netguard"
+	"github.com/flowbot/flowbot/runtime/observe"
 	"github.com/flowbot/flowbot/runtime/store"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 // Conversation statuses.
@@ -99,13 +101,6 @@ type Observer interface {
 	Cancelled(n int)
 }
 
-type nopObserver struct{}
-
-func (nopObserver) Turn(string, string, time.Duration) {}
-func (nopObserver) Error(string, string)               {}
-func (nopObserver) Timer(string, string)               {}
-func (nopObserver) Cancelled(int)                      {}
-
 // Options configure the API.
 type Options struct {
 	Store store.Store
@@ -118,9 +113,7 @@ type Options struct {
 	Deliveries Waker
 	// Jobs runs the flows' HTTP steps; nil is an httpjob.Runner guarded by
 	// Network.
-	Jobs interface {
-		Run(ctx context.Context, job *engine.Job) engine.HTTPResult
-	}
+	Jobs turn.Runner
 	// Network says which addresses outgoing requests may reach; nil is
 	// public addresses only. It guards the default Jobs runner, and a
 	// conversation whose webhook names a refused address literally
@@ -166,20 +159,18 @@ type API struct {
 	insecure bool
 	wake     Waker
 	network  *netguard.Policy
-	jobs     interface {
-		Run(ctx context.Context, job *engine.Job) engine.HTTPResult
-	}
-	clock   clock.Clock
-	newID   func() string
-	log     *slog.Logger
-	owner   string
-	lease   time.Duration
-	poll    time.Duration
-	workers int
-	pending int
-	obs     Observer
-	llm     bool
-	jobWake chan struct{}
+	jobs     turn.Runner
+	clock    clock.Clock
+	newID    func() string
+	log      *slog.Logger
+	owner    string
+	lease    time.Duration
+	poll     time.Duration
+	workers  int
+	pending  int
+	obs      Observer
+	llm      bool
+	jobWake  chan struct{}
 	// botCache keeps the bots read from the store by id: a bot never
 	// changes once created, so each message need not read it again.
 	botCache sync.Map
@@ -209,7 +200,7 @@ func New(opts Options) (*API, error) {
 		a.pending = DefaultMaxPending
 	}
 	if a.obs = opts.Observer; a.obs == nil {
-		a.obs = nopObserver{}
+		a.obs = observe.Nop{}
 	}
 	for _, k := range opts.APIKeys {
 		if k = strings.TrimSpace(k); k != "" {

@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
@@ -175,6 +176,9 @@ type Request struct {
 	// 0 for a user's event, the result's place in the chain for a job's
 	// result.
 	Chain int
+	// Now, when set, times the jobs made (Outcome.Jobs); the turn reads
+	// no clock of its own.
+	Now func() time.Time
 	// Carry: the transport keeps the conversation's context only with the
 	// events it is sent (Userlike): a turn that answered but rendered
 	// nothing gets a zero-second delay packet, so that its new context is
@@ -212,10 +216,20 @@ type Outcome struct {
 	// delivered. 0: none. Never set for a job's result event, which is
 	// the awaited job itself.
 	Left int
+	// Jobs are the jobs made during the turn, in order, for logs.
+	Jobs []JobRun
 	// Dropped: a follow-up (engine.EvSilence) whose conversation cannot
 	// continue from its context (it no longer verifies, or its state is
 	// gone): nothing is to be sent or stored, and Result is empty.
 	Dropped bool
+}
+
+// JobRun is a job made during a turn: the request, its result and, with
+// Request.Now, how long it took.
+type JobRun struct {
+	Job    *engine.Job
+	Result engine.HTTPResult
+	Took   time.Duration
 }
 
 // ErrFlowGone: the request names no deployment (its flow was removed).
@@ -270,7 +284,7 @@ func Inline(ctx context.Context, r Request, o Outcome) Outcome {
 // big restarts the conversation politely. It sets Left.
 func (o *Outcome) finish(ctx context.Context, r Request, ev engine.Event, res engine.Result) {
 	bot := o.Bot
-	res, o.Chain = r.jobs(ctx, bot, &ev, res)
+	res, o.Chain = r.jobs(ctx, bot, &ev, res, &o.Jobs)
 	o.Result = res
 	o.render(r)
 	var err error
@@ -279,7 +293,7 @@ func (o *Outcome) finish(ctx context.Context, r Request, ev engine.Event, res en
 		// politely instead of answering with a state that would be lost.
 		o.TooBig = true
 		res = bot.StepContext(ctx, engine.Session{Foreign: true}, ev)
-		res, o.Chain = r.jobs(ctx, bot, &ev, res)
+		res, o.Chain = r.jobs(ctx, bot, &ev, res, &o.Jobs)
 		o.Result = res
 		o.render(r)
 		if o.Context, err = r.Keys.Encode(o.Result.Session, r.Binding); err != nil {
@@ -298,7 +312,7 @@ func (o *Outcome) finish(ctx context.Context, r Request, ev engine.Event, res en
 // each result, until one is to be queued or none is left; the result holds
 // the actions, trace and errors of every step. chain is the place of the
 // job left in the result, if any.
-func (r *Request) jobs(ctx context.Context, bot *engine.Bot, ev *engine.Event, res engine.Result) (engine.Result, int) {
+func (r *Request) jobs(ctx context.Context, bot *engine.Bot, ev *engine.Event, res engine.Result, made *[]JobRun) (engine.Result, int) {
 	chain := r.Chain
 	for res.Job != nil {
 		chain++
@@ -308,7 +322,16 @@ func (r *Request) jobs(ctx context.Context, bot *engine.Bot, ev *engine.Event, r
 		}
 		out, refused := Refusal(job, chain, 0, 0)
 		if !refused {
+			var start time.Time
+			if r.Now != nil {
+				start = r.Now()
+			}
 			out = r.Jobs.Run(ctx, job)
+			run := JobRun{Job: job, Result: out}
+			if r.Now != nil {
+				run.Took = r.Now().Sub(start)
+			}
+			*made = append(*made, run)
 		}
 		hev := engine.Event{Name: engine.EvHTTPResult, HTTP: &out, Channel: ev.Channel, Contact: ev.Contact, Bot: ev.Bot,
 			Now: ev.Now, ContextKeys: ev.ContextKeys}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/observe"
 	"github.com/flowbot/flowbot/runtime/turn"
 )
 
@@ -270,7 +271,7 @@ func NewWithBots(bots Bots, opts Options) (*Handler, error) {
 		h.log = slog.Default()
 	}
 	if h.obs == nil {
-		h.obs = nopObserver{}
+		h.obs = observe.Nop{}
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -287,13 +288,6 @@ func NewWithBots(bots Bots, opts Options) (*Handler, error) {
 
 // Names returns the names of the bots served, sorted.
 func (h *Handler) Names() []string { return slices.Clone(h.bots.Names()) }
-
-type nopObserver struct{}
-
-func (nopObserver) Request(int)                        {}
-func (nopObserver) Turn(string, string, time.Duration) {}
-func (nopObserver) Error(string, string)               {}
-func (nopObserver) Recovery(string, string)            {}
 
 // botNameFromPath reads {name} from a path ending in /bots/{name}/webhook.
 func botNameFromPath(r *http.Request) string {
@@ -406,40 +400,31 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 
 // request is the runtime/turn request of an event of conversation cid on
 // dep, at the Handler's settings.
-func (h *Handler) request(dep *engine.Deployment, name, cid string, ev engine.Event, ctx []byte) turn.Request {
-	r := turn.Request{Deployment: dep, Context: ctx, Keys: h.keys, Binding: cid, Event: ev,
-		Jobs: h.jobs, QueueAsync: h.queue != nil, Carry: true}
-	if h.log.Enabled(context.Background(), slog.LevelInfo) {
-		r.Jobs = &loggedRunner{h: h, name: name, cid: cid}
-	}
-	return r
+func (h *Handler) request(dep *engine.Deployment, cid string, ev engine.Event, ctx []byte) turn.Request {
+	return turn.Request{Deployment: dep, Context: ctx, Keys: h.keys, Binding: cid, Event: ev,
+		Jobs: h.jobs, QueueAsync: h.queue != nil, Carry: true, Now: h.now}
 }
 
-// loggedRunner makes the jobs of a turn with the Handler's runner and logs
-// each.
-type loggedRunner struct {
-	h         *Handler
-	name, cid string
-}
-
-// Run makes the job and logs it.
-func (l *loggedRunner) Run(ctx context.Context, job *engine.Job) engine.HTTPResult {
-	h := l.h
-	start := h.now()
-	out := h.jobs.Run(ctx, job)
-	attrs := []slog.Attr{slog.String("bot", l.name), slog.String("cid", l.cid), slog.String("state", job.State),
-		slog.String("method", job.Method), slog.Int("status", out.Status), slog.Duration("duration", h.now().Sub(start))}
-	if out.Err != "" {
-		attrs = append(attrs, slog.String("error", out.Err))
+// logJobs logs the jobs a turn made.
+func (h *Handler) logJobs(ctx context.Context, name, cid string, o *turn.Outcome) {
+	if len(o.Jobs) == 0 || !h.log.Enabled(ctx, slog.LevelInfo) {
+		return
 	}
-	if job.Async {
-		attrs = append(attrs, slog.Bool("async_inline", true))
+	for _, j := range o.Jobs {
+		job, out := j.Job, j.Result
+		attrs := []slog.Attr{slog.String("bot", name), slog.String("cid", cid), slog.String("state", job.State),
+			slog.String("method", job.Method), slog.Int("status", out.Status), slog.Duration("duration", j.Took)}
+		if out.Err != "" {
+			attrs = append(attrs, slog.String("error", out.Err))
+		}
+		if job.Async {
+			attrs = append(attrs, slog.Bool("async_inline", true))
+		}
+		if h.logBodies {
+			attrs = append(attrs, slog.String("url", job.URL))
+		}
+		h.log.LogAttrs(ctx, slog.LevelInfo, "http request", attrs...)
 	}
-	if h.logBodies {
-		attrs = append(attrs, slog.String("url", job.URL))
-	}
-	h.log.LogAttrs(ctx, slog.LevelInfo, "http request", attrs...)
-	return out
 }
 
 // turn runs one known event through the bot and writes the answer.
@@ -447,7 +432,7 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *
 	in := &s.in
 	ctx := r.Context()
 	in.Event.Now = start
-	req := h.request(dep, name, in.CID, in.Event, in.Context)
+	req := h.request(dep, in.CID, in.Event, in.Context)
 	o, _ := turn.Run(ctx, req) // dep is not nil
 	if o.Result.Job != nil {
 		// An async job: keep it durably before answering, or run it now.
@@ -455,6 +440,7 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *
 			o = turn.Inline(ctx, req, o)
 		}
 	}
+	h.logJobs(ctx, name, in.CID, &o)
 	if h.queue != nil && o.Left != 0 {
 		// The conversation no longer waits for that job: its result must
 		// not be pushed.

@@ -79,7 +79,7 @@ func (h *Handler) continueTurn(ctx context.Context, c Continuation, ev engine.Ev
 	if dep == nil {
 		return Resumed{}, fmt.Errorf("no bot named %q is served (was its flow removed?)", c.Bot)
 	}
-	req := h.request(dep, c.Bot, c.CID, ev, c.Context)
+	req := h.request(dep, c.CID, ev, c.Context)
 	req.Chain = c.Chain
 	if ev.Name != engine.EvHTTPResult {
 		req.Chain = 0 // a follow-up starts a chain, like a contact's message
@@ -107,6 +107,7 @@ func (h *Handler) continueTurn(ctx context.Context, c Continuation, ev engine.Ev
 		out.Timer = followUpOf(res.Timer, o.Bot, c.Bot, c.CID, c.Channel, contactFor(dep, c.Contact), o.Context, start, silenceBase)
 		out.CancelTimer = out.Timer == nil
 	}
+	h.logJobs(ctx, c.Bot, c.CID, &o)
 	recovery := h.count(ctx, c.Bot, c.CID, &o, attrs...)
 	h.logProblems(ctx, c.Bot, c.CID, &o, attrs...)
 	if h.log.Enabled(ctx, slog.LevelInfo) {

@@ -51,6 +51,7 @@ import (
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/clock"
 	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/observe"
 	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/userlike"
@@ -80,10 +81,9 @@ type Resumer interface {
 	APITarget(bot string) (url, token string, err error)
 }
 
-// JobRunner makes a job's HTTP request; *httpjob.Runner implements it.
-type JobRunner interface {
-	Run(ctx context.Context, job *engine.Job) engine.HTTPResult
-}
+// JobRunner makes a job's request (*httpjob.Runner, llm.Runner):
+// runtime/turn's one Runner interface.
+type JobRunner = turn.Runner
 
 // Job outcomes reported to Observer.JobFinished.
 const (
@@ -119,11 +119,6 @@ const (
 type FollowUpObserver interface {
 	FollowUp(flow, outcome string)
 }
-
-type nopObserver struct{}
-
-func (nopObserver) JobFinished(string, string, time.Duration) {}
-func (nopObserver) PushAttempt(string)                        {}
 
 // Config configures a Worker. Store is required.
 type Config struct {
@@ -200,7 +195,7 @@ func New(cfg Config) *Worker {
 		w.log = slog.Default()
 	}
 	if w.obs == nil {
-		w.obs = nopObserver{}
+		w.obs = observe.Nop{}
 	}
 	w.followObs, _ = w.obs.(FollowUpObserver)
 	if w.jobs == nil {
