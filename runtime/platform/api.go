@@ -17,12 +17,15 @@
 // stored with the conversation, a turn and its bot messages are committed
 // together, and nothing is kept in memory between requests.
 //
-// A user's message is one turn: the engine steps the flow, the replies are
+// A user's message is one turn (runtime/turn, inside store.Turn — the same
+// turn as Userlike mode's): the engine steps the flow, the replies are
 // rendered as text for the conversation's channel (channels.RenderText: a
 // choice is a numbered list, and "2" or a label picks an option), and they
 // are stored — visible in the history at once when the conversation has no
-// webhook, else queued for delivery. A flow's HTTP step becomes a queued
-// job that RunJobs runs in the background; its result is the next turn.
+// webhook, else queued for delivery. A flow's HTTP or llm step becomes a
+// queued job that RunJobs runs in the background; its result is the next
+// turn (at most turn.MaxChainedJobs in a row without the user speaking; a
+// job whose worker died turn.MaxJobAttempts times gets an error result).
 package platform
 
 import (
@@ -92,7 +95,8 @@ type Waker interface{ Wake() }
 type Observer interface {
 	// Turn counts a turn of a flow that ended in state, and its duration.
 	Turn(flow, state string, d time.Duration)
-	// Error counts a problem by kind (flow, script_timeout, context_too_big).
+	// Error counts a problem by kind (runtime/turn's Kind constants: flow,
+	// script_timeout, context_too_big).
 	Error(flow, kind string)
 	// Timer counts a timer (reply, silence) by outcome: fired, dropped
 	// (the conversation moved on).
