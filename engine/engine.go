@@ -279,11 +279,12 @@ func (r *run) handle() {
 	switch r.ev.Name {
 	case EvMessage, EvClick, EvMedia, EvLocation:
 	case EvHTTPResult:
-		if st := r.current(); st != nil && st.LLM != nil {
-			r.llmResult()
-		} else {
-			r.httpResult()
+		if st := r.current(); st != nil {
+			if k := st.Waiting(); k != nil && r.resultStep(k) {
+				return
+			}
 		}
+		r.res.Ignored = true
 		return
 	case EvSilence:
 		r.silence()
@@ -306,24 +307,11 @@ func (r *run) handle() {
 		return
 	}
 	st := r.current()
-	switch {
-	case st.Choice != nil:
-		r.answerChoice(st)
-	case st.Ask != nil:
-		r.answerQuestion(st)
-	case st.Wait:
-		if r.complete(st) && !r.next(st) {
-			r.s.Done = true
-		}
-	case st.HTTP != nil && r.s.Await != 0:
-		r.say(r.flow.Texts.Busy)
-	case st.LLM != nil && r.s.Await != 0:
-		// A message while the model is thinking: ask again with it; the
-		// earlier reply, when it comes, is no longer awaited.
-		r.llmRequest(st)
-	default:
-		r.begin(true)
+	if k := st.Waiting(); k != nil {
+		r.answerStep(k, st)
+		return
 	}
+	r.begin(true)
 }
 
 // command fires the first global command the event matches.
@@ -517,25 +505,13 @@ func (r *run) enter() {
 		r.s.Pending = nil
 		r.s.Done = false
 		r.s.Await = 0 // a request of the state left behind is no longer awaited
-		for _, m := range st.Say {
-			if !r.message(m) {
+		for i := range entering {
+			if k := &entering[i]; k.In(st) && !r.runStep(k, st) {
 				return
 			}
 		}
-		switch {
-		case st.Ask != nil:
-			r.ask(st.Ask)
-			return
-		case st.Choice != nil:
-			r.offer(st)
-			return
-		case st.Wait:
-			return
-		case st.HTTP != nil:
-			r.request(st)
-			return
-		case st.LLM != nil:
-			r.llmRequest(st)
+		if k := st.Waiting(); k != nil {
+			r.enterStep(k, st)
 			return
 		}
 		if !r.complete(st) || r.s.Done {
@@ -577,9 +553,16 @@ func (r *run) next(st *flows.State) bool {
 // complete runs a state's `set` and `do`. It reports false if a step failed
 // (the error path was taken).
 func (r *run) complete(st *flows.State) bool {
-	if st.Script != nil && !r.script(st) {
-		return false
+	for i := range completing {
+		if k := &completing[i]; k.In(st) && !r.runStep(k, st) {
+			return false
+		}
 	}
+	return true
+}
+
+// setVars runs a state's `set`; false means a step failed.
+func (r *run) setVars(st *flows.State) bool {
 	for _, a := range st.Set {
 		v, err := a.Value.Render(r.lookup)
 		if err != nil {
@@ -590,6 +573,11 @@ func (r *run) complete(st *flows.State) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// act runs a state's `do`: its platform actions; false means a step failed.
+func (r *run) act(st *flows.State) bool {
 	for _, a := range st.Do {
 		payload := make(map[string]any, len(a.Payload))
 		for k, v := range a.Payload {
@@ -662,6 +650,16 @@ func (r *run) ask(q *flows.Question) {
 		return
 	}
 	r.out = append(r.out, Action{Kind: ActText, Text: text, Markdown: q.Markdown})
+}
+
+// sayAll renders a state's `say`; false means a step failed.
+func (r *run) sayAll(st *flows.State) bool {
+	for _, m := range st.Say {
+		if !r.message(m) {
+			return false
+		}
+	}
+	return true
 }
 
 // message renders one `say` entry; false means a step failed.

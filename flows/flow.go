@@ -117,9 +117,7 @@ const (
 )
 
 // Waits reports whether the state waits for the contact.
-func (s *State) Waits() bool {
-	return s.Ask != nil || s.Choice != nil || s.Wait || s.HTTP != nil || s.LLM != nil
-}
+func (s *State) Waits() bool { return s.Waiting() != nil }
 
 // Terminal reports whether the state hands the conversation off or ends it
 // (end, abort, forward_*), so a missing `next` is not a dead end.
