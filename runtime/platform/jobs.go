@@ -130,7 +130,7 @@ func (a *API) runJob(ctx context.Context, j store.Job) {
 	case res.Skipped:
 		a.log.Info("background job result dropped: the conversation moved on", "conversation", c.ID)
 	default:
-		a.woke(res.Deliveries, res.Jobs)
+		a.wakeWorkers(res.Deliveries, res.Jobs)
 	}
 }
 
@@ -182,7 +182,7 @@ func (a *API) runTimer(ctx context.Context, j store.Job) {
 	default:
 		a.obs.Timer(j.Timer, "fired")
 		a.log.Info("timer fired", "conversation", c.ID, "timer", j.Timer, "state", st.state, "replies", len(st.out.BotMessages))
-		a.woke(res.Deliveries, res.Jobs)
+		a.wakeWorkers(res.Deliveries, res.Jobs)
 	}
 }
 

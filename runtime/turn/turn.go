@@ -12,7 +12,7 @@
 //     channels.RenderText for text transports), mark a choice shown as a
 //     numbered list in the session, and seal the new context; a context
 //     that would be too big restarts the conversation politely;
-//   - say which job the conversation no longer waits for (Outcome.Left,
+//   - say which job the conversation no longer waits for (Outcome.Supersede,
 //     answered by the engine itself: engine.Bot.Awaits), for http and llm
 //     jobs alike;
 //   - plan the follow-up the turn arms (PlanFollowUp);
@@ -211,11 +211,11 @@ type Outcome struct {
 	// user speaking (store it with the job; give it back as Request.Chain
 	// with its result).
 	Chain int
-	// Left is the number of the job the conversation waited for before the
+	// Supersede is the number of the job the conversation waited for before the
 	// turn and no longer does (it moved on): its result must not be
 	// delivered. 0: none. Never set for a job's result event, which is
 	// the awaited job itself.
-	Left int
+	Supersede int
 	// Jobs are the jobs made during the turn, in order, for logs.
 	Jobs []JobRun
 	// Dropped: a follow-up (engine.EvSilence) whose conversation cannot
@@ -275,13 +275,13 @@ func Inline(ctx context.Context, r Request, o Outcome) Outcome {
 	r.Chain = o.Chain - 1 // the left job's place, counted again
 	ev := r.Event
 	ev.ContextKeys = r.Keys
-	o.TooBig, o.Left = false, 0
+	o.TooBig, o.Supersede = false, 0
 	o.finish(ctx, r, ev, o.Result)
 	return o
 }
 
 // finish chains the jobs of res, renders, marks and seals: a context too
-// big restarts the conversation politely. It sets Left.
+// big restarts the conversation politely. It sets Supersede.
 func (o *Outcome) finish(ctx context.Context, r Request, ev engine.Event, res engine.Result) {
 	bot := o.Bot
 	res, o.Chain = r.jobs(ctx, bot, &ev, res, &o.Jobs)
@@ -303,7 +303,7 @@ func (o *Outcome) finish(ctx context.Context, r Request, ev engine.Event, res en
 	}
 	if ev.Name != engine.EvHTTPResult {
 		if seq := bot.Awaits(o.From); seq != 0 && bot.Awaits(o.Result.Session) != seq {
-			o.Left = seq
+			o.Supersede = seq
 		}
 	}
 }

@@ -112,25 +112,25 @@ func TestLeftAndCarry(t *testing.T) {
 	}
 	o := step(nil, engine.Event{Name: engine.EvStart})
 	o = step(o.Context, engine.Event{Name: engine.EvMessage, Text: "one"})
-	if o.Result.Job == nil || o.Result.Job.Seq != 1 || o.Left != 0 {
-		t.Fatalf("first: job %+v left %d", o.Result.Job, o.Left)
+	if o.Result.Job == nil || o.Result.Job.Seq != 1 || o.Supersede != 0 {
+		t.Fatalf("first: job %+v left %d", o.Result.Job, o.Supersede)
 	}
 	o = step(o.Context, engine.Event{Name: engine.EvMessage, Text: "two"})
-	if o.Result.Job == nil || o.Result.Job.Seq != 2 || o.Left != 1 {
-		t.Fatalf("second: job %+v left %d", o.Result.Job, o.Left)
+	if o.Result.Job == nil || o.Result.Job.Seq != 2 || o.Supersede != 1 {
+		t.Fatalf("second: job %+v left %d", o.Result.Job, o.Supersede)
 	}
 	if len(o.Rendered.Packets) != 1 || o.Rendered.Packets[0].Name != channels.PacketDelay {
 		t.Fatalf("the answer carries no context: %v", o.Rendered.Packets)
 	}
 	waiting := o.Context
-	if r := step(waiting, engine.Event{Name: engine.EvHTTPResult, HTTP: &engine.HTTPResult{Seq: 1, Status: 200, Body: []byte("late")}}); !r.Result.Ignored || r.Left != 0 || len(r.Rendered.Packets) != 0 {
-		t.Fatalf("stale result: ignored %v left %d %v", r.Result.Ignored, r.Left, r.Rendered.Packets)
+	if r := step(waiting, engine.Event{Name: engine.EvHTTPResult, HTTP: &engine.HTTPResult{Seq: 1, Status: 200, Body: []byte("late")}}); !r.Result.Ignored || r.Supersede != 0 || len(r.Rendered.Packets) != 0 {
+		t.Fatalf("stale result: ignored %v left %d %v", r.Result.Ignored, r.Supersede, r.Rendered.Packets)
 	}
-	if r := step(waiting, engine.Event{Name: engine.EvHTTPResult, HTTP: &engine.HTTPResult{Seq: 2, Status: 200, Body: []byte("hi")}}); r.Result.Ignored || r.Left != 0 {
-		t.Fatalf("awaited result: ignored %v left %d", r.Result.Ignored, r.Left)
+	if r := step(waiting, engine.Event{Name: engine.EvHTTPResult, HTTP: &engine.HTTPResult{Seq: 2, Status: 200, Body: []byte("hi")}}); r.Result.Ignored || r.Supersede != 0 {
+		t.Fatalf("awaited result: ignored %v left %d", r.Result.Ignored, r.Supersede)
 	}
-	if r := step(waiting, engine.Event{Name: engine.EvMessage, Text: "stop"}); r.Left != 2 {
-		t.Fatalf("a command left %d, want 2", r.Left)
+	if r := step(waiting, engine.Event{Name: engine.EvMessage, Text: "stop"}); r.Supersede != 2 {
+		t.Fatalf("a command left %d, want 2", r.Supersede)
 	}
 }
 

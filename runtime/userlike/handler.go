@@ -441,12 +441,12 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *
 		}
 	}
 	h.logJobs(ctx, name, in.CID, &o)
-	if h.queue != nil && o.Left != 0 {
+	if h.queue != nil && o.Supersede != 0 {
 		// The conversation no longer waits for that job: its result must
 		// not be pushed.
-		if err := h.queue.Supersede(context.WithoutCancel(ctx), name, in.CID, o.Left); err != nil {
+		if err := h.queue.Supersede(context.WithoutCancel(ctx), name, in.CID, o.Supersede); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "cannot mark a background job superseded; its result may still be pushed",
-				slog.String("bot", name), slog.String("cid", in.CID), slog.Int("seq", o.Left), slog.String("error", err.Error()))
+				slog.String("bot", name), slog.String("cid", in.CID), slog.Int("seq", o.Supersede), slog.String("error", err.Error()))
 		}
 	}
 	if h.followUps(dep) {

@@ -49,10 +49,10 @@ type Resumed struct {
 	// Both unset: leave the conversation's follow-up as it is.
 	Timer       *FollowUp
 	CancelTimer bool
-	// Left, for a follow-up (FireFollowUp), is the number of the async job
+	// Supersede, for a follow-up (FireFollowUp), is the number of the async job
 	// the conversation waited for and no longer does: its result must not
 	// be pushed (see Queue.Supersede). 0: none.
-	Left int
+	Supersede int
 }
 
 // Resume continues a conversation with the result of its async job: it
@@ -97,7 +97,7 @@ func (h *Handler) continueTurn(ctx context.Context, c Continuation, ev engine.Ev
 		return Resumed{Events: []byte("[]"), Ignored: true, From: o.From.State, To: o.From.State}, nil
 	}
 	res := &o.Result
-	out := Resumed{Context: o.Context, Ignored: res.Ignored, From: o.From.State, To: res.Session.State, Packets: len(o.Rendered.Packets), Left: o.Left}
+	out := Resumed{Context: o.Context, Ignored: res.Ignored, From: o.From.State, To: res.Session.State, Packets: len(o.Rendered.Packets), Supersede: o.Supersede}
 	out.Events = appendEvents(nil, c.CID, o.Context, o.Rendered.Packets)
 	if res.Job != nil {
 		out.Next = &QueuedJob{Bot: c.Bot, FlowVersion: o.Bot.Flow().ShortHash(), CID: c.CID, Channel: c.Channel,
