@@ -158,7 +158,7 @@ func (a *API) runTimer(ctx context.Context, j store.Job) {
 			st, err = a.step(ctx, bot, c, ev, turnOpts{})
 		case timerSilence:
 			var spec silenceSpec
-			if json.Unmarshal(j.Spec, &spec) != nil || spec.Context != engine.ContextHash(c.Context) {
+			if json.Unmarshal(j.Spec, &spec) != nil || spec.Context != turn.ContextHash(c.Context) {
 				return store.TurnOutput{}, store.ErrSkip // the conversation moved on
 			}
 			ev := engine.Event{Name: engine.EvSilence, Silence: &engine.SilenceEvent{State: spec.State, Rule: spec.Rule}, Now: now}

@@ -51,7 +51,7 @@ func (s silenceSpec) base(now time.Time) time.Time { return turn.NextBase(s.Base
 // settings are defaults instead: a persona bot's own settings, and its
 // conversations', override them. Stored settings that no longer read are
 // ignored (they were checked when stored).
-func timing(bot store.Bot, c store.Conversation, flow *flows.Flow, state string) flows.Pace {
+func timing(bot store.Bot, c store.Conversation, flow *flows.Flow, state string) turn.Pace {
 	var stateTiming *flows.Timing
 	if flow != nil {
 		if st := flow.States[state]; st != nil {
@@ -74,7 +74,7 @@ func timing(bot store.Bot, c store.Conversation, flow *flows.Flow, state string)
 	if bot.Flow != "" {
 		t = t.Over(stateTiming)
 	}
-	return t.Pace()
+	return turn.PaceOf(t)
 }
 
 // paragraphBreak is a blank line, where segmentation cuts first.
@@ -113,7 +113,7 @@ func segment(msgs []store.Message, max int, newID func() string) []store.Message
 // schedule gives the messages their send times: the first at start, each
 // further one after its typing time; a message after a flow's `delay` step
 // also waits its pause (pauses, by message id).
-func schedule(msgs []store.Message, start time.Time, p flows.Pace, pauses map[string]time.Duration) {
+func schedule(msgs []store.Message, start time.Time, p turn.Pace, pauses map[string]time.Duration) {
 	at := start
 	for i := range msgs {
 		if i > 0 {
@@ -127,13 +127,13 @@ func schedule(msgs []store.Message, start time.Time, p flows.Pace, pauses map[st
 // followUp arms, replaces or cancels the conversation's follow-up timer
 // after a turn, as the engine's Timer says, planned by turn.PlanFollowUp
 // from activity (when the turn's last reply is sent).
-func followUp(out *store.TurnOutput, c store.Conversation, t *engine.Timer, activity, silenceBase time.Time, p flows.Pace) error {
+func followUp(out *store.TurnOutput, c store.Conversation, t *engine.Timer, activity, silenceBase time.Time, p turn.Pace) error {
 	f := turn.PlanFollowUp(t, activity, silenceBase, p)
 	if f == nil {
 		cancelTimer(out, c, timerSilence)
 		return nil
 	}
-	spec, err := json.Marshal(silenceSpec{State: f.State, Rule: f.Rule, Base: f.Base, Due: f.Planned, Context: engine.ContextHash(out.Context)})
+	spec, err := json.Marshal(silenceSpec{State: f.State, Rule: f.Rule, Base: f.Base, Due: f.Planned, Context: turn.ContextHash(out.Context)})
 	if err != nil {
 		return err
 	}

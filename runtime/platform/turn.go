@@ -287,7 +287,7 @@ func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, e
 }
 
 // pace reads the conversation's session and its timing in the state it is in.
-func (a *API) pace(bot store.Bot, c store.Conversation) (engine.Session, flows.Pace) {
+func (a *API) pace(bot store.Bot, c store.Conversation) (engine.Session, turn.Pace) {
 	var flow *flows.Flow
 	session, _ := engine.DecodeContext(c.Context)
 	if dep := a.deployment(bot); dep != nil {

@@ -24,7 +24,7 @@ type FollowUp struct {
 // fired, the activity the next rule counts from (NextBase); zero
 // otherwise. The rule is due its after past its base, deferred to the end
 // of the quiet hours of p it falls in. Both modes plan with it.
-func PlanFollowUp(t *engine.Timer, activity, base time.Time, p flows.Pace) *FollowUp {
+func PlanFollowUp(t *engine.Timer, activity, base time.Time, p Pace) *FollowUp {
 	if t == nil {
 		return nil
 	}
@@ -33,21 +33,15 @@ func PlanFollowUp(t *engine.Timer, activity, base time.Time, p flows.Pace) *Foll
 		from = base
 	}
 	planned := from.Add(t.After)
-	return &FollowUp{State: t.State, Rule: t.Rule, Base: from, Planned: planned, Due: p.Quiet.Defer(planned, p.Location)}
+	return &FollowUp{State: t.State, Rule: t.Rule, Base: from, Planned: planned, Due: p.Defer(planned)}
 }
-
-// NextBase is the activity the next rule counts from when a rule counted
-// from base, planned for planned, fires at now: base moved by how late it
-// fired (quiet hours, no process running, a busy worker), so that the
-// rules keep their distances.
-func NextBase(base, planned, now time.Time) time.Time { return flows.NextRuleBase(base, planned, now) }
 
 // StatePace is the pace of a state's own `timing` (zero without one): in
 // Userlike mode, only its quiet hours and time zone apply, to follow-ups.
-func StatePace(f *flows.Flow, state string) flows.Pace {
+func StatePace(f *flows.Flow, state string) Pace {
 	st := f.States[state]
 	if st == nil || st.Timing == nil || st.Timing.QuietHours == nil {
-		return flows.Pace{}
+		return Pace{}
 	}
-	return flows.Timing{QuietHours: st.Timing.QuietHours, TimeZone: st.Timing.TimeZone}.Pace()
+	return PaceOf(flows.Timing{QuietHours: st.Timing.QuietHours, TimeZone: st.Timing.TimeZone})
 }

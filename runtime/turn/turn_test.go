@@ -208,22 +208,22 @@ func TestKinds(t *testing.T) {
 }
 
 func TestPlanFollowUp(t *testing.T) {
-	if turn.PlanFollowUp(nil, now, time.Time{}, flows.Pace{}) != nil {
+	if turn.PlanFollowUp(nil, now, time.Time{}, turn.Pace{}) != nil {
 		t.Fatal("no timer planned a follow-up")
 	}
 	sent := now.Add(4 * time.Second)
-	f := turn.PlanFollowUp(&engine.Timer{State: "s", After: 10 * time.Minute}, sent, time.Time{}, flows.Pace{})
+	f := turn.PlanFollowUp(&engine.Timer{State: "s", After: 10 * time.Minute}, sent, time.Time{}, turn.Pace{})
 	if f.Base != sent || f.Due != sent.Add(10*time.Minute) || f.Planned != f.Due {
 		t.Fatalf("%+v", f)
 	}
 	base := now.Add(-time.Hour)
-	f = turn.PlanFollowUp(&engine.Timer{State: "s", Rule: 1, After: 90 * time.Minute, Continue: true}, now, base, flows.Pace{})
+	f = turn.PlanFollowUp(&engine.Timer{State: "s", Rule: 1, After: 90 * time.Minute, Continue: true}, now, base, turn.Pace{})
 	if f.Base != base || f.Due != base.Add(90*time.Minute) || f.Rule != 1 {
 		t.Fatalf("continued %+v", f)
 	}
 	// Quiet hours defer it.
 	q := "12:05-13:00"
-	quiet := flows.Timing{QuietHours: &q}.Pace()
+	quiet := turn.PaceOf(flows.Timing{QuietHours: &q})
 	f = turn.PlanFollowUp(&engine.Timer{State: "s", After: 10 * time.Minute}, now, time.Time{}, quiet)
 	if f.Planned != now.Add(10*time.Minute) || f.Due != now.Add(time.Hour) {
 		t.Fatalf("quiet %+v", f)
