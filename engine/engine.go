@@ -173,9 +173,17 @@ func (b *Bot) Step(s Session, ev Event) Result { return b.StepContext(context.Ba
 
 // StepContext is Step whose scripts stop when ctx is done.
 func (b *Bot) StepContext(ctx context.Context, s Session, ev Event) Result {
+	return b.StepSealed(ctx, s, ev, nil)
+}
+
+// StepSealed is StepContext for a conversation whose context the runtime
+// seals with keys (nil: unsigned): a variable is measured against the
+// sealed context's size, so that one that would not fit takes the error
+// path.
+func (b *Bot) StepSealed(ctx context.Context, s Session, ev Event, keys *ContextKeys) Result {
 	m := b.pool.Get().(*fsm.FSM)
 	defer b.pool.Put(m)
-	r := &run{bot: b, flow: b.flow, m: m, ev: ev, ctx: ctx}
+	r := &run{bot: b, flow: b.flow, m: m, ev: ev, ctx: ctx, keys: keys}
 	restored, rec, ok := b.restore(s)
 	r.res.Recovery = rec
 	r.s = restored.clone()
@@ -225,6 +233,7 @@ type run struct {
 	m     *fsm.FSM
 	s     Session
 	ev    Event
+	keys  *ContextKeys // the context's seal, for size checks (nil: unsigned)
 	out   []Action
 	res   Result
 	steps int
@@ -474,7 +483,7 @@ func (r *run) setVar(name, value string) bool {
 	}
 	old, had := r.s.Vars[name]
 	r.s.Vars[name] = value
-	if err := r.ev.ContextKeys.fits(r.s); err != nil {
+	if err := r.keys.fits(r.s); err != nil {
 		if had {
 			r.s.Vars[name] = old
 		} else {

@@ -158,8 +158,7 @@ type Request struct {
 	// conversation's id); nil: unsigned contexts.
 	Keys    *engine.ContextKeys
 	Binding string
-	// Event is the event; its Now is the turn's time. Run sets its
-	// ContextKeys to Keys.
+	// Event is the event; its Now is the turn's time.
 	Event engine.Event
 	// Text renders for a transport that carries text only
 	// (channels.RenderText: every choice a numbered list); otherwise for
@@ -251,8 +250,7 @@ func Run(ctx context.Context, r Request) (Outcome, error) {
 	bot := r.Deployment.For(o.From)
 	o.Bot = bot
 	ev := r.Event
-	ev.ContextKeys = r.Keys
-	res := bot.StepContext(ctx, o.From, ev)
+	res := bot.StepSealed(ctx, o.From, ev, r.Keys)
 	if ev.Name == engine.EvSilence && (o.ContextErr != nil || res.Recovery == engine.RecoveryRestarted) {
 		// A follow-up never restarts a silent conversation.
 		o.Dropped = true
@@ -274,7 +272,6 @@ func Inline(ctx context.Context, r Request, o Outcome) Outcome {
 	r.QueueAsync = false
 	r.Chain = o.Chain - 1 // the left job's place, counted again
 	ev := r.Event
-	ev.ContextKeys = r.Keys
 	o.TooBig, o.Supersede = false, 0
 	o.finish(ctx, r, ev, o.Result)
 	return o
@@ -292,7 +289,7 @@ func (o *Outcome) finish(ctx context.Context, r Request, ev engine.Event, res en
 		// The turn's outcome cannot be kept: restart the conversation
 		// politely instead of answering with a state that would be lost.
 		o.TooBig = true
-		res = bot.StepContext(ctx, engine.Session{Foreign: true}, ev)
+		res = bot.StepSealed(ctx, engine.Session{Foreign: true}, ev, r.Keys)
 		res, o.Chain = r.jobs(ctx, bot, &ev, res, &o.Jobs)
 		o.Result = res
 		o.render(r)
@@ -334,8 +331,8 @@ func (r *Request) jobs(ctx context.Context, bot *engine.Bot, ev *engine.Event, r
 			*made = append(*made, run)
 		}
 		hev := engine.Event{Name: engine.EvHTTPResult, HTTP: &out, Channel: ev.Channel, Contact: ev.Contact, Bot: ev.Bot,
-			Now: ev.Now, ContextKeys: ev.ContextKeys}
-		next := bot.StepContext(ctx, res.Session, hev)
+			Now: ev.Now}
+		next := bot.StepSealed(ctx, res.Session, hev, r.Keys)
 		next.Actions = append(res.Actions, next.Actions...)
 		next.Trace = append(res.Trace, next.Trace...)
 		next.Errors = append(res.Errors, next.Errors...)

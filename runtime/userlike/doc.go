@@ -34,7 +34,7 @@
 // signed with a retired key) restarts the conversation politely, like a
 // context flowbot cannot read, and is counted by kind: ErrKindContextForged,
 // ErrKindContextUnsigned, ErrKindContextUnknownKey. The flow's size check
-// includes the seal (engine.Event.ContextKeys). Without keys, contexts are
+// includes the seal (engine.Bot.StepSealed, through runtime/turn). Without keys, contexts are
 // unsigned (engine.EncodeContext, engine.DecodeContext). The format and
 // key rotation: package engine and docs/userlike.md.
 //

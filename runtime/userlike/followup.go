@@ -172,7 +172,7 @@ func (h *Handler) armAfterTurn(ctx context.Context, dep *engine.Deployment, name
 func (h *Handler) FireFollowUp(ctx context.Context, f FollowUp) (Resumed, error) {
 	now := h.now()
 	ev := engine.Event{Name: engine.EvSilence, Silence: &engine.SilenceEvent{State: f.State, Rule: f.Rule}, Channel: f.Channel,
-		Contact: f.Contact, Now: now, ContextKeys: h.keys}
+		Contact: f.Contact, Now: now}
 	c := Continuation{Bot: f.Bot, CID: f.CID, Channel: f.Channel, Context: f.Context, Contact: f.Contact}
 	return h.continueTurn(ctx, c, ev, now, nextBase(f, now), "follow-up turn",
 		slog.String("for_state", f.State), slog.Int("rule", f.Rule), slog.Duration("late", max(now.Sub(f.Due), 0)))

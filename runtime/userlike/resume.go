@@ -65,7 +65,7 @@ type Resumed struct {
 // (Timer, CancelTimer). It fails only for a bot it does not serve.
 func (h *Handler) Resume(ctx context.Context, c Continuation, result engine.HTTPResult) (Resumed, error) {
 	start := h.now()
-	ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: c.Channel, Contact: c.Contact, Now: start, ContextKeys: h.keys}
+	ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: c.Channel, Contact: c.Contact, Now: start}
 	return h.continueTurn(ctx, c, ev, start, time.Time{}, "resumed", slog.Int64("job", c.JobID), slog.Int("status", result.Status))
 }
 
