@@ -192,3 +192,41 @@ func TestOneJobChainCap(t *testing.T) {
 		t.Fatalf("answer %s", r.Body)
 	}
 }
+
+// TestChainCountedAcrossBackgroundJobs: the jobs a flow makes in a row are
+// counted across a background job and the synchronous ones its result
+// chains: an async request, then four synchronous ones, takes the error
+// path at the fifth, as the same flow does without async (and in platform
+// mode).
+func TestChainCountedAcrossBackgroundJobs(t *testing.T) {
+	var calls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Write([]byte(`{}`))
+	}))
+	defer api.Close()
+	src := strings.Replace(strings.Replace(chainFlow, "name: chain\n", "name: chain\napi_url: http://127.0.0.1:1/api\n", 1),
+		`a: {http: {url: "${env.API}/1"}`, `a: {http: {url: "${env.API}/1", async: true}`, 1)
+	f, lints := flows.Parse("chain.yaml", []byte(src), flows.Options{Env: func(string) (string, bool) { return api.URL, true }})
+	if f == nil || lints.HasErrors() {
+		t.Fatal(lints)
+	}
+	q := &fakeQueue{}
+	h, err := userlike.New([]*engine.Bot{engine.New(f)}, userlike.Options{Logger: testLogger(t), Queue: q, Jobs: loopbackJobs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t)(platformFor(serveHTTP(t, h), "chain").Conversation("c-bg", "web").Start(""))
+	if n, _ := q.calls(); n != 1 || q.queued[0].Chain != 1 {
+		t.Fatalf("%d jobs queued (chain %d)", n, q.queued[0].Chain)
+	}
+	j := q.queued[0]
+	res, err := h.Resume(context.Background(), userlike.Continuation{Bot: j.Bot, CID: j.CID, Channel: j.Channel, Context: j.Context, Chain: j.Chain},
+		engine.HTTPResult{Seq: j.Job.Seq, Status: 200, Body: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 3 || !strings.Contains(string(res.Events), "gave up") {
+		t.Fatalf("after the background job: %d more requests, pushed %s; want 3 and the error path", calls.Load(), res.Events)
+	}
+}
