@@ -89,9 +89,12 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 	st.out.Context = o.Context
 	now := ev.Now
 	var pause time.Duration
-	pauses := map[string]time.Duration{} // a `delay` step's pause, before the message that follows it
+	var pauses map[string]time.Duration // a `delay` step's pause, before the message that follows it
 	add := func(m store.Message) {
 		if pause > 0 {
+			if pauses == nil {
+				pauses = map[string]time.Duration{}
+			}
 			pauses[m.ID] = pause
 			pause = 0
 		}
