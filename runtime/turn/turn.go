@@ -363,6 +363,19 @@ func (o *Outcome) render(r Request) {
 	}
 }
 
+// Delays is how long the `delay` steps of the turn's answer hold its last
+// message: the contact sees the reply that much after the turn (the
+// follow-up's silence counts from then).
+func (o *Outcome) Delays() time.Duration {
+	var d time.Duration
+	for _, p := range o.Rendered.Packets {
+		if dp, ok := p.Payload.(channels.DelayPayload); ok && p.Name == channels.PacketDelay && dp.Seconds > 0 {
+			d += time.Duration(dp.Seconds * float64(time.Second))
+		}
+	}
+	return d
+}
+
 // Recovery is how the turn recovered the conversation's context, for
 // metrics: "foreign" when it could not be read, else the engine's
 // recovery ("migrated", "restarted"), or "".

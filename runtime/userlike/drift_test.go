@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
@@ -228,5 +229,38 @@ func TestChainCountedAcrossBackgroundJobs(t *testing.T) {
 	}
 	if calls.Load() != 3 || !strings.Contains(string(res.Events), "gave up") {
 		t.Fatalf("after the background job: %d more requests, pushed %s; want 3 and the error path", calls.Load(), res.Events)
+	}
+}
+
+// TestFollowUpCountsFromDelayedReply: the follow-up's silence counts from
+// when the contact sees the reply — after the flow's `delay` steps — as in
+// platform mode, where it counts from the last paced message.
+func TestFollowUpCountsFromDelayedReply(t *testing.T) {
+	tm := &fakeTimers{}
+	clk := &fixedClock{now: t0}
+	f := parseFlow(t, `
+name: paced
+start: ask
+api_url: http://127.0.0.1:1/api
+states:
+  ask:
+    say: [{delay: 3}]
+    ask: "Your name?"
+    save: name
+    next: done
+    on_silence:
+      - {after: 10m, say: "Still there?"}
+  done: {say: Thanks, do: [end]}
+`)
+	h, err := userlike.New([]*engine.Bot{engine.New(f)}, userlike.Options{Logger: testLogger(t), Timers: tm, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := must(t)(platformFor(serveHTTP(t, h), "paced").Conversation("c-paced", "web").Start(""))
+	if !slices.Equal(r.Names(), []string{"delay", "message"}) {
+		t.Fatalf("answer %v", r.Names())
+	}
+	if fu := tm.last; !fu.Base.Equal(t0.Add(3*time.Second)) || !fu.Due.Equal(t0.Add(3*time.Second+10*time.Minute)) {
+		t.Fatalf("follow-up counts from %v, due %v; want 3 s after the turn (its delay step)", fu.Base.Sub(t0), fu.Due.Sub(t0))
 	}
 }

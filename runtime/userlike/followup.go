@@ -137,7 +137,9 @@ func (h *Handler) armAfterTurn(ctx context.Context, dep *engine.Deployment, name
 		return
 	}
 	bot := o.Bot
-	f := followUpOf(o.Result.Timer, bot, name, cid, ev.Channel, contactFor(dep, ev.Contact), o.Context, now, time.Time{})
+	// Silence counts from when the contact sees the reply: after its
+	// delay steps.
+	f := followUpOf(o.Result.Timer, bot, name, cid, ev.Channel, contactFor(dep, ev.Contact), o.Context, now.Add(o.Delays()), time.Time{})
 	if f == nil && o.ContextErr == nil && !mayBeArmed(bot, o.From) {
 		return
 	}

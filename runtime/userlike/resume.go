@@ -104,7 +104,7 @@ func (h *Handler) continueTurn(ctx context.Context, c Continuation, ev engine.Ev
 			Context: o.Context, Contact: c.Contact, Job: res.Job, Chain: o.Chain}
 	}
 	if !res.Ignored && out.Packets > 0 && h.followUps(dep) {
-		out.Timer = followUpOf(res.Timer, o.Bot, c.Bot, c.CID, c.Channel, contactFor(dep, c.Contact), o.Context, start, silenceBase)
+		out.Timer = followUpOf(res.Timer, o.Bot, c.Bot, c.CID, c.Channel, contactFor(dep, c.Contact), o.Context, start.Add(o.Delays()), silenceBase)
 		out.CancelTimer = out.Timer == nil
 	}
 	h.logJobs(ctx, c.Bot, c.CID, &o)
