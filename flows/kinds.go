@@ -55,16 +55,6 @@ var StepKinds = []StepKind{
 // goes and how it behaves whatever its steps.
 var StateKeys = []string{"next", "on", "on_silence", "timing"}
 
-// StepKindNamed returns the step kind of the name, or nil.
-func StepKindNamed(name string) *StepKind {
-	for i := range StepKinds {
-		if StepKinds[i].Name == name {
-			return &StepKinds[i]
-		}
-	}
-	return nil
-}
-
 // Waiting returns the step kind the state waits on (a state waits on one
 // at most), or nil when the state does not wait.
 func (s *State) Waiting() *StepKind {

@@ -264,3 +264,37 @@ states:
 		t.Fatalf("follow-up counts from %v, due %v; want 3 s after the turn (its delay step)", fu.Base.Sub(t0), fu.Due.Sub(t0))
 	}
 }
+
+// TestContactUpdateObjectPassesThrough: a contact_update whose field is an
+// object goes to Userlike as a JSON object (platform mode stores the same
+// object as JSON text).
+func TestContactUpdateObjectPassesThrough(t *testing.T) {
+	f := parseFlow(t, `
+name: tiers
+start: hello
+states:
+  hello:
+    say: Welcome!
+    do:
+      - contact_update: {name: Ada, custom_fields: {tier: gold, visits: 3}}
+    next: wait
+  wait: {wait: true, next: hello}
+`)
+	h, err := userlike.New([]*engine.Bot{engine.New(f)}, userlike.Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := must(t)(platformFor(serveHTTP(t, h), "tiers").Conversation("c-tier", "web").Start(""))
+	p, ok := r.Find("contact_update")
+	if !ok {
+		t.Fatalf("answer %v", r.Names())
+	}
+	var got map[string]any
+	if err := json.Unmarshal(p.Raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := got["custom_fields"].(map[string]any)
+	if got["name"] != "Ada" || cf["tier"] != "gold" || cf["visits"] != float64(3) {
+		t.Fatalf("contact_update payload %s", p.Raw)
+	}
+}
