@@ -8,13 +8,13 @@ package engine
 // adapters which must drop a superseded result (Userlike mode's queue) do
 // not re-derive it.
 func (b *Bot) Awaits(s Session) int {
-	if s.AwaitSeq == 0 || s.Done || s.Foreign || s.Flow != b.flow.Name {
+	if s.Await == 0 || s.Done || s.Foreign || s.Flow != b.flow.Name {
 		return 0
 	}
 	if st := b.flow.States[s.State]; st == nil || (st.HTTP == nil && st.LLM == nil) {
 		return 0
 	}
-	return s.AwaitSeq
+	return s.Await
 }
 
 // Awaits is the number of the job the session s waits for on the version

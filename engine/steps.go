@@ -129,9 +129,9 @@ func (r *run) request(st *flows.State) {
 
 // queue numbers a job and makes the state wait for its result.
 func (r *run) queue(job *Job) {
-	r.s.LastJobSeq++
-	r.s.AwaitSeq = r.s.LastJobSeq
-	job.Seq = r.s.LastJobSeq
+	r.s.Jobs++
+	r.s.Await = r.s.Jobs
+	job.Seq = r.s.Jobs
 	r.res.Job = job
 }
 
@@ -145,7 +145,7 @@ func (r *run) awaited(st *flows.State) bool {
 		r.res.Ignored = true
 		return false
 	}
-	r.s.AwaitSeq = 0
+	r.s.Await = 0
 	return true
 }
 
