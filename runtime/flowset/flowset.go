@@ -259,6 +259,21 @@ func (s *Set) Reload(ctx context.Context) ([]Change, error) {
 		changes = append(changes, Change{Flow: name, Action: "removed"})
 	}
 	s.cur.Store(&next)
+	// The warnings of the flows that changed, in the words validate and
+	// serve's start use (runtime/compile).
+	changed := map[string]bool{}
+	for _, b := range bots {
+		for _, c := range changes {
+			if c.Flow == b.Flow().Name && (c.Action == "added" || c.Action == "updated") {
+				changed[b.Flow().File] = true
+			}
+		}
+	}
+	for _, l := range lints {
+		if l.Level == flows.Warning && changed[l.File] {
+			s.log.Warn("flow warning", "lint", l.String())
+		}
+	}
 	for _, c := range changes {
 		if c.Action == "kept" {
 			s.log.Error("flow not reloaded: it has errors; the previous version keeps serving", "flow", c.Flow, "version", c.Version, "errors", c.Problem)
