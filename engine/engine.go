@@ -515,7 +515,7 @@ func (r *run) enter() {
 		r.s.Done = false
 		r.s.Await = 0 // a request of the state left behind is no longer awaited
 		for i := range entering {
-			if k := &entering[i]; k.In(st) && !r.runStep(k, st) {
+			if k := &entering[i]; st.Has(k) && !r.runStep(k, st) {
 				return
 			}
 		}
@@ -563,7 +563,7 @@ func (r *run) next(st *flows.State) bool {
 // (the error path was taken).
 func (r *run) complete(st *flows.State) bool {
 	for i := range completing {
-		if k := &completing[i]; k.In(st) && !r.runStep(k, st) {
+		if k := &completing[i]; st.Has(k) && !r.runStep(k, st) {
 			return false
 		}
 	}

@@ -57,6 +57,12 @@ type Texts struct {
 // State is one step of a flow. Entering a state says its messages, then
 // either waits (a question or a choice) or runs its actions and moves on.
 type State struct {
+	// kindWaiting and kinds cache Waiting and Has for parsed flows:
+	// kindWaiting is 0 not known, 1 none, else 2 + the kind's index in
+	// StepKinds; kinds has bit i set for StepKinds[i], and kindsKnown.
+	kindWaiting int8
+	kinds       uint32
+
 	Name     string
 	Pos      Pos
 	Say      []Message

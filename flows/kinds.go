@@ -28,6 +28,17 @@ type StepKind struct {
 	Next string
 	// In reports whether a compiled state has this step.
 	In func(*State) bool
+
+	index int // its place in StepKinds, set at init
+}
+
+func init() {
+	if len(StepKinds) > 31 {
+		panic("flows: more step kinds than State.kinds has bits")
+	}
+	for i := range StepKinds {
+		StepKinds[i].index = i
+	}
 }
 
 // StepKinds are the step kinds of the flow language. Their order is the
@@ -58,10 +69,49 @@ var StateKeys = []string{"next", "on", "on_silence", "timing"}
 // Waiting returns the step kind the state waits on (a state waits on one
 // at most), or nil when the state does not wait.
 func (s *State) Waiting() *StepKind {
+	switch w := s.kindWaiting; w {
+	case 0:
+		w = s.findWaiting()
+		if w == 1 {
+			return nil
+		}
+		return &StepKinds[w-2]
+	case 1:
+		return nil
+	default:
+		return &StepKinds[w-2]
+	}
+}
+
+// kindsKnown marks State.kinds as computed.
+const kindsKnown = 1 << 31
+
+// Has reports whether the state has a step of kind k (k.In), from the
+// cache of a parsed flow.
+func (s *State) Has(k *StepKind) bool {
+	if s.kinds&kindsKnown != 0 {
+		return s.kinds&(1<<k.index) != 0
+	}
+	return k.In(s)
+}
+
+// cacheKinds fills the caches of Waiting and Has.
+func (s *State) cacheKinds() {
+	s.kindWaiting = s.findWaiting()
+	s.kinds = kindsKnown
 	for i := range StepKinds {
-		if k := &StepKinds[i]; k.Waits && k.In(s) {
-			return k
+		if StepKinds[i].In(s) {
+			s.kinds |= 1 << i
 		}
 	}
-	return nil
+}
+
+// findWaiting computes the cache of Waiting.
+func (s *State) findWaiting() int8 {
+	for i := range StepKinds {
+		if k := &StepKinds[i]; k.Waits && k.In(s) {
+			return int8(i + 2)
+		}
+	}
+	return 1
 }
