@@ -257,7 +257,7 @@ func Run(ctx context.Context, r Request) (Outcome, error) {
 		o.Result = engine.Result{Session: o.From, Ignored: true}
 		return o, nil
 	}
-	o.finish(ctx, r, ev, res)
+	o.finish(ctx, &r, ev, res)
 	return o, nil
 }
 
@@ -273,13 +273,13 @@ func Inline(ctx context.Context, r Request, o Outcome) Outcome {
 	r.Chain = o.Chain - 1 // the left job's place, counted again
 	ev := r.Event
 	o.TooBig, o.Supersede = false, 0
-	o.finish(ctx, r, ev, o.Result)
+	o.finish(ctx, &r, ev, o.Result)
 	return o
 }
 
 // finish chains the jobs of res, renders, marks and seals: a context too
 // big restarts the conversation politely. It sets Supersede.
-func (o *Outcome) finish(ctx context.Context, r Request, ev engine.Event, res engine.Result) {
+func (o *Outcome) finish(ctx context.Context, r *Request, ev engine.Event, res engine.Result) {
 	bot := o.Bot
 	res, o.Chain = r.jobs(ctx, bot, &ev, res, &o.Jobs)
 	o.Result = res
@@ -347,7 +347,7 @@ func (r *Request) jobs(ctx context.Context, bot *engine.Bot, ev *engine.Event, r
 
 // render renders the result for the transport and marks a choice shown
 // numbered in the session.
-func (o *Outcome) render(r Request) {
+func (o *Outcome) render(r *Request) {
 	if r.Text {
 		o.Rendered = channels.RenderText(o.Result.Actions, r.Event.Channel)
 	} else {
