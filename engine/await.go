@@ -16,7 +16,3 @@ func (b *Bot) Awaits(s Session) int {
 	}
 	return s.Await
 }
-
-// Awaits is the number of the job the session s waits for on the version
-// that runs its next event (see Bot.Awaits).
-func (d *Deployment) Awaits(s Session) int { return d.For(s).Awaits(s) }
