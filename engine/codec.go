@@ -2,8 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,11 +142,4 @@ func (w *wireContext) session() (Session, error) {
 		}
 	}
 	return s, nil
-}
-
-// ContextHash identifies an encoded context (24 hex digits of its
-// SHA-256): a timer keeps it to tell that its conversation has moved on.
-func ContextHash(ctx []byte) string {
-	sum := sha256.Sum256(ctx)
-	return hex.EncodeToString(sum[:12])
 }

@@ -63,7 +63,7 @@
 // two-letter id); encryption adds a third of the JSON of the variables and
 // choice (base64) plus about 46 bytes (nonce, tag, field name). The limit
 // of MaxContextBytes includes it: Encode refuses a session whose sealed
-// form would be bigger, and Step, given the keys in Event.ContextKeys,
+// form would be bigger, and Bot.StepSealed, given the keys,
 // refuses a variable that would make it so (the flow's error path, as for
 // an unsigned context).
 //

@@ -230,9 +230,17 @@ func (b *Bot) Step(s Session, ev Event) Result { return b.StepContext(context.Ba
 
 // StepContext is Step whose scripts stop when ctx is done.
 func (b *Bot) StepContext(ctx context.Context, s Session, ev Event) Result {
+	return b.StepSealed(ctx, s, ev, nil)
+}
+
+// StepSealed is StepContext for a conversation whose context the runtime
+// seals with keys (nil: unsigned): a variable is measured against the
+// sealed context's size, so that one that would not fit takes the error
+// path.
+func (b *Bot) StepSealed(ctx context.Context, s Session, ev Event, keys *ContextKeys) Result {
 	m := b.pool.Get().(*fsm.FSM)
 	defer b.pool.Put(m)
-	r := &run{bot: b, flow: b.flow, m: m, ev: ev, ctx: ctx}
+	r := &run{bot: b, flow: b.flow, m: m, ev: ev, ctx: ctx, keys: keys}
 	restored, rec, ok := b.restore(s)
 	r.res.Recovery = rec
 	r.s = restored.clone()
@@ -282,6 +290,7 @@ type run struct {
 	m     *fsm.FSM
 	s     Session
 	ev    Event
+	keys  *ContextKeys // the context's seal, for size checks (nil: unsigned)
 	out   []Action
 	res   Result
 	steps int
@@ -336,11 +345,12 @@ func (r *run) handle() {
 	switch r.ev.Name {
 	case EvMessage, EvClick, EvMedia, EvLocation:
 	case EvHTTPResult:
-		if st := r.current(); st != nil && st.LLM != nil {
-			r.llmResult()
-		} else {
-			r.httpResult()
+		if st := r.current(); st != nil {
+			if k := st.Waiting(); k != nil && r.resultStep(k) {
+				return
+			}
 		}
+		r.res.Ignored = true
 		return
 	case EvSilence:
 		r.silence()
@@ -363,24 +373,11 @@ func (r *run) handle() {
 		return
 	}
 	st := r.current()
-	switch {
-	case st.Choice != nil:
-		r.answerChoice(st)
-	case st.Ask != nil:
-		r.answerQuestion(st)
-	case st.Wait:
-		if r.complete(st) && !r.next(st) {
-			r.s.Done = true
-		}
-	case st.HTTP != nil && r.s.Await != 0:
-		r.say(r.flow.Texts.Busy)
-	case st.LLM != nil && r.s.Await != 0:
-		// A message while the model is thinking: ask again with it; the
-		// earlier reply, when it comes, is no longer awaited.
-		r.llmRequest(st)
-	default:
-		r.begin(true)
+	if k := st.Waiting(); k != nil {
+		r.answerStep(k, st)
+		return
 	}
+	r.begin(true)
 }
 
 // command fires the first global command the event matches.
@@ -543,7 +540,7 @@ func (r *run) setVar(name, value string) bool {
 	}
 	old, had := r.s.Vars[name]
 	r.s.Vars[name] = value
-	if err := r.ev.ContextKeys.fits(r.s); err != nil {
+	if err := r.keys.fits(r.s); err != nil {
 		if had {
 			r.s.Vars[name] = old
 		} else {
@@ -574,25 +571,13 @@ func (r *run) enter() {
 		r.s.Pending = nil
 		r.s.Done = false
 		r.s.Await = 0 // a request of the state left behind is no longer awaited
-		for _, m := range st.Say {
-			if !r.message(m) {
+		for i := range entering {
+			if k := &entering[i]; st.Has(k) && !r.runStep(k, st) {
 				return
 			}
 		}
-		switch {
-		case st.Ask != nil:
-			r.ask(st.Ask)
-			return
-		case st.Choice != nil:
-			r.offer(st)
-			return
-		case st.Wait:
-			return
-		case st.HTTP != nil:
-			r.request(st)
-			return
-		case st.LLM != nil:
-			r.llmRequest(st)
+		if k := st.Waiting(); k != nil {
+			r.enterStep(k, st)
 			return
 		}
 		if !r.complete(st) || r.s.Done {
@@ -634,9 +619,16 @@ func (r *run) next(st *flows.State) bool {
 // complete runs a state's `set` and `do`. It reports false if a step failed
 // (the error path was taken).
 func (r *run) complete(st *flows.State) bool {
-	if st.Script != nil && !r.script(st) {
-		return false
+	for i := range completing {
+		if k := &completing[i]; st.Has(k) && !r.runStep(k, st) {
+			return false
+		}
 	}
+	return true
+}
+
+// setVars runs a state's `set`; false means a step failed.
+func (r *run) setVars(st *flows.State) bool {
 	for _, a := range st.Set {
 		v, err := a.Value.Render(r.lookup)
 		if err != nil {
@@ -647,6 +639,11 @@ func (r *run) complete(st *flows.State) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// act runs a state's `do`: its platform actions; false means a step failed.
+func (r *run) act(st *flows.State) bool {
 	for _, a := range st.Do {
 		payload := make(map[string]any, len(a.Payload))
 		for k, v := range a.Payload {
@@ -719,6 +716,16 @@ func (r *run) ask(q *flows.Question) {
 		return
 	}
 	r.out = append(r.out, Action{Kind: ActText, Text: text, Markdown: q.Markdown})
+}
+
+// sayAll renders a state's `say`; false means a step failed.
+func (r *run) sayAll(st *flows.State) bool {
+	for _, m := range st.Say {
+		if !r.message(m) {
+			return false
+		}
+	}
+	return true
 }
 
 // message renders one `say` entry; false means a step failed.

@@ -33,10 +33,6 @@ type Event struct {
 	HTTP     *HTTPResult       // EvHTTPResult
 	Silence  *SilenceEvent     // EvSilence
 	Now      time.Time         // injected clock; the engine never reads the system clock
-	// ContextKeys are the keys the runtime seals the context with (nil:
-	// unsigned). Step measures a variable against the sealed context's
-	// size, so that one that would not fit takes the error path.
-	ContextKeys *ContextKeys
 }
 
 // HTTPResult is the outcome of a Job, fed back into the flow.

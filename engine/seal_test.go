@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -447,9 +448,7 @@ func TestVariableThatWouldOverflowSealedContextTakesErrorPath(t *testing.T) {
 	grow := func(k *ContextKeys, n int) Result {
 		s := first.clone()
 		s.Vars = map[string]string{"all": strings.Repeat("z", n)}
-		ev := msg("z")
-		ev.ContextKeys = k
-		return bot.Step(s, ev)
+		return bot.StepSealed(context.Background(), s, msg("z"), k)
 	}
 	kept := func(r Result) bool { return r.Session.State == "a" && len(r.Errors) == 0 }
 	// The most an unsigned context holds.

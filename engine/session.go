@@ -10,8 +10,8 @@ type Session struct {
 	Pending *Pending          // the choice waiting for an answer, if any
 	Retries int               // invalid answers given to the current question
 	Done    bool              // the flow reached an end (end, forward, abort)
-	Jobs    int               // HTTP requests made so far; numbers each one
-	Await   int               // the number of the request the current state waits for (0: none)
+	Jobs    int               // a sequence number: that of the last job (http or llm request) made; the next is Jobs+1
+	Await   int               // a sequence number: that of the job the current state waits for (0: none)
 	Foreign bool              // the context could not be read: Step restarts politely (never serialized)
 }
 

@@ -186,7 +186,7 @@ func (r *run) queue(job *Job) {
 // duplicate) is ignored.
 func (r *run) awaited(st *flows.State) bool {
 	h := r.ev.HTTP
-	if h == nil || st == nil || r.s.Await == 0 || h.Seq != r.s.Await || r.s.Done {
+	if h == nil || st == nil || h.Seq == 0 || h.Seq != r.bot.Awaits(r.s) {
 		r.res.Ignored = true
 		return false
 	}

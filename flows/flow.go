@@ -73,6 +73,12 @@ type Texts struct {
 // State is one step of a flow. Entering a state says its messages, then
 // either waits (a question or a choice) or runs its actions and moves on.
 type State struct {
+	// kindWaiting and kinds cache Waiting and Has for parsed flows:
+	// kindWaiting is 0 not known, 1 none, else 2 + the kind's index in
+	// StepKinds; kinds has bit i set for StepKinds[i], and kindsKnown.
+	kindWaiting int8
+	kinds       uint32
+
 	Name     string
 	Pos      Pos
 	Say      []Message
@@ -133,9 +139,7 @@ const (
 )
 
 // Waits reports whether the state waits for the contact.
-func (s *State) Waits() bool {
-	return s.Ask != nil || s.Choice != nil || s.Wait || s.HTTP != nil || s.LLM != nil
-}
+func (s *State) Waits() bool { return s.Waiting() != nil }
 
 // Terminal reports whether the state hands the conversation off or ends it
 // (end, abort, forward_*), so a missing `next` is not a dead end.

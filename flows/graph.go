@@ -23,15 +23,8 @@ func edgeLabel(st *State, e Edge) string {
 				return "if " + conditionText(b.If)
 			}
 		}
-		switch {
-		case st.HTTP != nil:
-			return "2xx"
-		case st.Ask != nil:
-			return "answer"
-		case st.Wait:
-			return "any input"
-		case st.LLM != nil:
-			return "reply"
+		if k := st.Waiting(); k != nil {
+			return k.Next
 		}
 		return ""
 	case e.Trigger == "give_up":
@@ -92,14 +85,9 @@ func Mermaid(f *Flow) string {
 	for _, name := range f.Order {
 		st := f.States[name]
 		shape := "[%q]"
-		switch {
-		case st.Choice != nil:
-			shape = "{%q}"
-		case st.Ask != nil || st.Wait:
-			shape = "[/%q/]"
-		case st.HTTP != nil:
-			shape = "[[%q]]"
-		case st.Terminal():
+		if k := st.Waiting(); k != nil && k.Mermaid != "" {
+			shape = k.Mermaid
+		} else if st.Terminal() {
 			shape = "([%q])"
 		}
 		fmt.Fprintf(&b, "  %s"+shape+"\n", id(name), name)
@@ -165,14 +153,9 @@ func DOT(f *Flow) string {
 	for _, name := range f.Order {
 		st := f.States[name]
 		shape := "box"
-		switch {
-		case st.Choice != nil:
-			shape = "diamond"
-		case st.Ask != nil || st.Wait:
-			shape = "parallelogram"
-		case st.HTTP != nil:
-			shape = "box3d"
-		case st.Terminal():
+		if k := st.Waiting(); k != nil && k.DOT != "" {
+			shape = k.DOT
+		} else if st.Terminal() {
 			shape = "doubleoctagon"
 		}
 		fmt.Fprintf(&b, "  %q [shape=%s];\n", name, shape)

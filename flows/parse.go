@@ -57,6 +57,9 @@ func Parse(file string, src []byte, opts Options) (*Flow, Lints) {
 		return nil, p.lints
 	}
 	f.Lints = p.lints
+	for _, st := range f.States {
+		st.cacheKinds() // the flow is immutable from here on
+	}
 	return f, p.lints
 }
 

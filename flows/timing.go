@@ -137,79 +137,6 @@ func (t Timing) Over(over *Timing) Timing {
 	return t
 }
 
-// Pace is a Timing with every field resolved, ready to schedule with.
-type Pace struct {
-	ResponseDelay time.Duration
-	TypingSpeed   float64 // 0: none
-	TypingMin     time.Duration
-	TypingMax     time.Duration
-	Segment       int
-	Aggregate     bool
-	Interrupt     bool
-	Quiet         *QuietHours // nil: none
-	Location      *time.Location
-}
-
-// Pace resolves t, unset fields taking their defaults (no delays, no
-// segmentation, no aggregation, no interruption, no quiet hours, UTC).
-// Settings that do not Check are treated as unset.
-func (t Timing) Pace() Pace {
-	sec := func(v *float64) time.Duration {
-		if v == nil || *v < 0 || *v != *v {
-			return 0
-		}
-		return time.Duration(*v * float64(time.Second))
-	}
-	p := Pace{Location: time.UTC}
-	p.ResponseDelay = min(sec(t.ResponseDelay), MaxResponseDelay*time.Second)
-	p.TypingMin = min(sec(t.TypingMin), MaxTypingDelay*time.Second)
-	p.TypingMax = MaxTypingDelay * time.Second
-	if t.TypingMax != nil {
-		p.TypingMax = max(min(sec(t.TypingMax), MaxTypingDelay*time.Second), p.TypingMin)
-	}
-	if t.TypingSpeed != nil && *t.TypingSpeed >= 1 {
-		p.TypingSpeed = *t.TypingSpeed
-	}
-	if t.Segment != nil && *t.Segment >= MinSegment {
-		p.Segment = min(*t.Segment, MaxSegment)
-	}
-	p.Aggregate = t.Aggregate != nil && *t.Aggregate
-	p.Interrupt = t.Interrupt != nil && *t.Interrupt
-	if t.QuietHours != nil {
-		if q, err := ParseQuietHours(*t.QuietHours); err == nil {
-			p.Quiet = q
-		}
-	}
-	if t.TimeZone != nil {
-		if loc, err := time.LoadLocation(*t.TimeZone); err == nil {
-			p.Location = loc
-		}
-	}
-	return p
-}
-
-// Typing is how long the bot "types" a message of n characters before
-// sending it (every message of a reply but the first, which waits
-// ResponseDelay).
-func (p Pace) Typing(n int) time.Duration {
-	if p.TypingSpeed == 0 {
-		return p.TypingMin
-	}
-	d := time.Duration(float64(n) / p.TypingSpeed * float64(time.Second))
-	return min(max(d, p.TypingMin), p.TypingMax)
-}
-
-// NextRuleBase is the activity the next `on_silence` rule counts from when
-// a rule that counted from base and was planned for planned fires at now:
-// base moved by how late the rule fired (quiet hours deferred it, or no
-// process was running), so that the rules keep their distances.
-func NextRuleBase(base, planned, now time.Time) time.Time {
-	if late := now.Sub(planned); late > 0 && !planned.IsZero() {
-		return base.Add(late)
-	}
-	return base
-}
-
 // QuietHours is a daily window, in minutes after midnight; From > To
 // wraps past midnight ("22:00-08:00").
 type QuietHours struct {
@@ -242,28 +169,4 @@ func clockMinutes(s string) (int, bool) {
 		return 0, false
 	}
 	return hh*60 + mm, true
-}
-
-// Defer returns t, or the end of the quiet hours t falls in (in loc).
-func (q *QuietHours) Defer(t time.Time, loc *time.Location) time.Time {
-	if q == nil {
-		return t
-	}
-	lt := t.In(loc)
-	m := lt.Hour()*60 + lt.Minute()
-	midnight := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
-	at := func(day time.Time, minutes int) time.Time {
-		return time.Date(day.Year(), day.Month(), day.Day(), minutes/60, minutes%60, 0, 0, loc)
-	}
-	switch {
-	case q.From < q.To: // same day, e.g. 12:00-14:00
-		if m >= q.From && m < q.To {
-			return at(midnight, q.To)
-		}
-	case m >= q.From: // wraps: evening part
-		return at(midnight.AddDate(0, 0, 1), q.To)
-	case m < q.To: // wraps: morning part
-		return at(midnight, q.To)
-	}
-	return t
 }

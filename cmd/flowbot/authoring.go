@@ -17,6 +17,7 @@ import (
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/compile"
 	"github.com/flowbot/flowbot/runtime/flowtest"
 	"github.com/flowbot/flowbot/runtime/httpjob"
 	"github.com/flowbot/flowbot/runtime/llm"
@@ -160,9 +161,9 @@ the only one typing is you.`,
 		Example: `  flowbot chat examples/webshop.yaml --channel whatsapp_business --trace`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := loadOne(args[0])
+			bot, _, err := compile.File(args[0], compile.Options{Flows: flows.Options{Env: os.LookupEnv}})
 			if err != nil {
-				return err
+				return fmt.Errorf("%v\n(flowbot validate %s shows every problem)", err, args[0])
 			}
 			ch := channels.Normalize(channel)
 			if ch != channel {
@@ -172,7 +173,7 @@ the only one typing is you.`,
 			if err != nil {
 				return err
 			}
-			return chat(engine.New(f), ch, trace, answer, stdin, stdout)
+			return chat(bot, ch, trace, answer, stdin, stdout)
 		},
 	}
 	cmd.Flags().StringVar(&channel, "channel", "web", "the channel to show: "+strings.Join(channels.Types, ", "))

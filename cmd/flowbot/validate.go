@@ -7,9 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flowbot/flowbot/channels"
-	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/compile"
 )
 
 func newValidateCmd(stdout io.Writer) *cobra.Command {
@@ -85,7 +84,7 @@ func validatePrevious(oldPath string, args []string, stdout io.Writer) error {
 }
 
 func validate(paths []string, stdout io.Writer) error {
-	opts := flows.Options{Env: os.LookupEnv}
+	opts := compile.Options{Flows: flows.Options{Env: os.LookupEnv}}
 	var all flows.Lints
 	nflows, unreadable := 0, 0
 	for _, path := range paths {
@@ -96,7 +95,7 @@ func validate(paths []string, stdout io.Writer) error {
 			continue
 		}
 		if info.IsDir() {
-			loaded, lints, err := flows.LoadDir(path, opts)
+			_, lints, err := compile.Dir(path, opts)
 			if err != nil {
 				fmt.Fprintf(stdout, "%s: %v\n", path, err)
 				unreadable++
@@ -104,9 +103,6 @@ func validate(paths []string, stdout io.Writer) error {
 			}
 			nflows += countFlowFiles(path)
 			all = append(all, lints...)
-			for _, f := range loaded {
-				all = append(all, compiledLints(f)...)
-			}
 			continue
 		}
 		src, err := os.ReadFile(path)
@@ -116,11 +112,8 @@ func validate(paths []string, stdout io.Writer) error {
 			continue
 		}
 		nflows++
-		f, lints := flows.Parse(path, src, opts)
+		_, lints := compile.Source(path, src, opts)
 		all = append(all, lints...)
-		if f != nil {
-			all = append(all, compiledLints(f)...)
-		}
 	}
 	all.Sort()
 	fmt.Fprint(stdout, all.String())
@@ -160,10 +153,4 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// compiledLints are the checks that need more than the flow file: scripts
-// that do not compile, and choices that fall back on some channel.
-func compiledLints(f *flows.Flow) flows.Lints {
-	return append(engine.New(f).Lints(), channels.LintFlow(f)...)
 }

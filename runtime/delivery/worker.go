@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/observe"
 	"github.com/flowbot/flowbot/runtime/store"
 )
 
@@ -223,7 +224,7 @@ func (w *Worker) newRun() *run {
 		r.log = slog.Default()
 	}
 	if r.obs == nil {
-		r.obs = nopObserver{}
+		r.obs = observe.Nop{}
 	}
 	if r.rand == nil {
 		r.rand = mrand.Float64
@@ -236,10 +237,6 @@ func (w *Worker) newRun() *run {
 	r.outcomes = make(chan finished, r.conc)
 	return r
 }
-
-type nopObserver struct{}
-
-func (nopObserver) Attempt(int, bool, time.Duration) {}
 
 func randomOwner() string {
 	var b [8]byte

@@ -25,6 +25,7 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/compile"
 )
 
 // MaxOlderVersions is how many earlier versions of a flow stay available.
@@ -100,22 +101,11 @@ func Load(ctx context.Context, dir string, opts Options) (*Set, flows.Lints, err
 	return s, lints, nil
 }
 
-// load parses the folder and compiles each flow that has no error.
+// load parses the folder and compiles each flow that has no error, through
+// the pipeline validate uses (runtime/compile): lints are every problem,
+// warnings included.
 func (s *Set) load() ([]*engine.Bot, flows.Lints, error) {
-	fs, lints, err := flows.LoadDir(s.dir, s.opts.Flows)
-	if err != nil {
-		return nil, nil, err
-	}
-	var bots []*engine.Bot
-	for _, f := range fs {
-		b := engine.NewWithOptions(f, s.opts.Engine)
-		if ls := b.Lints(); ls.HasErrors() {
-			lints = append(lints, ls...)
-			continue
-		}
-		bots = append(bots, b)
-	}
-	return bots, lints, nil
+	return compile.Dir(s.dir, compile.Options{Flows: s.opts.Flows, Engine: s.opts.Engine})
 }
 
 // older rebuilds the stored earlier versions of a flow, newest first.
@@ -269,6 +259,21 @@ func (s *Set) Reload(ctx context.Context) ([]Change, error) {
 		changes = append(changes, Change{Flow: name, Action: "removed"})
 	}
 	s.cur.Store(&next)
+	// The warnings of the flows that changed, in the words validate and
+	// serve's start use (runtime/compile).
+	changed := map[string]bool{}
+	for _, b := range bots {
+		for _, c := range changes {
+			if c.Flow == b.Flow().Name && (c.Action == "added" || c.Action == "updated") {
+				changed[b.Flow().File] = true
+			}
+		}
+	}
+	for _, l := range lints {
+		if l.Level == flows.Warning && changed[l.File] {
+			s.log.Warn("flow warning", "lint", l.String())
+		}
+	}
 	for _, c := range changes {
 		if c.Action == "kept" {
 			s.log.Error("flow not reloaded: it has errors; the previous version keeps serving", "flow", c.Flow, "version", c.Version, "errors", c.Problem)

@@ -2,13 +2,17 @@ package flowset
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/runtime/compile"
 )
 
 const v1 = `name: shop
@@ -159,3 +163,46 @@ func TestWatchPicksUpChanges(t *testing.T) {
 		t.Errorf("older versions: %v", got)
 	}
 }
+
+// TestReloadLogsWarnings: a reload logs the warnings of the flows it swaps
+// in — the channel-fallback ones included — as serve's start and validate
+// show them (runtime/compile).
+func TestReloadLogsWarnings(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, v1)
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	set, _, err := Load(context.Background(), dir, Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts strings.Builder
+	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"} {
+		opts.WriteString("        - {id: " + id + ", label: Option " + id + ", goto: pick}\n")
+	}
+	many := "name: shop\nstart: pick\nstates:\n  pick:\n    choice:\n      text: Pick one\n      options:\n" + opts.String()
+	write(t, dir, many)
+	if _, err := set.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, lints := compile.Source(filepath.Join(dir, "shop.yaml"), []byte(many), compile.Options{})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lints) == 0 {
+		t.Fatal("the flow has no warning")
+	}
+	for _, l := range lints {
+		if !strings.Contains(logs.String(), strconv.Quote(l.String())) {
+			t.Errorf("the reload did not log %s:\n%s", l, logs.String())
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

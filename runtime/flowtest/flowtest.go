@@ -68,6 +68,8 @@ import (
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/compile"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 // File is a parsed test file.
@@ -346,13 +348,9 @@ func RunFile(path string, opts flows.Options) (Report, error) {
 			return "", false
 		}
 	}
-	flow, err := flows.Load(flowPath, opts)
+	bot, _, err := compile.File(flowPath, compile.Options{Flows: opts})
 	if err != nil {
 		return Report{}, err
-	}
-	bot := engine.New(flow)
-	if ls := bot.Lints(); ls.HasErrors() {
-		return Report{}, &flows.LoadError{Lints: ls}
 	}
 	var rep Report
 	for _, t := range tf.Tests {
@@ -536,13 +534,16 @@ type ExchangeResult struct {
 // Answerer makes (or mocks) the HTTP or llm request of a job.
 type Answerer func(*engine.Job) (engine.HTTPResult, error)
 
-// Exchange plays one event against a bot the way a server does: restore the
-// session from the context, step, answer jobs (at most 8 in a row),
-// render for the event's channel, remember whether a choice was numbered,
-// and encode the new context. A click given by label is mapped to its id.
+// Exchange plays one event against a bot the way a server does, through
+// the same turn (runtime/turn): restore the session from the context,
+// step, answer jobs (at most turn.MaxChainedJobs in a row; the next gets
+// an error result, as in both server modes), render for the event's
+// channel, remember whether a choice was numbered, and encode the new
+// context. A click given by label is mapped to its id. A context that
+// would be too big is an error (a server restarts the conversation).
 func Exchange(bot *engine.Bot, contextJSON []byte, ev engine.Event, answer Answerer) (ExchangeResult, error) {
 	var out ExchangeResult
-	s, _ := engine.DecodeContext(contextJSON)
+	s, cerr := engine.DecodeContext(contextJSON)
 	if ev.Name == engine.EvClick && s.Pending != nil && !s.Pending.Has(ev.ClickID) {
 		for _, o := range s.Pending.Options {
 			if strings.EqualFold(o.Label, ev.ClickID) {
@@ -550,26 +551,29 @@ func Exchange(bot *engine.Bot, contextJSON []byte, ev engine.Event, answer Answe
 			}
 		}
 	}
-	res := bot.StepContext(context.Background(), s, ev)
-	out.Actions = res.Actions
-	for hops := 0; res.Job != nil && hops < 8; hops++ {
-		result, err := answer(res.Job)
-		if err != nil {
-			return out, err
+	var failed error
+	jobs := turn.RunnerFunc(func(_ context.Context, job *engine.Job) engine.HTTPResult {
+		if failed != nil {
+			return engine.HTTPResult{Seq: job.Seq, Err: failed.Error()}
 		}
-		res = bot.StepContext(context.Background(), res.Session, engine.Event{Name: engine.EvHTTPResult, HTTP: &result,
-			Channel: ev.Channel, Contact: ev.Contact, Bot: ev.Bot, Now: ev.Now})
-		out.Actions = append(out.Actions, res.Actions...)
+		res, err := answer(job)
+		if err != nil {
+			failed = err
+			return engine.HTTPResult{Seq: job.Seq, Err: err.Error()}
+		}
+		return res
+	})
+	o, err := turn.Run(context.Background(), turn.Request{Deployment: engine.NewDeployment(bot), Session: &s, ContextErr: cerr, Event: ev, Jobs: jobs})
+	if err != nil {
+		return out, err
 	}
-	out.Rendered = channels.Render(out.Actions, ev.Channel)
-	if out.Rendered.Numbered && res.Session.Pending != nil {
-		res.Session.Pending.Numbered = true
+	if failed != nil {
+		return out, failed
 	}
-	out.Result = res
-	var err error
-	if out.Context, err = engine.EncodeContext(res.Session); err != nil {
-		return out, fmt.Errorf("the context does not fit: %w", err)
+	if o.TooBig {
+		return out, fmt.Errorf("the context does not fit: %w", engine.ErrContextTooBig)
 	}
+	out.Result, out.Actions, out.Rendered, out.Context = o.Result, o.Result.Actions, o.Rendered, o.Context
 	return out, nil
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/retryafter"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 // The environment variables ConfigFromEnv reads.
@@ -392,10 +393,9 @@ func cut(s string, n int) string {
 	return s[:n]
 }
 
-// JobRunner runs the HTTP jobs of flows; *httpjob.Runner is one.
-type JobRunner interface {
-	Run(ctx context.Context, job *engine.Job) engine.HTTPResult
-}
+// JobRunner runs the HTTP jobs of flows (*httpjob.Runner is one):
+// runtime/turn's one Runner interface.
+type JobRunner = turn.Runner
 
 // NotConfigured is the error of an LLM job when no endpoint is configured.
 const NotConfigured = "no LLM endpoint is configured: set " + EnvBaseURL + " and " + EnvModel + " (and " + EnvAPIKey + " if the endpoint needs one)"

@@ -187,6 +187,10 @@ type NewJob struct {
 	Context     []byte            // the encoded context after the turn that made the job (it awaits Job.Seq)
 	Contact     map[string]string // the contact fields the turn saw (nil when the flow reads none)
 	Job         engine.Job        // the request
+	// Chain is the job's place in its chain of jobs made without the
+	// contact speaking (runtime/turn.MaxChainedJobs); kept with the
+	// request.
+	Chain int
 }
 
 // Job is a claimed job.
@@ -211,20 +215,22 @@ type storedJob struct {
 	Async     bool        `json:"async,omitempty"`
 	// LLM is the prompt of an llm step's job (then Method and URL are empty).
 	LLM *engine.LLMRequest `json:"llm,omitempty"`
+	// Chain is NewJob.Chain (0 in rows written before it was kept).
+	Chain int `json:"chain,omitempty"`
 }
 
-func encodeJob(j engine.Job) ([]byte, error) {
+func encodeJob(j engine.Job, chain int) ([]byte, error) {
 	return json.Marshal(storedJob{Seq: j.Seq, State: j.State, Method: j.Method, URL: j.URL, Headers: j.Headers,
-		Body: j.Body, TimeoutMS: j.Timeout.Milliseconds(), Async: j.Async, LLM: j.LLM})
+		Body: j.Body, TimeoutMS: j.Timeout.Milliseconds(), Async: j.Async, LLM: j.LLM, Chain: chain})
 }
 
-func decodeJob(b []byte) (engine.Job, error) {
+func decodeJob(b []byte) (engine.Job, int, error) {
 	var w storedJob
 	if err := json.Unmarshal(b, &w); err != nil {
-		return engine.Job{}, err
+		return engine.Job{}, 0, err
 	}
 	return engine.Job{Seq: w.Seq, State: w.State, Method: w.Method, URL: w.URL, Headers: w.Headers,
-		Body: w.Body, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Async: w.Async, LLM: w.LLM}, nil
+		Body: w.Body, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Async: w.Async, LLM: w.LLM}, w.Chain, nil
 }
 
 // execer is *sql.DB or *sql.Tx.
@@ -233,7 +239,7 @@ type execer interface {
 }
 
 func insertJob(ctx context.Context, x execer, j NewJob, parent int64, now int64) (int64, error) {
-	body, err := encodeJob(j.Job)
+	body, err := encodeJob(j.Job, j.Chain)
 	if err != nil {
 		return 0, err
 	}
@@ -291,7 +297,7 @@ RETURNING id, bot, flow_version, cid, channel, context, contact, job, attempts, 
 			return j, fmt.Errorf("outbox: job %d: contact: %w", j.ID, err)
 		}
 	}
-	if j.Job, err = decodeJob(body); err != nil {
+	if j.Job, j.Chain, err = decodeJob(body); err != nil {
 		return j, fmt.Errorf("outbox: job %d: %w", j.ID, err)
 	}
 	return j, nil

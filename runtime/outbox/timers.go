@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 // NewTimer is a conversation's follow-up (a state's `on_silence` rule) to
@@ -55,7 +55,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bot, cid) DO UPDATE SET flow_version = excluded.flow_version, channel = excluded.channel, contact = excluded.contact,
  state = excluded.state, rule = excluded.rule, due_at = excluded.due_at, planned = excluded.planned, base = excluded.base, context = excluded.context,
  context_hash = excluded.context_hash, attempts = 0, claim = 0, lease_until = 0, created_at = excluded.created_at, updated_at = excluded.updated_at`,
-		t.Bot, t.CID, t.FlowVersion, t.Channel, contact, t.State, t.Rule, ms(t.DueAt), ms(planned), ms(t.Base), t.Context, engine.ContextHash(t.Context), now, now)
+		t.Bot, t.CID, t.FlowVersion, t.Channel, contact, t.State, t.Rule, ms(t.DueAt), ms(planned), ms(t.Base), t.Context, turn.ContextHash(t.Context), now, now)
 	return err
 }
 
@@ -141,7 +141,7 @@ RETURNING bot, cid, flow_version, channel, contact, state, rule, due_at, planned
 		return nil, fmt.Errorf("outbox: claim timer: %w", err)
 	}
 	t.DueAt, t.Planned, t.Base = fromMS(due), plannedAt(planned, due), fromMS(base)
-	if engine.ContextHash(t.Context) != t.Hash {
+	if turn.ContextHash(t.Context) != t.Hash {
 		return t, fmt.Errorf("outbox: timer of %s: its context does not match the hash it was armed for", t.CID)
 	}
 	if len(contact) > 0 {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 func timer(cid string, due time.Duration, ctxState string) NewTimer {
@@ -36,7 +36,7 @@ func TestTimerSetReplaceCancel(t *testing.T) {
 	clk.Set(t0.Add(10 * time.Minute))
 	first, err := s.ClaimTimer(ctx, time.Minute)
 	if err != nil || first == nil || first.CID != "c2" || first.Attempts != 1 || first.Contact["name"] != "Ada" ||
-		first.Hash != engine.ContextHash(first.Context) || !first.Base.Equal(t0) || !first.DueAt.Equal(t0.Add(5*time.Minute)) {
+		first.Hash != turn.ContextHash(first.Context) || !first.Base.Equal(t0) || !first.DueAt.Equal(t0.Add(5*time.Minute)) {
 		t.Fatalf("first claim %+v %v", first, err)
 	}
 	second, _ := s.ClaimTimer(ctx, time.Minute)
@@ -276,7 +276,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 	due := ms(t0.Add(10 * time.Minute))
 	for _, q := range []string{migrations[0], migrations[1], `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2)`,
 		fmt.Sprintf(`INSERT INTO timers (bot, cid, flow_version, channel, state, rule, due_at, base, context, context_hash, created_at, updated_at)
-VALUES ('remind', 'c1', 'v1', 'web', 'ask', 0, %d, %d, X'7B7D', %q, 0, 0)`, due, ms(t0), engine.ContextHash([]byte("{}")))} {
+VALUES ('remind', 'c1', 'v1', 'web', 'ask', 0, %d, %d, X'7B7D', %q, 0, 0)`, due, ms(t0), turn.ContextHash([]byte("{}")))} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}

@@ -127,7 +127,7 @@ func (a *API) botpressMessage(w http.ResponseWriter, r *http.Request) {
 	if res.Duplicate {
 		answer["duplicate"] = true
 	} else {
-		a.woke(res.Deliveries, res.Jobs)
+		a.wakeWorkers(res.Deliveries, res.Jobs)
 	}
 	writeJSON(w, http.StatusOK, answer)
 }

@@ -4,18 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/store"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
-// MaxJobAttempts is how many times a job is claimed before it is given up
-// (its worker crashed or the process was killed each time): the flow then
-// sees an error result and takes its error path.
-const MaxJobAttempts = 5
+// MaxJobAttempts is how many claims of a job may end unfinished (its
+// worker crashed or the process was killed each time) before it is given
+// up: the flow then sees an error result and takes its error path
+// (turn.GiveUp, the same rule as Userlike mode's).
+const MaxJobAttempts = turn.MaxJobAttempts
 
 // RunJobs runs the flows' background HTTP requests until ctx is done: it
 // claims due jobs from the store (any process's), makes each request, and
@@ -92,10 +93,8 @@ func (a *API) runJob(ctx context.Context, j store.Job) {
 	job := &q.Job
 	if err := json.Unmarshal(j.Spec, &q); err != nil {
 		result = engine.HTTPResult{Err: "the queued request cannot be read: " + err.Error()}
-	} else if q.Chain > MaxChainedJobs {
-		result = engine.HTTPResult{Seq: job.Seq, Err: fmt.Sprintf("more than %d HTTP requests in a row without the user speaking", MaxChainedJobs)}
-	} else if j.Attempts >= MaxJobAttempts {
-		result = engine.HTTPResult{Seq: job.Seq, Err: fmt.Sprintf("the request was started %d times without finishing", j.Attempts)}
+	} else if refusal, refused := turn.Refusal(job, q.Chain, j.Attempts, 0); refused {
+		result = refusal // one too many in a row, or its worker died too often
 	} else {
 		start := a.clock.Now()
 		result = a.jobs.Run(ctx, job)
@@ -131,7 +130,7 @@ func (a *API) runJob(ctx context.Context, j store.Job) {
 	case res.Skipped:
 		a.log.Info("background job result dropped: the conversation moved on", "conversation", c.ID)
 	default:
-		a.woke(res.Deliveries, res.Jobs)
+		a.wakeWorkers(res.Deliveries, res.Jobs)
 	}
 }
 
@@ -159,7 +158,7 @@ func (a *API) runTimer(ctx context.Context, j store.Job) {
 			st, err = a.step(ctx, bot, c, ev, turnOpts{})
 		case timerSilence:
 			var spec silenceSpec
-			if json.Unmarshal(j.Spec, &spec) != nil || spec.Context != engine.ContextHash(c.Context) {
+			if json.Unmarshal(j.Spec, &spec) != nil || spec.Context != turn.ContextHash(c.Context) {
 				return store.TurnOutput{}, store.ErrSkip // the conversation moved on
 			}
 			ev := engine.Event{Name: engine.EvSilence, Silence: &engine.SilenceEvent{State: spec.State, Rule: spec.Rule}, Now: now}
@@ -183,7 +182,7 @@ func (a *API) runTimer(ctx context.Context, j store.Job) {
 	default:
 		a.obs.Timer(j.Timer, "fired")
 		a.log.Info("timer fired", "conversation", c.ID, "timer", j.Timer, "state", st.state, "replies", len(st.out.BotMessages))
-		a.woke(res.Deliveries, res.Jobs)
+		a.wakeWorkers(res.Deliveries, res.Jobs)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/store"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 // Timer names: one of each at most per conversation.
@@ -43,14 +44,14 @@ type silenceSpec struct {
 // base is the activity the next rule counts from when this one fires at
 // now: the rule's own base, moved by how late it fired (quiet hours, or
 // no process running), so that the rules keep their distances.
-func (s silenceSpec) base(now time.Time) time.Time { return flows.NextRuleBase(s.Base, s.Due, now) }
+func (s silenceSpec) base(now time.Time) time.Time { return turn.NextBase(s.Base, s.Due, now) }
 
 // timing is the conversation's timing in state: the bot's settings, under
 // the conversation's, under the state's. The built-in persona flow's
 // settings are defaults instead: a persona bot's own settings, and its
 // conversations', override them. Stored settings that no longer read are
 // ignored (they were checked when stored).
-func timing(bot store.Bot, c store.Conversation, flow *flows.Flow, state string) flows.Pace {
+func timing(bot store.Bot, c store.Conversation, flow *flows.Flow, state string) turn.Pace {
 	var stateTiming *flows.Timing
 	if flow != nil {
 		if st := flow.States[state]; st != nil {
@@ -73,7 +74,7 @@ func timing(bot store.Bot, c store.Conversation, flow *flows.Flow, state string)
 	if bot.Flow != "" {
 		t = t.Over(stateTiming)
 	}
-	return t.Pace()
+	return turn.PaceOf(t)
 }
 
 // paragraphBreak is a blank line, where segmentation cuts first.
@@ -110,35 +111,33 @@ func segment(msgs []store.Message, max int, newID func() string) []store.Message
 }
 
 // schedule gives the messages their send times: the first at start, each
-// further one after its typing time.
-func schedule(msgs []store.Message, start time.Time, p flows.Pace) {
+// further one after its typing time; a message after a flow's `delay` step
+// also waits its pause (pauses, by message id).
+func schedule(msgs []store.Message, start time.Time, p turn.Pace, pauses map[string]time.Duration) {
 	at := start
 	for i := range msgs {
 		if i > 0 {
 			at = at.Add(p.Typing(utf8.RuneCountInString(msgs[i].Text)))
 		}
+		at = at.Add(pauses[msgs[i].ID])
 		msgs[i].CreatedAt = at
 	}
 }
 
 // followUp arms, replaces or cancels the conversation's follow-up timer
-// after a turn, as the engine's Timer says.
-func followUp(out *store.TurnOutput, c store.Conversation, t *engine.Timer, now, silenceBase time.Time, p flows.Pace) error {
-	if t == nil {
+// after a turn, as the engine's Timer says, planned by turn.PlanFollowUp
+// from activity (when the turn's last reply is sent).
+func followUp(out *store.TurnOutput, c store.Conversation, t *engine.Timer, activity, silenceBase time.Time, p turn.Pace) error {
+	f := turn.PlanFollowUp(t, activity, silenceBase, p)
+	if f == nil {
 		cancelTimer(out, c, timerSilence)
 		return nil
 	}
-	base := now
-	if t.Continue && !silenceBase.IsZero() {
-		base = silenceBase
-	}
-	planned := base.Add(t.After)
-	due := p.Quiet.Defer(planned, p.Location)
-	spec, err := json.Marshal(silenceSpec{State: t.State, Rule: t.Rule, Base: base, Due: planned, Context: engine.ContextHash(out.Context)})
+	spec, err := json.Marshal(silenceSpec{State: f.State, Rule: f.Rule, Base: f.Base, Due: f.Planned, Context: turn.ContextHash(out.Context)})
 	if err != nil {
 		return err
 	}
-	out.SetTimers = append(out.SetTimers, store.Timer{Name: timerSilence, DueAt: due, Spec: spec})
+	out.SetTimers = append(out.SetTimers, store.Timer{Name: timerSilence, DueAt: f.Due, Spec: spec})
 	return nil
 }
 

@@ -3,21 +3,20 @@ package platform
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
-	"github.com/flowbot/flowbot/engine/script"
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/store"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 // errFlowGone: the bot's flow is no longer loaded (it was removed from the
 // flows folder). The conversation is kept; the turn is refused.
-var errFlowGone = errors.New("flow not loaded")
+var errFlowGone = turn.ErrFlowGone
 
 // stepped is what one engine step produced, ready to store.
 type stepped struct {
@@ -51,13 +50,14 @@ func (a *API) deployment(bot store.Bot) *engine.Deployment {
 	return a.bots.Get(bot.Flow)
 }
 
-// step runs ev through the conversation's flow and turns the result into a
-// TurnOutput: the new context, the bot's messages rendered as text for the
-// conversation's channel, segmented and scheduled by the conversation's
-// timing, contact updates, the status, at most one background job, and
-// the follow-up timer. It does no I/O.
+// step runs ev through the conversation's flow (runtime/turn: the same
+// turn as Userlike mode's, rendered as text, every job left to queue) and
+// turns the outcome into a TurnOutput: the new context, the bot's messages
+// for the conversation's channel, segmented and scheduled by the
+// conversation's timing (a flow's `delay` steps included), contact updates,
+// the status, at most one background job, and the follow-up timer,
+// counted from when the last of the replies is sent. It does no I/O.
 func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev engine.Event, opts turnOpts) (stepped, error) {
-	chain := opts.chain
 	dep := a.deployment(bot)
 	if dep == nil {
 		return stepped{}, fmt.Errorf("%w: bot %s runs flow %q", errFlowGone, bot.ID, bot.Flow)
@@ -68,76 +68,123 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 	} else {
 		session, _ = engine.DecodeContext(c.Context) // garbage cannot get here, but restarts politely if it did
 	}
-	eng := dep.For(session)
 	ev.Channel = c.Channel
 	ev.Contact = c.Contact
 	ev.Bot = botVars(bot)
 	start := a.clock.Now()
-	res := eng.StepContext(ctx, session, ev)
-	flow := eng.Flow().Name
-	defer func() { a.obs.Turn(flow, res.Session.State, a.clock.Now().Sub(start)) }()
-	for _, e := range res.Errors {
-		a.obs.Error(flow, errKind(e))
-	}
-	rendered, encoded, err := finish(res.Actions, res.Session, c.Channel)
+	o, err := turn.Run(ctx, turn.Request{Deployment: dep, Session: &session, Event: ev, Text: true, Chain: opts.chain})
 	if err != nil {
-		a.obs.Error(flow, "context_too_big")
-		// The new context does not fit: restart the conversation politely
-		// rather than store a state that cannot be kept.
-		a.log.Error("the new context is too big; restarting the conversation",
-			"conversation", c.ID, "state", res.Session.State, "error", err.Error())
-		res = eng.StepContext(ctx, engine.Session{Foreign: true}, ev)
-		if rendered, encoded, err = finish(res.Actions, res.Session, c.Channel); err != nil {
-			return stepped{}, err
-		}
+		return stepped{}, err
+	}
+	res := o.Result
+	flow := o.Bot.Flow().Name
+	defer func() { a.obs.Turn(flow, res.Session.State, a.clock.Now().Sub(start)) }()
+	for _, k := range o.Kinds() {
+		a.obs.Error(flow, k)
+	}
+	if o.TooBig {
+		a.log.Error("the new context is too big; restarting the conversation", "conversation", c.ID, "state", res.Session.State)
 	}
 	st := stepped{res: res, state: res.Session.State}
-	st.out.Context = encoded
+	st.out.Context = o.Context
 	now := ev.Now
-	for _, p := range rendered.Packets {
+	var pause time.Duration
+	var pauses map[string]time.Duration // a `delay` step's pause, before the message that follows it
+	add := func(m store.Message) {
+		if pause > 0 {
+			if pauses == nil {
+				pauses = map[string]time.Duration{}
+			}
+			pauses[m.ID] = pause
+			pause = 0
+		}
+		st.out.BotMessages = append(st.out.BotMessages, m)
+	}
+	for _, p := range o.Rendered.Packets {
 		switch p.Name {
 		case channels.PacketMessage:
 			m := p.Payload.(channels.MessagePayload)
-			st.out.BotMessages = append(st.out.BotMessages, store.Message{ID: a.newID(), Text: storableText(m.Body), CreatedAt: now})
+			add(store.Message{ID: a.newID(), Text: storableText(m.Body), CreatedAt: now})
 		case channels.PacketMedia:
 			m := p.Payload.(channels.MediaPayload)
-			st.out.BotMessages = append(st.out.BotMessages, store.Message{ID: a.newID(), Text: storableText(m.Caption), MediaURL: storableText(m.Link), CreatedAt: now})
-		case "contact_update":
-			if payload, ok := p.Payload.(map[string]any); ok {
-				if st.out.Contact == nil {
-					st.out.Contact = map[string]string{}
-				}
-				for k, v := range payload {
-					st.out.Contact[storableText(k)] = storableText(fmt.Sprint(v))
-				}
+			add(store.Message{ID: a.newID(), Text: storableText(m.Caption), MediaURL: storableText(m.Link), CreatedAt: now})
+		case channels.PacketDelay:
+			if d, ok := p.Payload.(channels.DelayPayload); ok && d.Seconds > 0 {
+				pause += time.Duration(d.Seconds * float64(time.Second))
 			}
-		case "forward_any", "forward_group", "forward_skills":
-			st.out.Status = StatusForwarded
-		case "end":
-			st.out.Status = StatusEnded
 		}
 	}
+	st.out.Contact, st.out.Status = effects(res.Actions)
 	if res.Session.Done && st.out.Status == "" {
 		st.out.Status = StatusEnded
 	}
-	pace := timing(bot, c, eng.Flow(), res.Session.State)
+	pace := timing(bot, c, o.Bot.Flow(), res.Session.State)
 	st.out.BotMessages = segment(st.out.BotMessages, pace.Segment, a.newID)
 	first := now
 	if opts.delayed {
 		first = now.Add(pace.ResponseDelay)
 	}
-	schedule(st.out.BotMessages, first, pace)
-	if err := followUp(&st.out, c, res.Timer, now, opts.silenceBase, pace); err != nil {
+	schedule(st.out.BotMessages, first, pace, pauses)
+	// Silence counts from when the contact got the last reply.
+	activity := now
+	if n := len(st.out.BotMessages); n > 0 {
+		activity = st.out.BotMessages[n-1].CreatedAt
+	}
+	if err := followUp(&st.out, c, res.Timer, activity, opts.silenceBase, pace); err != nil {
 		return stepped{}, err
 	}
 	if res.Job != nil {
-		spec, err := json.Marshal(queuedJob{Job: *res.Job, Chain: chain + 1})
+		spec, err := json.Marshal(queuedJob{Job: *res.Job, Chain: o.Chain})
 		if err != nil {
 			return stepped{}, err
 		}
 		st.out.Jobs = []store.NewJob{{Spec: spec, DueAt: now}}
 	}
 	return st, nil
+}
+
+// effects are the contact updates and the status a turn's platform
+// actions ask for, read from the actions themselves: a contact_update's
+// field is stored as its text, or, for an object or list (custom_fields),
+// as JSON.
+func effects(actions []engine.Action) (contact map[string]string, status string) {
+	for _, act := range actions {
+		if act.Kind != engine.ActPlatform {
+			continue
+		}
+		switch act.Name {
+		case "contact_update":
+			for k, v := range act.Payload {
+				if contact == nil {
+					contact = map[string]string{}
+				}
+				contact[storableText(k)] = storableText(contactValue(v))
+			}
+		case "forward_any", "forward_group", "forward_skills":
+			status = StatusForwarded
+		case "end":
+			status = StatusEnded
+		}
+	}
+	return contact, status
+}
+
+// contactValue is a contact_update field as stored: a text as it is,
+// anything else (an object, a list, a number) as JSON.
+func contactValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	}
+	var sb strings.Builder
+	enc := json.NewEncoder(&sb)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(sb.String(), "\n")
 }
 
 // storableText drops what a database text column cannot hold (NUL, and
@@ -150,14 +197,6 @@ func storableText(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// errKind names the kind of a flow error for metrics.
-func errKind(err error) string {
-	if errors.Is(err, script.ErrTimeout) {
-		return "script_timeout"
-	}
-	return "flow"
-}
-
 // queuedJob is a job as the store keeps it: the request, and its place in
 // a chain of requests (a result whose flow asks for another request).
 type queuedJob struct {
@@ -167,19 +206,9 @@ type queuedJob struct {
 
 // MaxChainedJobs bounds the HTTP requests a flow makes one after the other
 // without the user speaking (a flow looping over HTTP steps): the next one
-// is not made and the flow sees an error result.
-const MaxChainedJobs = 4
-
-// finish renders the actions as text for the channel and encodes the
-// session, remembering whether the last choice was numbered.
-func finish(actions []engine.Action, s engine.Session, channel string) (channels.Rendered, []byte, error) {
-	rendered := channels.RenderText(actions, channel)
-	if rendered.Numbered && s.Pending != nil {
-		s.Pending.Numbered = true
-	}
-	encoded, err := engine.EncodeContext(s)
-	return rendered, encoded, err
-}
+// is not made and the flow sees an error result. It is turn.MaxChainedJobs,
+// as in Userlike mode.
+const MaxChainedJobs = turn.MaxChainedJobs
 
 // botVars are the bot's attributes as the flow sees them: bot.<name>, plus
 // bot.id, bot.name, bot.freeform and bot.persona (freeform and attributes
@@ -261,7 +290,7 @@ func (a *API) answer(ctx context.Context, bot store.Bot, c store.Conversation, e
 }
 
 // pace reads the conversation's session and its timing in the state it is in.
-func (a *API) pace(bot store.Bot, c store.Conversation) (engine.Session, flows.Pace) {
+func (a *API) pace(bot store.Bot, c store.Conversation) (engine.Session, turn.Pace) {
 	var flow *flows.Flow
 	session, _ := engine.DecodeContext(c.Context)
 	if dep := a.deployment(bot); dep != nil {

@@ -40,6 +40,7 @@ import (
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/compile"
 	"github.com/flowbot/flowbot/runtime/delivery"
 	"github.com/flowbot/flowbot/runtime/flowset"
 	"github.com/flowbot/flowbot/runtime/httpjob"
@@ -191,9 +192,9 @@ func New(cfg Config) (*Server, error) {
 		bots, current = cfg.FlowSet, cfg.FlowSet.Bots()
 	} else {
 		for _, f := range cfg.Flows {
-			b := engine.New(f)
-			if ls := b.Lints(); ls.HasErrors() {
-				return nil, &flows.LoadError{Lints: ls}
+			b, ls := compile.Flow(f, compile.Options{})
+			if ls.HasErrors() {
+				return nil, &flows.LoadError{Lints: ls.Errors()}
 			}
 			current = append(current, b)
 		}

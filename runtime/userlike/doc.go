@@ -17,9 +17,13 @@
 // call, and a restart loses nothing.
 //
 // One turn is: authenticate (API-SECURITY-TOKEN, constant-time), bound the
-// body (1 MiB), DecodeWebhook, decode the context, Bot.Step,
-// channels.Render, encode the context, write the events. Bad input gets a
-// 4xx with {"error": "…"}; nothing a client sends produces a 5xx.
+// body (1 MiB), DecodeWebhook, then runtime/turn (decode and verify the
+// context, pick the version, step, chain jobs, channels.Render, seal),
+// then write the events. Resume and FireFollowUp run the same turn. A turn
+// that answered but says nothing carries its context in a zero-second
+// delay packet, so that the platform does not keep an outdated one. Bad
+// input gets a 4xx with {"error": "…"}; nothing a client sends produces a
+// 5xx.
 //
 // Signed contexts: with Options.ContextKeys (engine.ParseContextKeys of
 // FLOWBOT_CONTEXT_KEYS) every context the Handler writes — webhook answers
@@ -30,18 +34,22 @@
 // signed with a retired key) restarts the conversation politely, like a
 // context flowbot cannot read, and is counted by kind: ErrKindContextForged,
 // ErrKindContextUnsigned, ErrKindContextUnknownKey. The flow's size check
-// includes the seal (engine.Event.ContextKeys). Without keys, contexts are
+// includes the seal (engine.Bot.StepSealed, through runtime/turn). Without keys, contexts are
 // unsigned (engine.EncodeContext, engine.DecodeContext). The format and
 // key rotation: package engine and docs/userlike.md.
 //
-// HTTP steps: a synchronous one runs during the call (at most
-// MaxJobsPerTurn per turn). An async one, when the Handler has a Queue, is
+// HTTP and llm steps: a synchronous one runs during the call (at most
+// MaxJobsPerTurn in a row without the contact speaking, counted on across
+// the background jobs that follow). An async one, when the Handler has a Queue, is
 // stored with the turn's context (Queue.Enqueue) before the answer is
 // written, and the answer carries what the flow said before the request; a
 // background worker (runtime/worker) later calls Resume with the result and
 // pushes the events it returns to the bot's API URL (APITarget). A turn
-// that leaves a job's wait tells the Queue (Supersede), so that its result
-// is not pushed. Turns that involve no job never call the Queue.
+// that leaves a job's wait (the engine says which job a session awaits,
+// engine.Bot.Awaits, for http and llm steps) tells the Queue (Supersede),
+// so that its result is not pushed. A job whose worker died
+// turn.MaxJobAttempts times is not made again: Resume gets an error result
+// and the flow takes its error path (turn.GiveUp, as in platform mode). Turns that involve no job never call the Queue.
 //
 // Follow-ups (`on_silence`): with Timers (Options.Timers, or a Queue that
 // implements it, as runtime/worker's Worker does), every answered webhook

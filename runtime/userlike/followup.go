@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/flowbot/flowbot/engine"
-	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 // ErrKindTimer: the conversation's follow-up timer could not be stored
@@ -93,45 +93,29 @@ func hasSilence(b *engine.Bot) bool {
 
 // followUpOf is the follow-up t asks for after a turn at now that answered
 // with ctx; base is, when a rule fired, the activity that rule counted from
-// (moved by its lateness). It is due after the rule's after or, when that
-// falls in the quiet hours of the state's `timing`, when they end (as in
-// platform mode). Nil for no timer.
+// (moved by its lateness). It is planned by turn.PlanFollowUp, with the
+// quiet hours of the state's `timing` (of a state's timing, only they and
+// its time_zone apply in Userlike mode). Nil for no timer.
 func followUpOf(t *engine.Timer, bot *engine.Bot, name, cid, channel string, contact map[string]string, ctx []byte, now, base time.Time) *FollowUp {
-	if t == nil {
+	p := (*turn.FollowUp)(nil)
+	if t != nil {
+		p = turn.PlanFollowUp(t, now, base, turn.StatePace(bot.Flow(), t.State))
+	}
+	if p == nil {
 		return nil
 	}
-	from := now
-	if t.Continue && !base.IsZero() {
-		from = base
-	}
-	planned := from.Add(t.After)
 	return &FollowUp{Bot: name, FlowVersion: bot.Flow().ShortHash(), CID: cid, Channel: channel, Contact: contact,
-		State: t.State, Rule: t.Rule, Due: quietDefer(bot.Flow(), t.State, planned), Planned: planned, Base: from, Context: ctx}
+		State: p.State, Rule: p.Rule, Due: p.Due, Planned: p.Planned, Base: p.Base, Context: ctx}
 }
 
-// quietDefer is when a follow-up of state planned at at is due: at, or the
-// end of the quiet hours of the state's `timing` at falls in (in its
-// time_zone, default UTC). Of a state's timing, only these two keys apply
-// in Userlike mode.
-func quietDefer(f *flows.Flow, state string, at time.Time) time.Time {
-	st := f.States[state]
-	if st == nil || st.Timing == nil || st.Timing.QuietHours == nil {
-		return at
-	}
-	p := flows.Timing{QuietHours: st.Timing.QuietHours, TimeZone: st.Timing.TimeZone}.Pace()
-	return p.Quiet.Defer(at, p.Location)
-}
-
-// nextBase is the activity the next rule counts from when f fires at now:
-// f's base, moved by how late it fired after its planned time (quiet
-// hours, no process running, a busy worker), so that the rules keep their
-// distances.
+// nextBase is the activity the next rule counts from when f fires at now
+// (turn.NextBase).
 func nextBase(f FollowUp, now time.Time) time.Time {
 	planned := f.Planned
 	if planned.IsZero() {
 		planned = f.Due
 	}
-	return flows.NextRuleBase(f.Base, planned, now)
+	return turn.NextBase(f.Base, planned, now)
 }
 
 // contactFor is what a follow-up keeps of the turn's contact fields: only
@@ -148,13 +132,15 @@ func contactFor(dep *engine.Deployment, contact map[string]string) map[string]st
 // that answered is activity. A turn the flow ignored that sent nothing
 // (Userlike keeps its context) changes nothing, and so does one that arms
 // nothing when no follow-up can be armed for the conversation.
-func (h *Handler) armAfterTurn(ctx context.Context, dep *engine.Deployment, bot *engine.Bot, name, cid string, ev *engine.Event,
-	session engine.Session, cerr error, o outcome, now time.Time) {
-	if o.res.Ignored && len(o.rendered.Packets) == 0 {
+func (h *Handler) armAfterTurn(ctx context.Context, dep *engine.Deployment, name, cid string, ev *engine.Event, o *turn.Outcome, now time.Time) {
+	if o.Result.Ignored && len(o.Rendered.Packets) == 0 {
 		return
 	}
-	f := followUpOf(o.res.Timer, bot, name, cid, ev.Channel, contactFor(dep, ev.Contact), o.ctx, now, time.Time{})
-	if f == nil && cerr == nil && !mayBeArmed(bot, session) {
+	bot := o.Bot
+	// Silence counts from when the contact sees the reply: after its
+	// delay steps.
+	f := followUpOf(o.Result.Timer, bot, name, cid, ev.Channel, contactFor(dep, ev.Contact), o.Context, now.Add(o.Delays()), time.Time{})
+	if f == nil && o.ContextErr == nil && !mayBeArmed(bot, o.From) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
@@ -188,7 +174,7 @@ func (h *Handler) armAfterTurn(ctx context.Context, dep *engine.Deployment, bot 
 func (h *Handler) FireFollowUp(ctx context.Context, f FollowUp) (Resumed, error) {
 	now := h.now()
 	ev := engine.Event{Name: engine.EvSilence, Silence: &engine.SilenceEvent{State: f.State, Rule: f.Rule}, Channel: f.Channel,
-		Contact: f.Contact, Now: now, ContextKeys: h.keys}
+		Contact: f.Contact, Now: now}
 	c := Continuation{Bot: f.Bot, CID: f.CID, Channel: f.Channel, Context: f.Context, Contact: f.Contact}
 	return h.continueTurn(ctx, c, ev, now, nextBase(f, now), "follow-up turn",
 		slog.String("for_state", f.State), slog.Int("rule", f.Rule), slog.Duration("late", max(now.Sub(f.Due), 0)))

@@ -17,10 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
-	"github.com/flowbot/flowbot/engine/script"
 	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/observe"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 // DefaultTokenHeader is the request header that carries the webhook token,
@@ -30,20 +30,23 @@ const DefaultTokenHeader = "API-SECURITY-TOKEN"
 // MaxBodyBytes is the largest webhook body accepted; a larger one gets 413.
 const MaxBodyBytes = 1 << 20
 
-// Error kinds reported to Observer.Error.
+// Error kinds reported to Observer.Error: runtime/turn's vocabulary,
+// and the Handler's own (panic, write, timer).
 const (
 	// ErrKindFlow: the flow took an error path (a template, a variable too
 	// big for the context, …); the answer is still 200.
-	ErrKindFlow = "flow"
+	ErrKindFlow = turn.KindFlow
 	// ErrKindScriptTimeout: a script step was stopped by its time limit
-	// (and the flow took its error path).
-	ErrKindScriptTimeout = "script_timeout"
+	// (and the flow took its error path), in a webhook turn or a resumed
+	// one.
+	ErrKindScriptTimeout = turn.KindScriptTimeout
 	// ErrKindContextTooBig: the new context would exceed 10,240 bytes; a
 	// fresh context is sent instead.
-	ErrKindContextTooBig = "context_too_big"
+	ErrKindContextTooBig = turn.KindContextTooBig
 	// ErrKindContextLost: the state changed but the turn produced no event
-	// to carry the new context.
-	ErrKindContextLost = "context_lost"
+	// to carry the new context. No longer counted: the Handler carries it
+	// in a zero-second delay packet instead (turn.Request.Carry).
+	ErrKindContextLost = turn.KindContextLost
 	// ErrKindPanic: a panic was recovered (a bug; the answer was 500).
 	ErrKindPanic = "panic"
 	// ErrKindWrite: the answer could not be written (client gone).
@@ -52,22 +55,22 @@ const (
 	// signature does not verify (edited, replayed from another
 	// conversation, or sealed with another secret); the conversation
 	// restarted politely (and counts as a RecoveryForeign).
-	ErrKindContextForged = "context_forged"
+	ErrKindContextForged = turn.KindContextForged
 	// ErrKindContextUnsigned: with Options.ContextKeys, a flowbot context
 	// without a signature: written before signing was turned on, or its
 	// signature was stripped. Restarted politely, as above.
-	ErrKindContextUnsigned = "context_unsigned"
+	ErrKindContextUnsigned = turn.KindContextUnsigned
 	// ErrKindContextUnknownKey: with Options.ContextKeys, a context signed
 	// with a key id the ring does not list: a retired key (removed too
 	// early?) or a made-up id. Restarted politely, as above.
-	ErrKindContextUnknownKey = "context_unknown_key"
+	ErrKindContextUnknownKey = turn.KindContextUnknownKey
 )
 
 // Recovery kinds reported to Observer.Recovery.
 const (
 	// RecoveryForeign: the context was not written by flowbot (garbage,
 	// another bot's, wrong type, oversized); the flow restarted politely.
-	RecoveryForeign = "foreign"
+	RecoveryForeign = turn.RecoveryForeign
 	// RecoveryMigrated: the context came from an older version of the flow
 	// whose state still exists; the conversation continued.
 	RecoveryMigrated = string(engine.RecoveryMigrated)
@@ -91,23 +94,19 @@ type Observer interface {
 	Recovery(flow, kind string)
 }
 
-// JobRunner makes the HTTP requests that flows ask for (httpjob.Runner).
-type JobRunner interface {
-	Run(ctx context.Context, job *engine.Job) engine.HTTPResult
-}
+// JobRunner makes the requests of http and llm steps (httpjob.Runner,
+// llm.Runner): runtime/turn's Runner.
+type JobRunner = turn.Runner
 
-// MaxJobsPerTurn bounds the HTTP requests one webhook call may make (a flow
-// may chain HTTP states); the next one gets an error result instead.
-const MaxJobsPerTurn = 4
+// MaxJobsPerTurn bounds the jobs a flow makes in a row without the contact
+// speaking (a flow may chain HTTP states), within a webhook call and
+// across the background jobs that follow it; the next one gets an error
+// result instead. It is turn.MaxChainedJobs, as in platform mode.
+const MaxJobsPerTurn = turn.MaxChainedJobs
 
 // ErrKindOf is the error kind of an error a turn's flow met:
 // ErrKindScriptTimeout for a script's time-out, else ErrKindFlow.
-func ErrKindOf(err error) string {
-	if errors.Is(err, script.ErrTimeout) {
-		return ErrKindScriptTimeout
-	}
-	return ErrKindFlow
-}
+func ErrKindOf(err error) string { return turn.KindOf(err) }
 
 // Options configure a Handler. The zero value is usable: no token, the
 // default header, logs to slog.Default.
@@ -179,6 +178,10 @@ type QueuedJob struct {
 	Context     []byte            // the encoded context after the turn; it awaits Job.Seq
 	Contact     map[string]string // the contact fields of the turn (nil when the flow reads none)
 	Job         *engine.Job       // the request
+	// Chain is the job's place in its chain of jobs made without the
+	// contact speaking (1 for the first); its result's turn counts on from
+	// it (turn.MaxChainedJobs).
+	Chain int
 }
 
 // Bots is where a Handler finds the flows it serves, by name. Each flow is
@@ -268,7 +271,7 @@ func NewWithBots(bots Bots, opts Options) (*Handler, error) {
 		h.log = slog.Default()
 	}
 	if h.obs == nil {
-		h.obs = nopObserver{}
+		h.obs = observe.Nop{}
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -285,13 +288,6 @@ func NewWithBots(bots Bots, opts Options) (*Handler, error) {
 
 // Names returns the names of the bots served, sorted.
 func (h *Handler) Names() []string { return slices.Clone(h.bots.Names()) }
-
-type nopObserver struct{}
-
-func (nopObserver) Request(int)                        {}
-func (nopObserver) Turn(string, string, time.Duration) {}
-func (nopObserver) Error(string, string)               {}
-func (nopObserver) Recovery(string, string)            {}
 
 // botNameFromPath reads {name} from a path ending in /bots/{name}/webhook.
 func botNameFromPath(r *http.Request) string {
@@ -402,66 +398,73 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 	h.turn(w, r, s, dep, name, start)
 }
 
+// request is the runtime/turn request of an event of conversation cid on
+// dep, at the Handler's settings.
+func (h *Handler) request(dep *engine.Deployment, cid string, ev engine.Event, ctx []byte) turn.Request {
+	return turn.Request{Deployment: dep, Context: ctx, Keys: h.keys, Binding: cid, Event: ev,
+		Jobs: h.jobs, QueueAsync: h.queue != nil, Carry: true, Now: h.now}
+}
+
+// logJobs logs the jobs a turn made.
+func (h *Handler) logJobs(ctx context.Context, name, cid string, o *turn.Outcome) {
+	if len(o.Jobs) == 0 || !h.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	for _, j := range o.Jobs {
+		job, out := j.Job, j.Result
+		attrs := []slog.Attr{slog.String("bot", name), slog.String("cid", cid), slog.String("state", job.State),
+			slog.String("method", job.Method), slog.Int("status", out.Status), slog.Duration("duration", j.Took)}
+		if out.Err != "" {
+			attrs = append(attrs, slog.String("error", out.Err))
+		}
+		if job.Async {
+			attrs = append(attrs, slog.Bool("async_inline", true))
+		}
+		if h.logBodies {
+			attrs = append(attrs, slog.String("url", job.URL))
+		}
+		h.log.LogAttrs(ctx, slog.LevelInfo, "http request", attrs...)
+	}
+}
+
 // turn runs one known event through the bot and writes the answer.
 func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *engine.Deployment, name string, start time.Time) {
 	in := &s.in
 	ctx := r.Context()
-	session, cerr := h.keys.Decode(in.Context, in.CID)
-	bot := dep.For(session) // the version this conversation is on
-	from := session.State
 	in.Event.Now = start
-	in.Event.ContextKeys = h.keys
-	o := h.complete(ctx, bot, name, in.CID, &in.Event, bot.StepContext(ctx, session, in.Event), false)
-	if o.res.Job != nil {
+	req := h.request(dep, in.CID, in.Event, in.Context)
+	o, _ := turn.Run(ctx, req) // dep is not nil
+	if o.Result.Job != nil {
 		// An async job: keep it durably before answering, or run it now.
-		if err := h.enqueue(ctx, bot, name, in.CID, &in.Event, o); err != nil {
-			o = h.complete(ctx, bot, name, in.CID, &in.Event, o.res, true)
+		if err := h.enqueue(ctx, name, in.CID, &in.Event, &o); err != nil {
+			o = turn.Inline(ctx, req, o)
 		}
 	}
-	if h.queue != nil && session.Await != 0 {
-		if seq := awaited(bot, session); seq != 0 && awaited(bot, o.res.Session) != seq {
-			// The conversation no longer waits for that job: its result
-			// must not be pushed.
-			if err := h.queue.Supersede(context.WithoutCancel(ctx), name, in.CID, seq); err != nil {
-				h.log.LogAttrs(ctx, slog.LevelError, "cannot mark a background job superseded; its result may still be pushed",
-					slog.String("bot", name), slog.String("cid", in.CID), slog.Int("seq", seq), slog.String("error", err.Error()))
-			}
+	h.logJobs(ctx, name, in.CID, &o)
+	if h.queue != nil && o.Supersede != 0 {
+		// The conversation no longer waits for that job: its result must
+		// not be pushed.
+		if err := h.queue.Supersede(context.WithoutCancel(ctx), name, in.CID, o.Supersede); err != nil {
+			h.log.LogAttrs(ctx, slog.LevelError, "cannot mark a background job superseded; its result may still be pushed",
+				slog.String("bot", name), slog.String("cid", in.CID), slog.Int("seq", o.Supersede), slog.String("error", err.Error()))
 		}
 	}
 	if h.followUps(dep) {
 		// Every answered turn is activity: arm the follow-up it asks for,
 		// or cancel the armed one, before the answer leaves.
-		h.armAfterTurn(ctx, dep, bot, name, in.CID, &in.Event, session, cerr, o, start)
+		h.armAfterTurn(ctx, dep, name, in.CID, &in.Event, &o, start)
 	}
-	res, rendered := o.res, o.rendered
-	s.out = appendEvents(s.out[:0], in.CID, o.ctx, rendered.Packets)
+	res, rendered := &o.Result, &o.Rendered
+	s.out = appendEvents(s.out[:0], in.CID, o.Context, rendered.Packets)
 
 	// The turn's metrics are counted before the answer is written, so that
 	// whoever got the answer can read them.
 	d := h.now().Sub(start)
-	to := res.Session.State
+	from, to := o.From.State, res.Session.State
 	h.obs.Turn(name, to, d)
-	recovery := string(res.Recovery)
-	if cerr != nil {
-		recovery = RecoveryForeign
-		h.refused(ctx, name, in.CID, cerr)
-	}
-	if recovery != "" {
-		h.obs.Recovery(name, recovery)
-	}
-	for _, e := range res.Errors {
-		h.obs.Error(name, ErrKindOf(e))
-	}
+	recovery := h.count(ctx, name, in.CID, &o)
 	h.write(w, s, http.StatusOK)
-	for _, e := range res.Errors {
-		h.log.LogAttrs(ctx, slog.LevelWarn, "the flow took an error path",
-			slog.String("bot", name), slog.String("cid", in.CID), slog.String("state", to), slog.String("error", e.Error()))
-	}
-	if len(rendered.Packets) == 0 && !res.Ignored && (to != from || res.Session.Done != session.Done) {
-		h.obs.Error(name, ErrKindContextLost)
-		h.log.LogAttrs(ctx, slog.LevelWarn, "the turn changed the state but sent no event to carry the context",
-			slog.String("bot", name), slog.String("cid", in.CID), slog.String("from", from), slog.String("to", to))
-	}
+	h.logProblems(ctx, name, in.CID, &o)
 	if !h.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
@@ -504,69 +507,42 @@ func (h *Handler) turn(w http.ResponseWriter, r *http.Request, s *scratch, dep *
 	h.log.LogAttrs(ctx, slog.LevelInfo, "turn", attrs...)
 }
 
-// awaited is the number of the HTTP job session waits for, or 0: as the
-// engine decides whether a result is still wanted, the session must be in
-// a state with an HTTP step, not done, and await that number.
-func awaited(bot *engine.Bot, s engine.Session) int {
-	if s.Await == 0 || s.Done || s.Foreign || s.Flow != bot.Flow().Name {
-		return 0
+// count counts a turn's recovery and problems (turn.Outcome.Kinds) and
+// logs a refused context; it returns the recovery's kind.
+func (h *Handler) count(ctx context.Context, name, cid string, o *turn.Outcome, extra ...slog.Attr) string {
+	recovery := o.Recovery()
+	if o.ContextErr != nil {
+		h.refused(ctx, name, cid, o.ContextErr, extra...)
 	}
-	if st := bot.Flow().States[s.State]; st == nil || st.HTTP == nil {
-		return 0
+	if recovery != "" {
+		h.obs.Recovery(name, recovery)
 	}
-	return s.Await
+	for _, k := range o.Kinds() {
+		if k == ErrKindContextForged || k == ErrKindContextUnsigned || k == ErrKindContextUnknownKey {
+			continue // counted by refused
+		}
+		h.obs.Error(name, k)
+	}
+	return recovery
 }
 
-// outcome is a turn made ready to send: the result (with the actions of
-// every step), its rendering for the channel, and the encoded context.
-type outcome struct {
-	res      engine.Result
-	rendered channels.Rendered
-	ctx      []byte
-}
-
-// complete finishes a turn whose first step gave res: it runs the
-// synchronous HTTP jobs (async ones too when inline or without a Queue;
-// otherwise an async job is left in res.Job for the caller to queue),
-// renders for the channel, marks a choice shown numbered in the context,
-// and encodes the context — restarting the conversation politely if it
-// would be too big. The webhook handler and Resume share it.
-func (h *Handler) complete(ctx context.Context, bot *engine.Bot, name, cid string, ev *engine.Event, res engine.Result, inline bool) outcome {
-	if res.Job != nil {
-		res = h.runJobs(ctx, bot, name, cid, ev, res, inline)
+// logProblems logs the error paths a turn took and a context too big.
+func (h *Handler) logProblems(ctx context.Context, name, cid string, o *turn.Outcome, extra ...slog.Attr) {
+	to := o.Result.Session.State
+	ids := append([]slog.Attr{slog.String("bot", name), slog.String("cid", cid)}, extra...)
+	if o.TooBig && h.log.Enabled(ctx, slog.LevelError) {
+		h.log.LogAttrs(ctx, slog.LevelError, "the new context is too big; restarting the conversation", append(ids, slog.String("state", to))...)
 	}
-	rendered := channels.Render(res.Actions, ev.Channel)
-	if rendered.Numbered && res.Session.Pending != nil {
-		res.Session.Pending.Numbered = true
+	for _, e := range o.Result.Errors {
+		h.log.LogAttrs(ctx, slog.LevelWarn, "the flow took an error path", append(ids, slog.String("state", to), slog.String("error", e.Error()))...)
 	}
-	newCtx, err := h.keys.Encode(res.Session, cid)
-	if err != nil {
-		// The turn's outcome cannot be stored: restart the conversation
-		// politely instead of answering with a state that would be lost.
-		h.obs.Error(name, ErrKindContextTooBig)
-		h.log.LogAttrs(ctx, slog.LevelError, "the new context is too big; restarting the conversation",
-			slog.String("bot", name), slog.String("cid", cid), slog.String("state", res.Session.State), slog.String("error", err.Error()))
-		res = bot.StepContext(ctx, engine.Session{Foreign: true}, *ev)
-		if res.Job != nil {
-			res = h.runJobs(ctx, bot, name, cid, ev, res, inline)
-		}
-		rendered = channels.Render(res.Actions, ev.Channel)
-		if rendered.Numbered && res.Session.Pending != nil {
-			res.Session.Pending.Numbered = true
-		}
-		if newCtx, err = h.keys.Encode(res.Session, cid); err != nil {
-			f := bot.Flow() // cannot happen: a restarted session is tiny
-			newCtx, _ = h.keys.Encode(engine.Session{Flow: f.Name, Version: f.ShortHash()}, cid)
-		}
-	}
-	return outcome{res: res, rendered: rendered, ctx: newCtx}
 }
 
 // enqueue hands the async job of o to the Queue, with the turn's context.
-func (h *Handler) enqueue(ctx context.Context, bot *engine.Bot, name, cid string, ev *engine.Event, o outcome) error {
-	job := o.res.Job
-	id, err := h.queue.Enqueue(context.WithoutCancel(ctx), QueuedJob{Bot: name, FlowVersion: bot.Flow().ShortHash(), CID: cid, Channel: ev.Channel,
-		Context: o.ctx, Contact: ev.Contact, Job: job})
+func (h *Handler) enqueue(ctx context.Context, name, cid string, ev *engine.Event, o *turn.Outcome) error {
+	job := o.Result.Job
+	id, err := h.queue.Enqueue(context.WithoutCancel(ctx), QueuedJob{Bot: name, FlowVersion: o.Bot.Flow().ShortHash(), CID: cid, Channel: ev.Channel,
+		Context: o.Context, Contact: ev.Contact, Job: job, Chain: o.Chain})
 	if err != nil {
 		h.log.LogAttrs(ctx, slog.LevelError, "cannot queue a background HTTP request; running it during the webhook call",
 			slog.String("bot", name), slog.String("cid", cid), slog.String("state", job.State), slog.String("error", err.Error()))
@@ -583,68 +559,10 @@ func (h *Handler) enqueue(ctx context.Context, bot *engine.Bot, name, cid string
 	return nil
 }
 
-// runJobs makes the HTTP requests a turn asks for, one after the other, and
-// steps the flow with each result. The returned result holds the actions
-// and trace of every step. With a Queue and not inline, it stops at an
-// async job and leaves it in the result's Job.
-func (h *Handler) runJobs(ctx context.Context, bot *engine.Bot, name, cid string, ev *engine.Event, res engine.Result, inline bool) engine.Result {
-	queued := h.queue != nil && !inline
-	for n := 0; res.Job != nil && !(res.Job.Async && queued); n++ {
-		job := res.Job
-		var out engine.HTTPResult
-		start := h.now()
-		if n >= MaxJobsPerTurn {
-			out = engine.HTTPResult{Seq: job.Seq, Err: fmt.Sprintf("more than %d HTTP requests in one turn", MaxJobsPerTurn)}
-		} else {
-			out = h.jobs.Run(ctx, job)
-		}
-		if h.log.Enabled(ctx, slog.LevelInfo) {
-			attrs := []slog.Attr{slog.String("bot", name), slog.String("cid", cid), slog.String("state", job.State),
-				slog.String("method", job.Method), slog.Int("status", out.Status), slog.Duration("duration", h.now().Sub(start))}
-			if out.Err != "" {
-				attrs = append(attrs, slog.String("error", out.Err))
-			}
-			if job.Async {
-				attrs = append(attrs, slog.Bool("async_inline", true))
-			}
-			if h.logBodies {
-				attrs = append(attrs, slog.String("url", job.URL))
-			}
-			h.log.LogAttrs(ctx, slog.LevelInfo, "http request", attrs...)
-		}
-		hev := engine.Event{Name: engine.EvHTTPResult, HTTP: &out, Channel: ev.Channel,
-			Contact: ev.Contact, Now: h.now(), ContextKeys: ev.ContextKeys}
-		next := bot.StepContext(ctx, res.Session, hev)
-		next.Actions = append(res.Actions, next.Actions...)
-		next.Trace = append(res.Trace, next.Trace...)
-		next.Errors = append(res.Errors, next.Errors...)
-		if next.Recovery == engine.RecoveryNone {
-			next.Recovery = res.Recovery
-		}
-		next.Ignored = res.Ignored
-		res = next
-	}
-	return res
-}
-
-// contextErrKind is the ErrKind of a context refused for its signature,
-// or "" for any other error (a foreign context).
-func contextErrKind(err error) string {
-	switch {
-	case errors.Is(err, engine.ErrContextUnknownKey):
-		return ErrKindContextUnknownKey
-	case errors.Is(err, engine.ErrContextUnsigned):
-		return ErrKindContextUnsigned
-	case errors.Is(err, engine.ErrContextForged):
-		return ErrKindContextForged
-	}
-	return ""
-}
-
 // refused counts and logs a context refused for its signature (the
 // conversation restarts); other decoding errors are only recoveries.
 func (h *Handler) refused(ctx context.Context, name, cid string, err error, extra ...slog.Attr) {
-	kind := contextErrKind(err)
+	kind := turn.ContextKindOf(err)
 	if kind == "" {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowbot/flowbot/engine"
+	"github.com/flowbot/flowbot/runtime/turn"
 )
 
 // Continuation is a conversation waiting for the result of an async HTTP
@@ -18,6 +19,9 @@ type Continuation struct {
 	Context []byte            // the encoded context after the turn that made the job
 	Contact map[string]string // the contact fields of that turn
 	JobID   int64             // the job's id in the Queue, for logs
+	// Chain is the job's place in its chain of jobs made without the
+	// contact speaking (QueuedJob.Chain): the result's turn counts on.
+	Chain int
 }
 
 // Resumed is the turn an async job's result made: what to push to the
@@ -45,10 +49,10 @@ type Resumed struct {
 	// Both unset: leave the conversation's follow-up as it is.
 	Timer       *FollowUp
 	CancelTimer bool
-	// Left, for a follow-up (FireFollowUp), is the number of the async job
+	// Supersede, for a follow-up (FireFollowUp), is the number of the async job
 	// the conversation waited for and no longer does: its result must not
 	// be pushed (see Queue.Supersede). 0: none.
-	Left int
+	Supersede int
 }
 
 // Resume continues a conversation with the result of its async job: it
@@ -61,7 +65,7 @@ type Resumed struct {
 // (Timer, CancelTimer). It fails only for a bot it does not serve.
 func (h *Handler) Resume(ctx context.Context, c Continuation, result engine.HTTPResult) (Resumed, error) {
 	start := h.now()
-	ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: c.Channel, Contact: c.Contact, Now: start, ContextKeys: h.keys}
+	ev := engine.Event{Name: engine.EvHTTPResult, HTTP: &result, Channel: c.Channel, Contact: c.Contact, Now: start}
 	return h.continueTurn(ctx, c, ev, start, time.Time{}, "resumed", slog.Int64("job", c.JobID), slog.Int("status", result.Status))
 }
 
@@ -75,56 +79,40 @@ func (h *Handler) continueTurn(ctx context.Context, c Continuation, ev engine.Ev
 	if dep == nil {
 		return Resumed{}, fmt.Errorf("no bot named %q is served (was its flow removed?)", c.Bot)
 	}
-	session, cerr := h.keys.Decode(c.Context, c.CID)
-	bot := dep.For(session)
-	stepped := bot.StepContext(ctx, session, ev)
-	if ev.Name == engine.EvSilence && (cerr != nil || stepped.Recovery == engine.RecoveryRestarted) {
+	req := h.request(dep, c.CID, ev, c.Context)
+	req.Chain = c.Chain
+	if ev.Name != engine.EvHTTPResult {
+		req.Chain = 0 // a follow-up starts a chain, like a contact's message
+	}
+	o, _ := turn.Run(ctx, req)
+	if o.Dropped {
 		// A follow-up never restarts a silent conversation: the context it
 		// was set for no longer verifies (a retired key), or its state is
 		// gone from the flow. Drop it.
-		attrs := []slog.Attr{slog.String("bot", c.Bot), slog.String("cid", c.CID), slog.String("from", session.State)}
-		if cerr != nil {
-			attrs = append(attrs, slog.String("error", cerr.Error()))
+		attrs := []slog.Attr{slog.String("bot", c.Bot), slog.String("cid", c.CID), slog.String("from", o.From.State)}
+		if o.ContextErr != nil {
+			attrs = append(attrs, slog.String("error", o.ContextErr.Error()))
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "follow-up not fired: its conversation cannot continue from the stored context", attrs...)
-		return Resumed{Events: []byte("[]"), Ignored: true, From: session.State, To: session.State}, nil
+		return Resumed{Events: []byte("[]"), Ignored: true, From: o.From.State, To: o.From.State}, nil
 	}
-	o := h.complete(ctx, bot, c.Bot, c.CID, &ev, stepped, false)
-	res := o.res
-	out := Resumed{Context: o.ctx, Ignored: res.Ignored, From: session.State, To: res.Session.State, Packets: len(o.rendered.Packets)}
-	out.Events = appendEvents(nil, c.CID, o.ctx, o.rendered.Packets)
+	res := &o.Result
+	out := Resumed{Context: o.Context, Ignored: res.Ignored, From: o.From.State, To: res.Session.State, Packets: len(o.Rendered.Packets), Supersede: o.Supersede}
+	out.Events = appendEvents(nil, c.CID, o.Context, o.Rendered.Packets)
 	if res.Job != nil {
-		out.Next = &QueuedJob{Bot: c.Bot, FlowVersion: bot.Flow().ShortHash(), CID: c.CID, Channel: c.Channel,
-			Context: o.ctx, Contact: c.Contact, Job: res.Job}
-	}
-	if seq := awaited(bot, session); ev.Name == engine.EvSilence && seq != 0 && awaited(bot, res.Session) != seq {
-		out.Left = seq
+		out.Next = &QueuedJob{Bot: c.Bot, FlowVersion: o.Bot.Flow().ShortHash(), CID: c.CID, Channel: c.Channel,
+			Context: o.Context, Contact: c.Contact, Job: res.Job, Chain: o.Chain}
 	}
 	if !res.Ignored && out.Packets > 0 && h.followUps(dep) {
-		out.Timer = followUpOf(res.Timer, bot, c.Bot, c.CID, c.Channel, contactFor(dep, c.Contact), o.ctx, start, silenceBase)
+		out.Timer = followUpOf(res.Timer, o.Bot, c.Bot, c.CID, c.Channel, contactFor(dep, c.Contact), o.Context, start.Add(o.Delays()), silenceBase)
 		out.CancelTimer = out.Timer == nil
 	}
-	ids := []slog.Attr{slog.String("bot", c.Bot), slog.String("cid", c.CID)}
-	ids = append(ids, attrs...)
-	recovery := string(res.Recovery)
-	if cerr != nil {
-		recovery = RecoveryForeign
-		h.refused(ctx, c.Bot, c.CID, cerr, attrs...)
-	}
-	if recovery != "" {
-		h.obs.Recovery(c.Bot, recovery)
-	}
-	for _, e := range res.Errors {
-		h.obs.Error(c.Bot, ErrKindFlow)
-		h.log.LogAttrs(ctx, slog.LevelWarn, "the flow took an error path", append(ids, slog.String("state", out.To), slog.String("error", e.Error()))...)
-	}
-	if out.Packets == 0 && !res.Ignored && (out.To != out.From || res.Session.Done != session.Done) {
-		h.obs.Error(c.Bot, ErrKindContextLost)
-		h.log.LogAttrs(ctx, slog.LevelWarn, "the turn changed the state but made no event to carry the context",
-			append(ids, slog.String("from", out.From), slog.String("to", out.To))...)
-	}
+	h.logJobs(ctx, c.Bot, c.CID, &o)
+	recovery := h.count(ctx, c.Bot, c.CID, &o, attrs...)
+	h.logProblems(ctx, c.Bot, c.CID, &o, attrs...)
 	if h.log.Enabled(ctx, slog.LevelInfo) {
-		la := append(ids, slog.String("channel", c.Channel), slog.String("from", out.From), slog.String("to", out.To),
+		la := append([]slog.Attr{slog.String("bot", c.Bot), slog.String("cid", c.CID)}, attrs...)
+		la = append(la, slog.String("channel", c.Channel), slog.String("from", out.From), slog.String("to", out.To),
 			slog.Int("events", out.Packets), slog.Duration("duration", h.now().Sub(start)))
 		if recovery != "" {
 			la = append(la, slog.String("recovery", recovery))

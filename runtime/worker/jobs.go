@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowbot/flowbot/runtime/outbox"
+	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/userlike"
 )
 
@@ -96,16 +97,19 @@ func (w *Worker) runJob(j *outbox.Job, claimErr error) {
 		fail(claimErr.Error())
 		return
 	}
-	if j.Attempts > w.cfg.MaxJobAttempts {
-		fail(fmt.Sprintf("gave up after %d attempts (did the process stop each time?)", j.Attempts-1))
-		return
-	}
 	if _, _, err := w.res.APITarget(j.Bot); err != nil {
 		fail(err.Error() + " (set the flow's api_url, for the example flows USERLIKE_API_URL and USERLIKE_API_TOKEN)")
 		return
 	}
 	start := w.clock.Now()
-	result := w.jobs.Run(ctx, &j.Job)
+	// A job whose worker died too often, or one too many in a chain, is not
+	// made: the flow sees an error result (runtime/turn's one rule).
+	result, refused := turn.Refusal(&j.Job, j.Chain, j.Attempts-1, w.cfg.MaxJobAttempts)
+	if refused {
+		log.Warn("background job not made; its flow gets an error result", "reason", result.Err, "attempt", j.Attempts)
+	} else {
+		result = w.jobs.Run(ctx, &j.Job)
+	}
 	took := w.clock.Now().Sub(start)
 	if ctx.Err() != nil {
 		finish()
@@ -130,7 +134,7 @@ func (w *Worker) runJob(j *outbox.Job, claimErr error) {
 	log.Info("background http request", attrs...)
 
 	resumed, err := w.res.Resume(ctx, userlike.Continuation{Bot: j.Bot, CID: j.CID, Channel: j.Channel,
-		Context: j.Context, Contact: j.Contact, JobID: j.ID}, result)
+		Context: j.Context, Contact: j.Contact, JobID: j.ID, Chain: j.Chain}, result)
 	if err != nil {
 		fail(err.Error())
 		return

@@ -167,7 +167,12 @@ func (e *timerEnv) armed(cid, state string, rule int, due time.Time) {
 // time or Poll, whichever comes first).
 func (e *timerEnv) quiet(at, next time.Time) {
 	e.t.Helper()
-	advanceToTimer(e.t, e.clk, at)
+	// The loop sleeps until at, its old deadline — or, when it has seen
+	// the timer that replaced it already, until next.
+	waitFor(e.t, "the timer loop to sleep", func() bool {
+		return slices.ContainsFunc(e.clk.Timers(), func(t time.Time) bool { return t.Equal(at) || t.Equal(next) })
+	})
+	e.clk.Set(at)
 	if !e.clk.WaitForTimer(next, wait) {
 		e.t.Fatalf("the timer loop does not sleep until %v; timers %v", next.Sub(t0), e.clk.Timers())
 	}

@@ -162,7 +162,7 @@ func (w *Worker) runTimer(t *outbox.Timer, claimErr error) {
 		nj := newJob(*resumed.Next)
 		f.Next = &nj
 	}
-	f.Supersede = resumed.Left
+	f.Supersede = resumed.Supersede
 	finish()
 	if lost {
 		log.Info("follow-up dropped: the conversation moved on while it fired")

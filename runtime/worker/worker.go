@@ -51,7 +51,9 @@ import (
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/clock"
 	"github.com/flowbot/flowbot/runtime/httpjob"
+	"github.com/flowbot/flowbot/runtime/observe"
 	"github.com/flowbot/flowbot/runtime/outbox"
+	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/userlikeapi"
 )
@@ -64,7 +66,7 @@ const (
 	DefaultPoll           = 2 * time.Second
 	DefaultMaxBatchPushes = 50
 	DefaultMaxBatchBytes  = 512 << 10
-	DefaultMaxJobAttempts = 5
+	DefaultMaxJobAttempts = turn.MaxJobAttempts
 	DefaultMaxPushAge     = 24 * time.Hour
 	DefaultRetention      = 7 * 24 * time.Hour
 )
@@ -79,10 +81,9 @@ type Resumer interface {
 	APITarget(bot string) (url, token string, err error)
 }
 
-// JobRunner makes a job's HTTP request; *httpjob.Runner implements it.
-type JobRunner interface {
-	Run(ctx context.Context, job *engine.Job) engine.HTTPResult
-}
+// JobRunner makes a job's request (*httpjob.Runner, llm.Runner):
+// runtime/turn's one Runner interface.
+type JobRunner = turn.Runner
 
 // Job outcomes reported to Observer.JobFinished.
 const (
@@ -119,11 +120,6 @@ type FollowUpObserver interface {
 	FollowUp(flow, outcome string)
 }
 
-type nopObserver struct{}
-
-func (nopObserver) JobFinished(string, string, time.Duration) {}
-func (nopObserver) PushAttempt(string)                        {}
-
 // Config configures a Worker. Store is required.
 type Config struct {
 	Store    *outbox.Store
@@ -144,7 +140,7 @@ type Config struct {
 	Limiter        *userlikeapi.Limiter // nil: 20 requests per minute per cid
 	MaxBatchPushes int                  // pushes per request; DefaultMaxBatchPushes when 0
 	MaxBatchBytes  int                  // event bytes per request (the oldest push always goes); DefaultMaxBatchBytes when 0
-	MaxJobAttempts int                  // claims of one job before it fails; DefaultMaxJobAttempts when 0
+	MaxJobAttempts int                  // claims of a job that may end unfinished before it is given up (turn.GiveUp: its flow gets an error result; a timer is failed); DefaultMaxJobAttempts when 0
 	MaxPushAge     time.Duration        // a push still failing after this fails for good; DefaultMaxPushAge when 0
 	Retention      time.Duration        // finished rows are deleted after this; DefaultRetention when 0
 }
@@ -199,7 +195,7 @@ func New(cfg Config) *Worker {
 		w.log = slog.Default()
 	}
 	if w.obs == nil {
-		w.obs = nopObserver{}
+		w.obs = observe.Nop{}
 	}
 	w.followObs, _ = w.obs.(FollowUpObserver)
 	if w.jobs == nil {
@@ -242,7 +238,7 @@ func (w *Worker) Enqueue(ctx context.Context, j userlike.QueuedJob) (int64, erro
 
 func newJob(j userlike.QueuedJob) outbox.NewJob {
 	return outbox.NewJob{Bot: j.Bot, FlowVersion: j.FlowVersion, CID: j.CID, Channel: j.Channel,
-		Context: j.Context, Contact: j.Contact, Job: *j.Job}
+		Context: j.Context, Contact: j.Contact, Job: *j.Job, Chain: j.Chain}
 }
 
 // Push stores events to deliver to a bot's API URL for a conversation
