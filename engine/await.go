@@ -8,11 +8,11 @@ package engine
 // adapters which must drop a superseded result (Userlike mode's queue) do
 // not re-derive it.
 func (b *Bot) Awaits(s Session) int {
-	if s.Await == 0 || s.Done || s.Foreign || s.Flow != b.flow.Name {
+	if s.AwaitSeq == 0 || s.Done || s.Foreign || s.Flow != b.flow.Name {
 		return 0
 	}
 	if st := b.flow.States[s.State]; st == nil || (st.HTTP == nil && st.LLM == nil) {
 		return 0
 	}
-	return s.Await
+	return s.AwaitSeq
 }

@@ -15,7 +15,7 @@ states:
 `)
 	f := bot.Flow()
 	s := func(state string, await int) Session {
-		return Session{Flow: f.Name, Version: f.ShortHash(), State: state, Jobs: await, Await: await}
+		return Session{Flow: f.Name, Version: f.ShortHash(), State: state, JobSeq: await, AwaitSeq: await}
 	}
 	for _, c := range []struct {
 		s    Session

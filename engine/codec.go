@@ -78,7 +78,7 @@ func EncodeContext(s Session) ([]byte, error) {
 // newWire is the wire form of s, before sealing.
 func newWire(s Session) wireContext {
 	w := wireContext{Format: contextFormat, Flow: s.Flow, Version: s.Version, State: s.State,
-		Vars: s.Vars, Retries: s.Retries, Done: s.Done, Jobs: s.Jobs, Await: s.Await}
+		Vars: s.Vars, Retries: s.Retries, Done: s.Done, Jobs: s.JobSeq, Await: s.AwaitSeq}
 	if len(w.Vars) == 0 {
 		w.Vars = nil
 	}
@@ -131,8 +131,8 @@ func DecodeContext(raw []byte) (Session, error) {
 
 // session checks the wire form's numbers and returns its Session.
 func (w *wireContext) session() (Session, error) {
-	s := Session{Flow: w.Flow, Version: w.Version, State: w.State, Vars: w.Vars, Retries: w.Retries, Done: w.Done, Jobs: w.Jobs, Await: w.Await}
-	if s.Retries < 0 || s.Retries > 1000 || s.Jobs < 0 || s.Await < 0 || s.Await > s.Jobs {
+	s := Session{Flow: w.Flow, Version: w.Version, State: w.State, Vars: w.Vars, Retries: w.Retries, Done: w.Done, JobSeq: w.Jobs, AwaitSeq: w.Await}
+	if s.Retries < 0 || s.Retries > 1000 || s.JobSeq < 0 || s.AwaitSeq < 0 || s.AwaitSeq > s.JobSeq {
 		return Session{Foreign: true}, ErrForeignContext
 	}
 	if w.Pending != nil {

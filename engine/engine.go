@@ -210,7 +210,7 @@ func (b *Bot) restore(s Session) (Session, Recovery, bool) {
 			return Session{}, RecoveryRestarted, false
 		}
 		// Renamed or removed in this version: continue where the flow says.
-		s.State, s.Pending, s.Retries, s.Await = t.State, nil, 0, 0
+		s.State, s.Pending, s.Retries, s.AwaitSeq = t.State, nil, 0, 0
 		s.Version = f.ShortHash()
 		return s, RecoveryMigrated, true
 	}
@@ -570,7 +570,7 @@ func (r *run) enter() {
 		r.s.Retries = 0
 		r.s.Pending = nil
 		r.s.Done = false
-		r.s.Await = 0 // a request of the state left behind is no longer awaited
+		r.s.AwaitSeq = 0 // a request of the state left behind is no longer awaited
 		for i := range entering {
 			if k := &entering[i]; st.Has(k) && !r.runStep(k, st) {
 				return

@@ -78,13 +78,13 @@ func (r *run) answerStep(k *flows.StepKind, st *flows.State) {
 			r.s.Done = true
 		}
 	case "http":
-		if r.s.Await == 0 {
+		if r.s.AwaitSeq == 0 {
 			r.begin(true)
 			return
 		}
 		r.say(r.flow.Texts.Busy)
 	case "llm":
-		if r.s.Await == 0 {
+		if r.s.AwaitSeq == 0 {
 			r.begin(true)
 			return
 		}

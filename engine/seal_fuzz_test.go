@@ -21,7 +21,7 @@ func fuzzSessions() []Session {
 	return []Session{
 		sampleSession(),
 		{Flow: "name-email-forward", Version: "180027d77598", State: "ask_name"},
-		{Flow: "webshop", Version: "0123456789ab", State: "lookup", Vars: map[string]string{"order_id": "A-12345"}, Jobs: 1, Await: 1},
+		{Flow: "webshop", Version: "0123456789ab", State: "lookup", Vars: map[string]string{"order_id": "A-12345"}, JobSeq: 1, AwaitSeq: 1},
 		{Flow: "menu", Version: "v", State: "menu", Done: true, Pending: &Pending{Options: []PendingOption{{"apple", "Apple"}, {"pear", ""}}}},
 	}
 }

@@ -39,7 +39,7 @@ func sampleSession() Session {
 	return Session{Flow: "name-email-forward", Version: "180027d77598", State: "ask_email",
 		Vars:    map[string]string{"name": "Ada \"<&>\" ✓", "email": "ada@example.com", "email_verified": "no"},
 		Pending: &Pending{Numbered: true, Options: []PendingOption{{"yes", "Yes, ada@example.com"}, {"no", "No"}}},
-		Retries: 2, Jobs: 3, Await: 3}
+		Retries: 2, JobSeq: 3, AwaitSeq: 3}
 }
 
 const cid = "chatbot::258:a56785fb6fb84edd890905913b0c0821"

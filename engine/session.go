@@ -3,16 +3,16 @@ package engine
 // Session is the whole state of one conversation. It travels in the chat
 // platform's context object (see EncodeContext), never in server memory.
 type Session struct {
-	Flow    string            // the flow's name
-	Version string            // the compiled flow's content hash (short form)
-	State   string            // the current state; empty before the flow started
-	Vars    map[string]string // collected variables
-	Pending *Pending          // the choice waiting for an answer, if any
-	Retries int               // invalid answers given to the current question
-	Done    bool              // the flow reached an end (end, forward, abort)
-	Jobs    int               // a sequence number: that of the last job (http or llm request) made; the next is Jobs+1
-	Await   int               // a sequence number: that of the job the current state waits for (0: none)
-	Foreign bool              // the context could not be read: Step restarts politely (never serialized)
+	Flow     string            // the flow's name
+	Version  string            // the compiled flow's content hash (short form)
+	State    string            // the current state; empty before the flow started
+	Vars     map[string]string // collected variables
+	Pending  *Pending          // the choice waiting for an answer, if any
+	Retries  int               // invalid answers given to the current question
+	Done     bool              // the flow reached an end (end, forward, abort)
+	JobSeq   int               // the sequence number of the last job (http or llm request) made; the next is JobSeq+1
+	AwaitSeq int               // the sequence number of the job the current state waits for (0: none)
+	Foreign  bool              // the context could not be read: Step restarts politely (never serialized)
 }
 
 // Pending is the last choice sent, kept so that a reply of "2" or a typed

@@ -74,7 +74,7 @@ func (r *run) scriptSeed(state string) uint64 {
 		vars ^= fnv(fnv(fnvOffset, k), v)
 	}
 	h = fnvInt(h, vars)
-	h = fnvInt(h, uint64(r.s.Retries)<<32|uint64(uint32(r.s.Jobs)))
+	h = fnvInt(h, uint64(r.s.Retries)<<32|uint64(uint32(r.s.JobSeq)))
 	h = fnv(h, r.ev.Name)
 	h = fnv(h, r.ev.Text)
 	h = fnv(h, r.ev.ClickID)
@@ -174,9 +174,9 @@ func (r *run) request(st *flows.State) {
 
 // queue numbers a job and makes the state wait for its result.
 func (r *run) queue(job *Job) {
-	r.s.Jobs++
-	r.s.Await = r.s.Jobs
-	job.Seq = r.s.Jobs
+	r.s.JobSeq++
+	r.s.AwaitSeq = r.s.JobSeq
+	job.Seq = r.s.JobSeq
 	r.res.Job = job
 }
 
@@ -190,7 +190,7 @@ func (r *run) awaited(st *flows.State) bool {
 		r.res.Ignored = true
 		return false
 	}
-	r.s.Await = 0
+	r.s.AwaitSeq = 0
 	return true
 }
 

@@ -189,7 +189,7 @@ func (h *Handler) FireFollowUp(ctx context.Context, f FollowUp) (Resumed, error)
 // Turns between states without follow-ups thus write nothing.
 func mayBeArmed(bot *engine.Bot, s engine.Session) bool {
 	f := bot.Flow()
-	if s.Foreign || s.State == "" || s.Flow != f.Name || s.Version != f.ShortHash() || s.Await != 0 {
+	if s.Foreign || s.State == "" || s.Flow != f.Name || s.Version != f.ShortHash() || s.AwaitSeq != 0 {
 		return true
 	}
 	st := f.States[s.State]
