@@ -91,6 +91,7 @@ type vm struct {
 	say         goja.Value                      // frozen, shared by every run
 	act         goja.Value                      // frozen, shared by every run
 	json        goja.Callable                   // the guarded JSON.stringify, for act payloads
+	forget      goja.Callable                   // resets goja's last-string cache (prelude.go)
 
 	// per run
 	now      time.Time
@@ -121,8 +122,14 @@ func (v *vm) begin(in Input) {
 	v.halted.Store(false)
 }
 
-// end forgets the run's outputs, so the pool holds no conversation data.
-func (v *vm) end() { v.said, v.acts = nil, nil }
+// end forgets the run's outputs and texts, so the pool holds no
+// conversation data.
+func (v *vm) end() {
+	v.said, v.acts, v.thrown, v.limitErr = nil, nil, "", nil
+	if v.forget != nil {
+		_, _ = v.forget(goja.Undefined())
+	}
+}
 
 // halt stops the running script: at its next instruction, and native loops
 // of the sandbox's guards at their next check.

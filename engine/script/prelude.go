@@ -38,6 +38,54 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
     }
   }
 
+  // RegExp: a pattern made from a string at run time is checked before
+  // goja compiles it (length, nesting: compiling is one native step).
+  const RawRegExp = RegExp;
+  const checkPattern = helpers.checkPattern;
+  const SafeRegExp = function RegExp(pattern, flags) {
+    let source = pattern;
+    if (!(pattern instanceof RawRegExp)) {
+      source = pattern === undefined ? "" : String(pattern);
+      checkPattern(source);
+    }
+    const f = flags === undefined ? undefined : String(flags);
+    if (new.target === undefined) return RawRegExp(source, f);
+    return Reflect.construct(RawRegExp, [source, f], new.target === SafeRegExp ? RawRegExp : new.target);
+  };
+  SafeRegExp.prototype = RawRegExp.prototype;
+  Object.defineProperty(RawRegExp.prototype, "constructor", { value: SafeRegExp });
+  Object.defineProperty(SafeRegExp, Symbol.species, { get() { return this; } });
+  G.RegExp = SafeRegExp;
+
+  // new Set(iterable) and new Map(iterable) fill themselves in a native
+  // loop that hashes every element: these fill them in script code
+  // instead, where the time limit applies to every element.
+  for (const [name, Raw, add] of [["Set", Set, "add"], ["Map", Map, "set"]]) {
+    const addFn = Raw.prototype[add];
+    const Safe = {
+      [name]: function (iterable) {
+        if (new.target === undefined) throw new TypeError("Constructor " + name + " requires 'new'");
+        const o = Reflect.construct(Raw, [], new.target === Safe ? Raw : new.target);
+        if (iterable !== undefined && iterable !== null) {
+          if (name === "Set") {
+            for (const x of iterable) addFn.call(o, x);
+          } else {
+            for (const e of iterable) {
+              if (e === null || typeof e !== "object") throw new TypeError("Iterator value " + String(e) + " is not an entry object");
+              addFn.call(o, e[0], e[1]);
+            }
+          }
+        }
+        return o;
+      },
+    }[name];
+    Safe.prototype = Raw.prototype;
+    Object.defineProperty(Raw.prototype, "constructor", { value: Safe });
+    Object.defineProperty(Safe, Symbol.species, { get() { return this; } });
+    if (Raw.groupBy) Safe.groupBy = Raw.groupBy;
+    G[name] = Safe;
+  }
+
   // JSON.stringify with a size and depth budget. The counting replacer is
   // script code, so a huge input is also stopped by the time limit.
   const rawStringify = JSON.stringify;
@@ -73,11 +121,18 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
       left -= key.length + 4 + gap * d;
       if (typeof val === "string") left -= val.length;
       else if (typeof val === "number") left -= 24;
+      else if (val instanceof String) left -= stringValueOf.call(val).length;
       if (left < 0) throw new RangeError("JSON.stringify: the result would be over " + MAX_STRING + " characters");
       return val;
     };
-    return rawStringify(value, counted, space);
+    const out = rawStringify(value, counted, space);
+    if (typeof out === "string" && out.length > MAX_STRING) {
+      // Escapes (\u0001 is six characters) make the text longer than counted.
+      throw new RangeError("JSON.stringify: the result would be over " + MAX_STRING + " characters");
+    }
+    return out;
   };
+  const stringValueOf = String.prototype.valueOf;
   Object.defineProperty(JSON, "stringify", { value: stringify });
 
   // safeMessage turns what a script threw into a short string, inside
@@ -127,5 +182,11 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
                    new Set().values(), "x".matchAll(/x/g), Promise.resolve()]) {
     freeze(Object.getPrototypeOf(v));
   }
-  return { safeMessage: safeMessage, stringify: stringify };
+  // forget resets goja's cache of the last string whose property was
+  // read, which would keep a run's text in the pooled runtime.
+  const forget = function () {
+    return "".length;
+  };
+  freeze(forget);
+  return { safeMessage: safeMessage, stringify: stringify, forget: forget };
 })`

@@ -2,12 +2,16 @@ package script
 
 import (
 	"fmt"
+	"reflect"
+	"regexp/syntax"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
 
 	"github.com/flowbot/flowbot/flows"
 )
@@ -88,11 +92,13 @@ var unavailable = []string{
 
 // guards installs the native-call bounds on one runtime.
 type guards struct {
-	v     *vm
-	rt    *goja.Runtime
-	match goja.Callable // goja's own RegExp.prototype[Symbol.match], to count matches
+	v        *vm
+	rt       *goja.Runtime
+	describe goja.Callable // Object.getOwnPropertyDescriptor, as the runtime started
+	match    goja.Callable // goja's own RegExp.prototype[Symbol.match], to count matches
 	// The guarded RegExp.prototype[Symbol.replace]: its Go body, the
 	// function object scripts see, and goja's original.
+	progSize      map[string]int // RE2 program sizes, by source/flags (checkWork)
 	rxReplace     native
 	rxReplaceFn   goja.Value
 	rxReplaceOrig goja.Callable
@@ -112,6 +118,10 @@ func (v *vm) sandbox() {
 	setup, _ := goja.AssertFunction(prelude)
 	helpers := v.rt.NewObject()
 	_ = helpers.Set("unavailableNames", unavailable)
+	_ = helpers.Set("checkPattern", func(call goja.FunctionCall) goja.Value {
+		g.checkPattern("RegExp", call.Argument(0).String())
+		return goja.Undefined()
+	})
 	_ = helpers.Set("say", v.say)
 	_ = helpers.Set("act", v.act)
 	ret, err := setup(goja.Undefined(), helpers, v.rt.ToValue(MaxStringBytes), v.rt.ToValue(MaxJSONDepth), v.rt.ToValue(MaxMessage), v.rt.ToValue(MaxArrayLength))
@@ -121,6 +131,7 @@ func (v *vm) sandbox() {
 	fns := ret.ToObject(v.rt)
 	v.safeMessage, _ = goja.AssertFunction(fns.Get("safeMessage"))
 	v.json, _ = goja.AssertFunction(fns.Get("stringify"))
+	v.forget, _ = goja.AssertFunction(fns.Get("forget"))
 	if v.safeMessage == nil || v.json == nil {
 		panic("script: the sandbox prelude returned no helpers")
 	}
@@ -176,6 +187,11 @@ func (v *vm) actFn(call goja.FunctionCall) goja.Value {
 
 // g2 gives a vm's error helpers.
 func g2(v *vm) *guards { return &guards{v: v, rt: v.rt} }
+
+// guardCall replaces This and the arguments of a call with checked values.
+func guardCall(this goja.Value, args ...goja.Value) goja.FunctionCall {
+	return goja.FunctionCall{This: this, Arguments: args}
+}
 
 // refuse stops the run because an output cap was reached.
 func (v *vm) refuse(format string, args ...any) {
@@ -247,9 +263,70 @@ func callOrig(orig goja.Callable, call goja.FunctionCall) goja.Value {
 	return res
 }
 
-// length is ToLength(obj.length) for an array or array-like receiver.
+// length is ToLength(obj.length) for an array or array-like receiver,
+// read so that goja's own read after the check sees the same number: a
+// Proxy, or a length that is an accessor (anywhere on the prototype chain)
+// or an object (whose valueOf would run again), is refused.
 func (g *guards) length(this goja.Value) int64 {
-	return this.ToObject(g.rt).Get("length").ToInteger()
+	_, n := g.arrayLike("an array method", this)
+	return n
+}
+
+// arrayLike is this as an object and its length, checked as length says.
+func (g *guards) arrayLike(what string, this goja.Value) (*goja.Object, int64) {
+	o := this.ToObject(g.rt)
+	if isProxy(o) {
+		g.rangeError("%s: not available on a Proxy in flow scripts", what)
+	}
+	if o.ClassName() == "Array" {
+		return o, o.Get("length").ToInteger() // an array's own length is always data
+	}
+	v, found := g.dataProp(what, o, g.rt.ToValue("length"))
+	if !found || goja.IsUndefined(v) {
+		return o, 0
+	}
+	if _, isObj := v.(*goja.Object); isObj {
+		g.rangeError("%s: a length that is an object is not available in flow scripts", what)
+	}
+	return o, v.ToInteger()
+}
+
+// dataProp finds key on o or its prototypes and returns its value without
+// running script code: an accessor or a Proxy on the way is refused.
+func (g *guards) dataProp(what string, o *goja.Object, key goja.Value) (goja.Value, bool) {
+	for depth := 0; o != nil; depth++ {
+		if isProxy(o) {
+			g.rangeError("%s: not available on a Proxy in flow scripts", what)
+		}
+		if depth > MaxJSONDepth {
+			g.rangeError("%s: a prototype chain deeper than %d", what, MaxJSONDepth)
+		}
+		d, err := g.describe(goja.Undefined(), o, key)
+		if err != nil {
+			panic(err)
+		}
+		if dobj, ok := d.(*goja.Object); ok {
+			get, set := dobj.Get("get"), dobj.Get("set")
+			if (get != nil && !goja.IsUndefined(get)) || (set != nil && !goja.IsUndefined(set)) {
+				g.rangeError("%s: %s as a getter is not available in flow scripts", what, key.String())
+			}
+			return dobj.Get("value"), true
+		}
+		o = o.Prototype()
+	}
+	return nil, false
+}
+
+// isProxy reports whether o is a Proxy (by its export type: exporting o
+// itself could copy a huge array).
+func isProxy(o *goja.Object) bool { return o.ExportType() == proxyType }
+
+var proxyType = reflect.TypeOf(goja.Proxy{})
+
+// prim converts v to a primitive string once, so that goja's original
+// sees the same text the check saw.
+func (g *guards) prim(v goja.Value) goja.Value {
+	return g.str(v)
 }
 
 // str converts a value to a JavaScript string (running its toString).
@@ -277,6 +354,8 @@ func (g *guards) checkLength(what string, n, max int64) {
 }
 
 func (g *guards) install() {
+	g.progSize = map[string]int{}
+	g.describe, _ = goja.AssertFunction(g.rt.Get("Object").ToObject(g.rt).Get("getOwnPropertyDescriptor"))
 	g.arrayMethods()
 	g.stringMethods()
 	g.regexpMethods()
@@ -300,41 +379,53 @@ func (g *guards) arrayMethods() {
 			g.wrap(ap, name, g.flat)
 		case "sort", "toSorted":
 			g.wrap(ap, name, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-				max := int64(MaxArrayLength)
+				o, n := g.arrayLike(what, call.This)
 				if goja.IsUndefined(call.Argument(0)) {
-					max = maxNativeSort
+					// goja compares the elements as strings: bound their text too.
+					g.checkLength(what, n, maxNativeSort)
+					g.checkText(what, o, n, maxSortText)
 				}
-				g.checkLength(what, g.length(call.This), max)
-				return callOrig(orig, call)
+				g.checkLength(what, n, MaxArrayLength)
+				return callOrig(orig, goja.FunctionCall{This: o, Arguments: call.Arguments})
 			})
 		case "concat":
 			g.wrap(ap, name, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-				n := g.length(call.This)
+				o, n := g.arrayLike(what, call.This)
 				for _, a := range call.Arguments {
-					if o, ok := a.(*goja.Object); ok {
-						n += o.Get("length").ToInteger()
+					if ao, ok := a.(*goja.Object); ok {
+						if ao.ClassName() != "Array" {
+							if _, spread := g.dataProp(what, ao, goja.SymIsConcatSpreadable); spread {
+								g.rangeError("%s: Symbol.isConcatSpreadable is not available in flow scripts", what)
+							}
+							continue
+						}
+						_, m := g.arrayLike(what, ao)
+						n += m
 					}
 				}
 				g.checkLength(what, n, MaxArrayLength)
-				return callOrig(orig, call)
+				return callOrig(orig, goja.FunctionCall{This: o, Arguments: call.Arguments})
 			})
 		case "toLocaleString":
+			_ = ap.DefineDataProperty(name, g.rt.ToValue(g.toLocaleString), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+		case "indexOf", "lastIndexOf", "includes":
 			g.wrap(ap, name, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-				o := call.This.ToObject(g.rt)
-				g.checkLength(what, g.length(o), MaxArrayLength)
-				if !g.enter(o) {
-					return g.rt.ToValue("")
+				o, n := g.arrayLike(what, call.This)
+				g.checkLength(what, n, MaxArrayLength)
+				if s, ok := call.Argument(0).(goja.String); ok && s.Length() > 64 {
+					// Comparing long strings costs their length each time.
+					g.checkText(what, o, n, maxCompareText)
 				}
-				defer g.leave()
-				return callOrig(orig, call)
+				return callOrig(orig, goja.FunctionCall{This: o, Arguments: call.Arguments})
 			})
 		default:
 			if _, ok := goja.AssertFunction(ap.Get(name)); !ok {
 				continue
 			}
 			g.wrap(ap, name, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-				g.checkLength(what, g.length(call.This), MaxArrayLength)
-				return callOrig(orig, call)
+				o, n := g.arrayLike(what, call.This)
+				g.checkLength(what, n, MaxArrayLength)
+				return callOrig(orig, goja.FunctionCall{This: o, Arguments: call.Arguments})
 			})
 		}
 	}
@@ -344,11 +435,52 @@ func (g *guards) arrayMethods() {
 	array := g.rt.Get("Array").ToObject(g.rt)
 	g.wrap(array, "from", func(orig goja.Callable, call goja.FunctionCall) goja.Value {
 		if o, ok := call.Argument(0).(*goja.Object); ok {
-			if it := o.GetSymbol(goja.SymIterator); it == nil || goja.IsUndefined(it) {
-				g.checkLength("Array.from", o.Get("length").ToInteger(), MaxArrayLength)
+			// goja looks the iterator up again: it must be data, not a getter.
+			if it, found := g.dataProp("Array.from", o, goja.SymIterator); !found || it == nil || goja.IsUndefined(it) || goja.IsNull(it) {
+				_, n := g.arrayLike("Array.from", o)
+				g.checkLength("Array.from", n, MaxArrayLength)
 			}
 		}
 		return callOrig(orig, call)
+	})
+}
+
+// Bounds on the text native comparisons walk.
+const (
+	maxSortText    = 1 << 22 // characters of the strings sort compares natively
+	maxCompareText = 1 << 24 // characters indexOf, includes, lastIndexOf compare
+)
+
+// checkText refuses an array whose string elements add up to more than
+// max characters (what a native comparison may walk).
+func (g *guards) checkText(what string, o *goja.Object, n, max int64) {
+	total := int64(0)
+	for i := int64(0); i < n; i++ {
+		if s, ok := o.Get(strconv.FormatInt(i, 10)).(goja.String); ok {
+			total += int64(s.Length())
+			if total > max {
+				g.rangeError("%s: its strings hold more than %d characters; compare them with a function", what, max)
+			}
+		}
+		if i&1023 == 1023 && g.v.halted.Load() {
+			return
+		}
+	}
+}
+
+// toLocaleString is Array.prototype.toLocaleString, bounded like join.
+func (g *guards) toLocaleString(call goja.FunctionCall) goja.Value {
+	return g.joinWith("Array.prototype.toLocaleString", call.This, g.rt.ToValue(","), func(el goja.Value) goja.String {
+		o := el.ToObject(g.rt)
+		fn, ok := goja.AssertFunction(o.Get("toLocaleString"))
+		if !ok {
+			panic(g.rt.NewTypeError("toLocaleString is not a function"))
+		}
+		res, err := fn(el)
+		if err != nil {
+			panic(err)
+		}
+		return g.str(res)
 	})
 }
 
@@ -372,13 +504,19 @@ func (g *guards) leave() { g.v.joining = g.v.joining[:len(g.v.joining)-1] }
 // join is Array.prototype.join, bounded: the result is at most
 // MaxStringBytes long, a cycle joins as "", and it stops when halted.
 func (g *guards) join(call goja.FunctionCall) goja.Value {
-	o := call.This.ToObject(g.rt)
-	n := g.length(o)
-	g.checkLength("Array.prototype.join", n, MaxArrayLength)
-	sep := g.str(g.rt.ToValue(","))
-	if a := call.Argument(0); !goja.IsUndefined(a) {
-		sep = g.str(a)
+	sep := call.Argument(0)
+	if goja.IsUndefined(sep) {
+		sep = g.rt.ToValue(",")
 	}
+	return g.joinWith("Array.prototype.join", call.This, sep, g.str)
+}
+
+// joinWith joins the elements of this, each turned into a string by conv.
+func (g *guards) joinWith(what string, this, sepValue goja.Value, conv func(goja.Value) goja.String) goja.Value {
+	o := this.ToObject(g.rt)
+	n := o.Get("length").ToInteger() // read once: this loop is flowbot's own
+	g.checkLength(what, n, MaxArrayLength)
+	sep := g.str(sepValue)
 	if !g.enter(o) {
 		return g.rt.ToValue("")
 	}
@@ -390,14 +528,14 @@ func (g *guards) join(call goja.FunctionCall) goja.Value {
 			b.WriteString(sep)
 			size += sep.Length()
 		}
-		el := o.Get(fmt.Sprint(i))
+		el := o.Get(strconv.FormatInt(i, 10))
 		if el != nil && !goja.IsUndefined(el) && !goja.IsNull(el) {
-			s := g.str(el)
+			s := conv(el)
 			b.WriteString(s)
 			size += s.Length()
 		}
 		if size > MaxStringBytes {
-			g.rangeError("join: the result would be over %d characters", MaxStringBytes)
+			g.rangeError("%s: the result would be over %d characters", what, MaxStringBytes)
 		}
 		if i&1023 == 1023 && g.v.halted.Load() {
 			return g.rt.ToValue("") // the interrupt stops the script next
@@ -423,7 +561,7 @@ func (g *guards) flat(orig goja.Callable, call goja.FunctionCall) goja.Value {
 	count := int64(0)
 	var walk func(o *goja.Object, d int64) bool
 	walk = func(o *goja.Object, d int64) bool {
-		n := o.Get("length").ToInteger()
+		_, n := g.arrayLike("Array.prototype.flat", o)
 		count += n
 		g.checkLength("Array.prototype.flat", count, MaxArrayLength)
 		if d <= 0 {
@@ -433,36 +571,87 @@ func (g *guards) flat(orig goja.Callable, call goja.FunctionCall) goja.Value {
 			if g.v.halted.Load() {
 				return false
 			}
-			if el, ok := o.Get(fmt.Sprint(i)).(*goja.Object); ok && el.ClassName() == "Array" && !walk(el, d-1) {
+			if el, ok := o.Get(strconv.FormatInt(i, 10)).(*goja.Object); ok && (el.ClassName() == "Array" || isProxy(el)) && !walk(el, d-1) {
 				return false
 			}
 		}
 		return true
 	}
-	if !walk(call.This.ToObject(g.rt), depth) {
+	this := call.This.ToObject(g.rt)
+	if !walk(this, depth) {
 		// Halted: the interrupt stops the script next. goja's flat must not
 		// start on what the walk did not finish counting.
 		return goja.Undefined()
 	}
 	args := []goja.Value{g.rt.ToValue(depth)}
-	return callOrig(orig, goja.FunctionCall{This: call.This, Arguments: args})
+	return callOrig(orig, goja.FunctionCall{This: this, Arguments: args})
 }
+
+// Every guard below converts what it checks once — the receiver to a
+// string, a count to a number — and hands goja's original those
+// primitives: a valueOf, toString or getter cannot answer the check one
+// thing and goja another.
+
+// maxHeavyText is the longest string the slower per-character built-ins
+// (case mapping, normalize, localeCompare) take in one call.
+const maxHeavyText = 1 << 17
 
 // stringMethods bounds String.prototype's builders and iterator.
 func (g *guards) stringMethods() {
 	sp := g.proto("String")
+	over := func(n, count int64) bool { return count > 0 && n > MaxStringBytes/count }
 	g.wrap(sp, "repeat", func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-		if strLen(call.This)*call.Argument(0).ToInteger() > MaxStringBytes {
+		this := g.str(call.This)
+		count := call.Argument(0).ToInteger()
+		if over(int64(this.Length()), count) {
 			g.rangeError("repeat(): the result would be over %d characters", MaxStringBytes)
 		}
-		return callOrig(orig, call)
+		return callOrig(orig, guardCall(this, g.rt.ToValue(count)))
 	})
 	for _, name := range []string{"padStart", "padEnd"} {
 		g.wrap(sp, name, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-			if call.Argument(0).ToInteger() > MaxStringBytes {
+			this := g.str(call.This)
+			n := call.Argument(0).ToInteger()
+			if n > MaxStringBytes {
 				g.rangeError("%s(): the result would be over %d characters", name, MaxStringBytes)
 			}
-			return callOrig(orig, call)
+			fill := call.Argument(1)
+			if !goja.IsUndefined(fill) {
+				fill = g.str(fill)
+			}
+			return callOrig(orig, guardCall(this, g.rt.ToValue(n), fill))
+		})
+	}
+	g.wrap(sp, "concat", func(orig goja.Callable, call goja.FunctionCall) goja.Value {
+		this := g.str(call.This)
+		args := make([]goja.Value, len(call.Arguments))
+		total := int64(this.Length())
+		for i, a := range call.Arguments {
+			sa := g.str(a)
+			args[i] = sa
+			total += int64(sa.Length())
+			if total > MaxStringBytes {
+				g.rangeError("concat(): the result would be over %d characters", MaxStringBytes)
+			}
+		}
+		return callOrig(orig, guardCall(this, args...))
+	})
+	for _, name := range []string{"toLowerCase", "toUpperCase", "toLocaleLowerCase", "toLocaleUpperCase", "normalize", "localeCompare"} {
+		g.wrap(sp, name, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
+			this := g.str(call.This)
+			args := append([]goja.Value(nil), call.Arguments...)
+			n := int64(this.Length())
+			if name == "localeCompare" && len(args) > 0 {
+				args[0] = g.str(args[0])
+				n = max(n, int64(args[0].(goja.String).Length()))
+			}
+			if name == "normalize" && len(args) > 0 && !goja.IsUndefined(args[0]) {
+				args[0] = g.str(args[0])
+			}
+			if n > maxHeavyText {
+				g.rangeError("%s(): %d characters are more than the %d it takes in a flow script", name, n, maxHeavyText)
+			}
+			return callOrig(orig, guardCall(this, args...))
 		})
 	}
 	for _, name := range []string{"replace", "replaceAll"} {
@@ -477,43 +666,132 @@ func (g *guards) stringMethods() {
 				}
 				return callOrig(orig, call) // a RegExp's own [Symbol.replace] is guarded
 			}
-			s := call.This.ToString().String()
-			search := call.Argument(0).String()
+			this, search := g.str(call.This), g.str(call.Argument(0))
+			repl := call.Argument(1)
+			if _, isFn := goja.AssertFunction(repl); !isFn {
+				repl = g.str(repl)
+			}
 			matches := int64(1)
 			if all {
-				matches = int64(countOccurrences(s, search))
+				matches = int64(countOccurrences(this.String(), search.String()))
 			}
-			g.checkReplacement(name, int64(utf16Len(s)), matches, call.Argument(1))
-			return callOrig(orig, call)
+			g.checkReplacement(name, int64(this.Length()), matches, repl)
+			return callOrig(orig, guardCall(this, search, repl))
 		})
 	}
 	g.wrap(sp, "split", func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-		args := append([]goja.Value{}, call.Arguments...)
-		for len(args) < 2 {
-			args = append(args, goja.Undefined())
+		this := call.This
+		sep := call.Argument(0)
+		if _, isObj := sep.(*goja.Object); !isObj {
+			this = g.str(call.This)
+			if !goja.IsUndefined(sep) {
+				sep = g.str(sep)
+			}
 		}
-		if goja.IsUndefined(args[1]) || args[1].ToInteger() > MaxArrayLength {
-			args[1] = g.rt.ToValue(MaxArrayLength + 1)
+		limit := call.Argument(1)
+		n := int64(MaxArrayLength + 1)
+		if !goja.IsUndefined(limit) {
+			n = min(limit.ToInteger(), n)
+			if n < 0 { // ToUint32 of a negative limit is a huge one
+				n = MaxArrayLength + 1
+			}
 		}
-		res := callOrig(orig, goja.FunctionCall{This: call.This, Arguments: args})
+		res := callOrig(orig, guardCall(this, sep, g.rt.ToValue(n)))
 		if o, ok := res.(*goja.Object); ok && o.Get("length").ToInteger() > MaxArrayLength {
 			g.rangeError("split(): more than %d parts", MaxArrayLength)
 		}
 		return res
 	})
 	g.wrapSymbol(sp, goja.SymIterator, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-		g.checkLength("String.prototype[Symbol.iterator]", strLen(call.This), MaxArrayLength)
-		return callOrig(orig, call)
+		this := g.str(call.This)
+		g.checkLength("String.prototype[Symbol.iterator]", int64(this.Length()), MaxArrayLength)
+		return callOrig(orig, guardCall(this))
 	})
+	for _, name := range []string{"match", "matchAll", "search"} {
+		g.wrap(sp, name, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
+			pattern := call.Argument(0)
+			if _, isObj := pattern.(*goja.Object); isObj || goja.IsUndefined(pattern) {
+				return callOrig(orig, call) // a RegExp's own method is guarded
+			}
+			// goja compiles the string as a pattern: check it as the RegExp
+			// constructor does.
+			p := g.str(pattern)
+			g.checkPattern(name+"()", p.String())
+			return callOrig(orig, guardCall(g.str(call.This), p))
+		})
+	}
 	str := g.rt.Get("String").ToObject(g.rt)
 	g.wrap(str, "raw", func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-		if o, ok := call.Argument(0).(*goja.Object); ok {
-			if raw, ok := o.Get("raw").(*goja.Object); ok {
-				g.checkLength("String.raw", raw.Get("length").ToInteger(), MaxArrayLength)
-			}
+		// Copy the template's parts and the substitutions, as strings, and
+		// count them: goja's String.raw then reads only what was counted.
+		tmpl := call.Argument(0).ToObject(g.rt)
+		rawV, _ := g.dataProp("String.raw", tmpl, g.rt.ToValue("raw"))
+		if rawV == nil || goja.IsUndefined(rawV) {
+			return callOrig(orig, call)
 		}
+		raw, n := g.arrayLike("String.raw", rawV)
+		g.checkLength("String.raw", n, MaxArrayLength)
+		total := int64(0)
+		parts := make([]any, n)
+		for i := int64(0); i < n; i++ {
+			ps := g.str(raw.Get(strconv.FormatInt(i, 10)))
+			parts[i] = ps
+			total += int64(ps.Length())
+		}
+		subs := make([]goja.Value, 0, len(call.Arguments))
+		for i, a := range call.Arguments {
+			if i == 0 {
+				continue
+			}
+			if int64(i) >= n {
+				break // substitutions past the parts are never read
+			}
+			sa := g.str(a)
+			subs = append(subs, sa)
+			total += int64(sa.Length())
+		}
+		if total > MaxStringBytes {
+			g.rangeError("String.raw: the result would be over %d characters", MaxStringBytes)
+		}
+		copyObj := g.rt.NewObject()
+		_ = copyObj.Set("raw", g.rt.NewArray(parts...))
+		return callOrig(orig, guardCall(call.This, append([]goja.Value{copyObj}, subs...)...))
+	})
+	// Object.keys and its kin list a string's every index.
+	obj := g.rt.Get("Object").ToObject(g.rt)
+	for _, name := range []string{"keys", "values", "entries", "getOwnPropertyNames", "getOwnPropertyDescriptors", "assign"} {
+		arg := 0
+		if name == "assign" {
+			arg = -1 // every source
+		}
+		g.wrap(obj, name, func(orig goja.Callable, call goja.FunctionCall) goja.Value {
+			for i, a := range call.Arguments {
+				if arg >= 0 && i != arg || arg < 0 && i == 0 {
+					continue
+				}
+				g.checkKeys("Object."+name, a)
+			}
+			return callOrig(orig, call)
+		})
+	}
+	reflect := g.rt.Get("Reflect").ToObject(g.rt)
+	g.wrap(reflect, "ownKeys", func(orig goja.Callable, call goja.FunctionCall) goja.Value {
+		g.checkKeys("Reflect.ownKeys", call.Argument(0))
 		return callOrig(orig, call)
 	})
+}
+
+// checkKeys refuses a string (or String object) with more characters than
+// MaxArrayLength as the source of an own-keys listing.
+func (g *guards) checkKeys(what string, v goja.Value) {
+	switch x := v.(type) {
+	case goja.String:
+		g.checkLength(what, int64(x.Length()), MaxArrayLength)
+	case *goja.Object:
+		if x.ClassName() == "String" {
+			g.checkLength(what, x.Get("length").ToInteger(), MaxArrayLength)
+		}
+	}
 }
 
 // checkReplacement refuses a replace whose result could be over
@@ -541,25 +819,32 @@ func (g *guards) regexpMethods() {
 	g.match, _ = goja.AssertFunction(rp.GetSymbol(goja.SymMatch))
 	timed := func(what string, replace bool) native {
 		return func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-			input := call.Argument(0)
-			n := strLen(input)
+			input := g.str(call.Argument(0))
+			n := int64(input.Length())
 			if n > MaxRegexpInput {
 				g.rangeError("%s: the text is %d characters, more than the %d a regular expression may scan", what, n, MaxRegexpInput)
 			}
+			args := append([]goja.Value{input}, call.Arguments[min(1, len(call.Arguments)):]...)
 			if _, isFn := goja.AssertFunction(call.Argument(1)); replace && !isFn {
-				// A quick upper bound first; count the matches only when it fails.
-				matches := int64(1)
-				if rx, ok := call.This.(*goja.Object); ok && rx.Get("global").ToBoolean() {
-					matches = n + 1
-				}
-				r := call.Argument(1).String()
+				repl := g.str(call.Argument(1))
+				args = []goja.Value{input, repl}
+				// A quick upper bound first; count the matches only when it
+				// fails, and only on a RegExp whose flags nothing overrides.
+				r := repl.String()
 				per := int64(utf16Len(r)) + int64(strings.Count(r, "$"))*n
-				if n+matches*per > MaxStringBytes {
-					g.checkReplacement(what, n, g.countMatches(call.This, input), call.Argument(1))
+				if n+(n+1)*per > MaxStringBytes {
+					rx, ok := call.This.(*goja.Object)
+					if !ok || !g.plainRegExp(rx) {
+						g.rangeError("%s(): the result could be over %d characters", what, MaxStringBytes)
+					}
+					g.checkReplacement(what, n, g.countMatches(rx, input), repl)
 				}
 			}
+			if rx, ok := call.This.(*goja.Object); ok {
+				g.checkWork(what, rx, n)
+			}
 			start := time.Now()
-			res := callOrig(orig, call)
+			res := callOrig(orig, goja.FunctionCall{This: call.This, Arguments: args})
 			if time.Since(start) >= regexpSuspect {
 				g.rangeError("%s: the regular expression ran for more than %v on %d characters; simplify it (nested repetition such as (a+)+ and look-arounds can take exponential time)", what, regexpSuspect, n)
 			}
@@ -569,8 +854,9 @@ func (g *guards) regexpMethods() {
 	// exec stays goja's own: replacing it would turn off goja's fast path
 	// for every regular expression (each global replace would then compile
 	// the pattern for the backtracking engine on every run). A direct
-	// exec() is bounded in time by RegexpTimeout per call, but a match the
-	// backtracking engine gave up on returns null there (SECURITY.md).
+	// exec() is bounded in time by RegexpTimeout per call on the
+	// backtracking engine, but a match it gave up on returns null there
+	// (SECURITY.md).
 	g.wrap(rp, "test", timed("RegExp.prototype.test", false))
 	g.wrapSymbol(rp, goja.SymMatch, timed("match", false))
 	g.wrapSymbol(rp, goja.SymMatchAll, timed("matchAll", false))
@@ -595,16 +881,116 @@ func (g *guards) regexpMethods() {
 	_ = rp.DefineDataProperty("compile", g.thrower("TypeError", "RegExp.prototype.compile is not available in flow scripts; create a new RegExp"), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 }
 
-// countMatches counts a global regular expression's matches in s.
-func (g *guards) countMatches(rx goja.Value, s goja.Value) int64 {
-	rxo, ok := rx.(*goja.Object)
+// maxRegexpWork bounds a match on Go's engine (RE2), which has no
+// timeout: its cost is the text's length times the compiled program's
+// size (about 11 ns for each on this project's machines), so their product
+// stays near regexpSuspect.
+const maxRegexpWork = 2_000_000
+
+// checkWork refuses a match whose text is too long for the pattern's
+// compiled size on Go's engine. Patterns that need the backtracking engine
+// are bounded by its timeout instead.
+func (g *guards) checkWork(what string, rx *goja.Object, n int64) {
+	if n < 256 {
+		return // small texts are never the problem
+	}
+	if !g.plainRegExp(rx) {
+		if n*64 > maxRegexpWork {
+			g.rangeError("%s: a changed RegExp on %d characters is more than a flow script may scan", what, n)
+		}
+		return
+	}
+	key := rx.Get("source").String() + "/" + rx.Get("flags").String()
+	insts, ok := g.progSize[key]
 	if !ok {
-		return 1
+		insts = re2Size(rx.Get("source").String(), rx.Get("flags").String())
+		if len(g.progSize) > 256 {
+			clear(g.progSize)
+		}
+		g.progSize[key] = insts
 	}
-	if !rxo.Get("global").ToBoolean() {
-		return 1
+	if int64(insts)*n > maxRegexpWork {
+		g.rangeError("%s: a regular expression of %d steps on %d characters is more than a flow script may scan; shorten the text or the pattern", what, insts, n)
 	}
-	if g.match == nil {
+}
+
+// re2Size is the size of a pattern's program on Go's engine, as goja
+// would compile it; 0 for a pattern that runs on the backtracking engine.
+func re2Size(source, flags string) int {
+	re2src, err := parser.TransformRegExp(source, strings.Contains(flags, "s"), strings.Contains(flags, "u"))
+	if err != nil {
+		return 0
+	}
+	fl := syntax.Perl
+	if strings.Contains(flags, "i") {
+		fl |= syntax.FoldCase
+	}
+	re, err := syntax.Parse(re2src, fl)
+	if err != nil {
+		return 0
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0
+	}
+	return len(prog.Inst)
+}
+
+// plainRegExp reports whether rx is a RegExp with nothing of its own but
+// lastIndex, on the (frozen) RegExp.prototype: its flags are its own.
+func (g *guards) plainRegExp(rx *goja.Object) bool {
+	if rx.ClassName() != "RegExp" || isProxy(rx) || rx.Prototype() != g.proto("RegExp") {
+		return false
+	}
+	names := rx.GetOwnPropertyNames()
+	return len(names) == 1 && names[0] == "lastIndex" && len(rx.Symbols()) == 0
+}
+
+// Bounds of a pattern compiled from a string at run time.
+const (
+	MaxPattern        = 10000 // characters
+	MaxPatternNesting = 100   // groups inside groups
+)
+
+// checkPattern refuses a pattern that is too long or nests groups too
+// deep: compiling one is a native step (the backtracking engine's recurses
+// once per group, and would overflow the Go stack).
+func (g *guards) checkPattern(what, p string) {
+	if len(p) > MaxPattern {
+		panic(g.newError("SyntaxError", fmt.Sprintf("%s: a regular expression of %d characters is more than the %d a flow script may compile", what, len(p), MaxPattern)))
+	}
+	if d := patternNesting(p); d > MaxPatternNesting {
+		panic(g.newError("SyntaxError", fmt.Sprintf("%s: groups nested %d deep are more than the %d a flow script may compile", what, d, MaxPatternNesting)))
+	}
+}
+
+// patternNesting is the deepest nesting of groups in a pattern, outside
+// character classes and escapes.
+func patternNesting(p string) int {
+	depth, deepest, inClass := 0, 0, false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\':
+			i++
+		case inClass:
+			if c == ']' {
+				inClass = false
+			}
+		case c == '[':
+			inClass = true
+		case c == '(':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ')':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// countMatches counts a plain global RegExp's matches in s.
+func (g *guards) countMatches(rx *goja.Object, s goja.Value) int64 {
+	if !rx.Get("global").ToBoolean() || g.match == nil {
 		return 1
 	}
 	res, err := g.match(rx, s)
@@ -621,14 +1007,15 @@ func (g *guards) countMatches(rx goja.Value, s goja.Value) int64 {
 func (g *guards) jsonMethods() {
 	j := g.rt.Get("JSON").ToObject(g.rt)
 	g.wrap(j, "parse", func(orig goja.Callable, call goja.FunctionCall) goja.Value {
-		s := call.Argument(0).String()
+		text := g.str(call.Argument(0))
+		s := text.String()
 		if len(s) > MaxStringBytes {
 			g.rangeError("JSON.parse: the text is over %d bytes", MaxStringBytes)
 		}
 		if jsonDepth(s) > MaxJSONDepth {
 			g.rangeError("JSON.parse: nested deeper than %d levels", MaxJSONDepth)
 		}
-		return callOrig(orig, call)
+		return callOrig(orig, guardCall(call.This, append([]goja.Value{text}, call.Arguments[min(1, len(call.Arguments)):]...)...))
 	})
 }
 
@@ -650,9 +1037,12 @@ func (g *guards) callMethods() {
 	})
 }
 
+// checkArgs refuses an argument list longer than MaxArgs, read as goja
+// will read it (arrayLike).
 func (g *guards) checkArgs(what string, list goja.Value) {
 	if o, ok := list.(*goja.Object); ok {
-		g.checkLength(what, o.Get("length").ToInteger(), MaxArgs)
+		_, n := g.arrayLike(what, o)
+		g.checkLength(what, n, MaxArgs)
 	}
 }
 

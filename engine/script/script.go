@@ -188,6 +188,7 @@ func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 	timedOut := !stop()
 	var overflow *goja.StackOverflowError
 	interrupted := timedOut || overBudget || v.limitErr != nil || errors.As(err, &overflow)
+	limitErr, thrown := v.limitErr, v.thrown
 	v.end()
 	if err == nil && interrupted {
 		switch {
@@ -196,7 +197,7 @@ func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 		case timedOut:
 			err = ErrTimeout
 		default:
-			err = v.limitErr
+			err = limitErr
 		}
 	}
 	if interrupted || v.broken {
@@ -211,7 +212,7 @@ func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 		h.put(v)
 	}
 	if err != nil {
-		return Output{}, describe(p, err, v.limitErr, v.thrown)
+		return Output{}, describe(p, err, limitErr, thrown)
 	}
 	return out, nil
 }

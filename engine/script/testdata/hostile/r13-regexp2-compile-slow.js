@@ -1,0 +1,2 @@
+// want: exception|timeout
+new RegExp("(".repeat(1000000) + "a" + ")".repeat(1000000)).test("a");
