@@ -345,3 +345,29 @@ func TestRuntimesStayPooled(t *testing.T) {
 		time.Sleep(time.Millisecond) // waiting for the background rebuild
 	}
 }
+
+// TestPoolKeepsNoText: goja caches the last string whose property a
+// script read; a pooled runtime must not keep a run's text (the contact's,
+// or megabytes of it) after the run.
+func TestPoolKeepsNoText(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory distorts the heap")
+	}
+	h := &Host{Timeout: 10 * time.Second, Memory: 256 << 20}
+	p := compile(t, `let s = "x".repeat(1 << 20); s = s + s + s + s + s + s + s + s; s.length; 1 + 1;`)
+	small := compile(t, `vars.n = "x".length + ""`)
+	if _, err := h.Run(context.Background(), small, Input{}); err != nil {
+		t.Fatal(err)
+	}
+	before := heapAfterGC()
+	if _, err := h.Run(context.Background(), p, Input{}); err != nil {
+		t.Fatal(err)
+	}
+	after := heapAfterGC()
+	if grew := int64(after) - int64(before); grew > 2<<20 {
+		t.Fatalf("the pool kept %d KiB after a run that built 8 MiB of text", grew>>10)
+	}
+	if built, idle := h.Stats(); built != 1 || idle != 1 {
+		t.Fatalf("%d built, %d idle", built, idle)
+	}
+}
