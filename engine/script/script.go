@@ -58,6 +58,7 @@ const (
 	MaxJSONDepth   = 256     // deepest nesting JSON.parse and JSON.stringify accept
 	MaxRegexpInput = 1 << 18 // longest string (UTF-16 units) a regular expression may scan
 	MaxMessage     = 500     // characters of an error message kept
+	MaxInputText   = 1 << 16 // characters of any one text a script is given (event, vars, contact, bot)
 	MaxStateName   = 64      // characters of a state name a script returns
 	MaxPayload     = 20000   // characters of an act() payload, as JSON
 	RegexpTimeout  = 50 * time.Millisecond
@@ -173,6 +174,9 @@ type Output struct {
 // free one first, and the wait does not count against its time limit.
 func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 	timeout, memory := h.limits(in)
+	if err := checkInput(in); err != nil {
+		return Output{}, describe(p, err, nil, err.Error())
+	}
 	if err := slots.acquire(ctx); err != nil {
 		return Output{}, describe(p, ErrTimeout, nil, "")
 	}
@@ -215,6 +219,55 @@ func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 		return Output{}, describe(p, err, limitErr, thrown)
 	}
 	return out, nil
+}
+
+// checkInput refuses a run given a text longer than MaxInputText: a
+// contact can send a long message, and goja's few unbounded native steps
+// (SECURITY.md, known limits) cost in proportion to the text they walk.
+func checkInput(in Input) error {
+	long := func(what string, s string) error {
+		if len(s) > MaxInputText && utf16Len(s) > MaxInputText {
+			return fmt.Errorf("RangeError: %s is %d characters, more than the %d a script step is given", what, utf16Len(s), MaxInputText)
+		}
+		return nil
+	}
+	var walk func(what string, v any, depth int) error
+	walk = func(what string, v any, depth int) error {
+		switch x := v.(type) {
+		case string:
+			return long(what, x)
+		case map[string]any:
+			if depth > MaxJSONDepth {
+				return nil
+			}
+			for k, e := range x {
+				if err := walk(what+"."+k, e, depth+1); err != nil {
+					return err
+				}
+			}
+		case []any:
+			if depth > MaxJSONDepth {
+				return nil
+			}
+			for _, e := range x {
+				if err := walk(what+"[]", e, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk("event", in.Event, 0); err != nil {
+		return err
+	}
+	for name, m := range map[string]map[string]string{"vars": in.Vars, "contact": in.Contact, "bot": in.Bot} {
+		for k, v := range m {
+			if err := long(name+"."+k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // call runs the program on v and reads its results back. vars is a

@@ -208,3 +208,17 @@ func TestActPayloadKeepsTypes(t *testing.T) {
 		t.Fatalf("tags %#v", tags)
 	}
 }
+
+func TestLongInputRefused(t *testing.T) {
+	h := roomy()
+	p := compile(t, `vars.n = String(event.text.length)`)
+	if out, err := h.Run(context.Background(), p, Input{Event: map[string]any{"text": strings.Repeat("x", MaxInputText)}}); err != nil || out.Vars["n"] != "65536" {
+		t.Fatalf("a text of MaxInputText: %v %v", err, out.Vars)
+	}
+	_, err := h.Run(context.Background(), p, Input{Event: map[string]any{"text": strings.Repeat("x", MaxInputText+1)}})
+	if e := scriptErr(t, err, "exception"); !strings.Contains(e.Msg, "event.text is 65537 characters, more than the 65536 a script step is given") {
+		t.Fatalf("got %v", e)
+	}
+	_, err = h.Run(context.Background(), p, Input{Event: map[string]any{"http": map[string]any{"body": []any{strings.Repeat("y", 70000)}}}})
+	scriptErr(t, err, "exception")
+}
