@@ -90,6 +90,7 @@ type vm struct {
 	safeMessage goja.Callable                   // the prelude's: a thrown value as text (prelude.go)
 	say         goja.Value                      // frozen, shared by every run
 	act         goja.Value                      // frozen, shared by every run
+	host        goja.Value                      // the rewritten code's helpers (rewrite.go), frozen
 	json        goja.Callable                   // the guarded JSON.stringify, for act payloads
 	forget      goja.Callable                   // resets goja's last-string cache (prelude.go)
 

@@ -182,11 +182,35 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
                    new Set().values(), "x".matchAll(/x/g), Promise.resolve()]) {
     freeze(Object.getPrototypeOf(v));
   }
+  // The helpers rewritten code calls (rewrite.go): exec with the text
+  // bounded, and object spread of what can be copied at once.
+  const rawExec = RawRegExp.prototype.exec;
+  const execGuard = helpers.execGuard;
+  const guardedExec = function exec(text) {
+    return execGuard(this, text);
+  };
+  const checkSpread = helpers.checkSpread;
+  const host = {
+    exec: function (obj, ...args) {
+      const f = obj.exec;
+      return (f === rawExec ? guardedExec : f).apply(obj, args);
+    },
+    execOf: function (obj) {
+      const f = obj.exec;
+      return f === rawExec ? guardedExec : f;
+    },
+    spread: function (x) {
+      checkSpread(x);
+      return x;
+    },
+  };
+  freeze(host);
+
   // forget resets goja's cache of the last string whose property was
   // read, which would keep a run's text in the pooled runtime.
   const forget = function () {
     return "".length;
   };
   freeze(forget);
-  return { safeMessage: safeMessage, stringify: stringify, forget: forget };
+  return { safeMessage: safeMessage, stringify: stringify, forget: forget, host: host };
 })`

@@ -122,6 +122,21 @@ func (v *vm) sandbox() {
 		g.checkPattern("RegExp", call.Argument(0).String())
 		return goja.Undefined()
 	})
+	_ = helpers.Set("execGuard", g.execGuard())
+	_ = helpers.Set("checkSpread", func(call goja.FunctionCall) goja.Value {
+		switch x := call.Argument(0).(type) {
+		case goja.String:
+			g.checkLength("spread (...) of a string", int64(x.Length()), MaxArrayLength)
+		case *goja.Object:
+			switch x.ClassName() {
+			case "String", "Array":
+				if !isProxy(x) {
+					g.checkLength("spread (...)", x.Get("length").ToInteger(), MaxArrayLength)
+				}
+			}
+		}
+		return goja.Undefined()
+	})
 	_ = helpers.Set("say", v.say)
 	_ = helpers.Set("act", v.act)
 	ret, err := setup(goja.Undefined(), helpers, v.rt.ToValue(MaxStringBytes), v.rt.ToValue(MaxJSONDepth), v.rt.ToValue(MaxMessage), v.rt.ToValue(MaxArrayLength))
@@ -132,6 +147,7 @@ func (v *vm) sandbox() {
 	v.safeMessage, _ = goja.AssertFunction(fns.Get("safeMessage"))
 	v.json, _ = goja.AssertFunction(fns.Get("stringify"))
 	v.forget, _ = goja.AssertFunction(fns.Get("forget"))
+	v.host = fns.Get("host")
 	if v.safeMessage == nil || v.json == nil {
 		panic("script: the sandbox prelude returned no helpers")
 	}
@@ -934,6 +950,32 @@ func re2Size(source, flags string) int {
 		return 0
 	}
 	return len(prog.Inst)
+}
+
+// execGuard is RegExp.prototype.exec as rewritten code calls it: the
+// text converted once and bounded like the other RegExp methods' (length,
+// program size × length, and a RangeError when the backtracking engine
+// gave up), then goja's own exec.
+func (g *guards) execGuard() func(goja.FunctionCall) goja.Value {
+	exec, _ := goja.AssertFunction(g.proto("RegExp").Get("exec"))
+	return func(call goja.FunctionCall) goja.Value {
+		rx, ok := call.Argument(0).(*goja.Object)
+		if !ok || exec == nil {
+			panic(g.rt.NewTypeError("RegExp.prototype.exec called on something that is not a RegExp"))
+		}
+		input := g.str(call.Argument(1))
+		n := int64(input.Length())
+		if n > MaxRegexpInput {
+			g.rangeError("exec: the text is %d characters, more than the %d a regular expression may scan", n, MaxRegexpInput)
+		}
+		g.checkWork("exec", rx, n)
+		start := time.Now()
+		res := callOrig(exec, guardCall(rx, input))
+		if time.Since(start) >= regexpSuspect {
+			g.rangeError("exec: the regular expression ran for more than %v on %d characters; simplify it (nested repetition such as (a+)+ and look-arounds can take exponential time)", regexpSuspect, n)
+		}
+		return res
+	}
 }
 
 // plainRegExp reports whether rx is a RegExp with nothing of its own but

@@ -64,7 +64,7 @@ const (
 	RegexpTimeout  = 50 * time.Millisecond
 )
 
-const prefix = `(function(event, vars, contact, channel, bot, say, act) { "use strict"; `
+const prefix = `(function(event, vars, contact, channel, bot, say, act, __flowbot) { "use strict"; `
 
 // Program is a compiled script. It is safe to share between goroutines.
 type Program struct {
@@ -102,7 +102,11 @@ func Compile(sc *flows.Script) (*Program, error) {
 	ast, err := parser.ParseFile(nil, sc.File, src, 0)
 	var prog *goja.Program
 	if err == nil {
-		if bad := refused(ast); bad != nil {
+		bad := refused(ast)
+		if bad == nil {
+			bad = rewrite(ast)
+		}
+		if bad != nil {
 			pos := ast.File.Position(int(bad.Idx) - 1)
 			line, col := mapPos(sc, pos.Line, pos.Column)
 			return nil, &Error{File: sc.File, Line: line, Column: col, Msg: "SyntaxError: " + bad.Msg, Kind: "syntax"}
@@ -289,7 +293,7 @@ func (v *vm) call(p *Program, in Input) (out Output, err error) {
 	event := v.rt.ToValue(in.Event)
 	contact := v.rt.ToValue(stringMap(in.Contact))
 	bot := v.rt.ToValue(stringMap(in.Bot))
-	ret, err := fn(goja.Undefined(), event, v.rt.NewDynamicObject(vars), contact, v.rt.ToValue(in.Channel), bot, v.say, v.act)
+	ret, err := fn(goja.Undefined(), event, v.rt.NewDynamicObject(vars), contact, v.rt.ToValue(in.Channel), bot, v.say, v.act, v.host)
 	if err != nil {
 		return out, v.explain(err)
 	}

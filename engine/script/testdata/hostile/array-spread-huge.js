@@ -1,2 +1,2 @@
-// want: exception RangeError: Array.prototype.values
+// want: exception RangeError: spread (...)
 const a = [...new Array(1e9)];

@@ -1,4 +1,4 @@
-// want: exception RangeError: String.prototype[Symbol.iterator]
+// want: exception RangeError: spread (...) of a string
 let s = "x".repeat(1 << 20);
 s = s + s;
 const chars = [...s];

@@ -1,0 +1,2 @@
+// want: syntax __flowbot is a name flowbot reserves
+const __flowbot = { exec() {} };
