@@ -38,43 +38,12 @@ func rewrite(prog *ast.Program) *refusal {
 // written after offset after (the wrapper's own parameter is before).
 func findIdentifier(prog *ast.Program, name string, after file.Idx) *ast.Identifier {
 	var found *ast.Identifier
-	var walk func(v reflect.Value)
-	walk = func(v reflect.Value) {
-		if found != nil || !v.IsValid() {
-			return
+	inspect(prog, func(node any) bool {
+		if id, ok := node.(*ast.Identifier); ok && id.Name.String() == name && id.Idx > after {
+			found = id
 		}
-		switch v.Kind() {
-		case reflect.Pointer, reflect.Interface:
-			if v.IsNil() {
-				return
-			}
-			if id, ok := v.Interface().(*ast.Identifier); ok && id.Name.String() == name && id.Idx > after {
-				found = id
-				return
-			}
-			if _, ok := v.Interface().(*file.File); ok {
-				return
-			}
-			walk(v.Elem())
-		case reflect.Struct:
-			if v.CanAddr() {
-				if id, ok := v.Addr().Interface().(*ast.Identifier); ok && id.Name.String() == name && id.Idx > after {
-					found = id
-					return
-				}
-			}
-			for i := 0; i < v.NumField(); i++ {
-				if v.Type().Field(i).IsExported() {
-					walk(v.Field(i))
-				}
-			}
-		case reflect.Slice, reflect.Array:
-			for i := 0; i < v.Len(); i++ {
-				walk(v.Index(i))
-			}
-		}
-	}
-	walk(reflect.ValueOf(prog))
+		return found == nil
+	})
 	return found
 }
 

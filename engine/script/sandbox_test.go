@@ -110,6 +110,12 @@ func TestHostileCorpus(t *testing.T) {
 			if raceEnabled && (kind == "timeout" || kind == "memory") && c.kinds[0] != "ok" {
 				return
 			}
+			// A script that builds a large text before the call a guard
+			// refuses may meet its memory budget first (other work in the
+			// process allocates too): contained all the same.
+			if kind == "memory" && c.kinds[0] == "exception" {
+				return
+			}
 			if !contains(c.kinds, kind) {
 				t.Fatalf("want %s, got %s: %v (%+v)", strings.Join(c.kinds, " or "), kind, err, out)
 			}
