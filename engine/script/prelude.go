@@ -195,6 +195,11 @@ const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_A
       const f = obj.exec;
       return (f === rawExec ? guardedExec : f).apply(obj, args);
     },
+    execOptional: function (obj, ...args) {
+      const f = obj.exec;
+      if (f === undefined || f === null) return undefined;
+      return (f === rawExec ? guardedExec : f).apply(obj, args);
+    },
     execOf: function (obj) {
       const f = obj.exec;
       return f === rawExec ? guardedExec : f;

@@ -96,8 +96,12 @@ func rewriteValue(v reflect.Value) {
 func rewriteExpr(e ast.Expression) ast.Expression {
 	switch x := e.(type) {
 	case *ast.CallExpression:
-		if obj, ok := execMember(x.Callee); ok {
-			return &ast.CallExpression{Callee: hostMember("exec", x.LeftParenthesis), LeftParenthesis: x.LeftParenthesis,
+		helper, callee := "exec", x.Callee
+		if opt, ok := callee.(*ast.Optional); ok {
+			helper, callee = "execOptional", opt.Expression // x.exec?.(…)
+		}
+		if obj, ok := execMember(callee); ok {
+			return &ast.CallExpression{Callee: hostMember(helper, x.LeftParenthesis), LeftParenthesis: x.LeftParenthesis,
 				ArgumentList: append([]ast.Expression{obj}, x.ArgumentList...), RightParenthesis: x.RightParenthesis}
 		}
 	case *ast.DotExpression, *ast.BracketExpression:
