@@ -74,21 +74,21 @@ func (b *Bot) resolveScriptLimits(f *flows.Flow, opts Options) {
 	if maxMem <= 0 {
 		maxMem = DefaultMaxScriptMemory
 	}
+	warn := func(format string, args ...any) {
+		b.lints = append(b.lints, flows.Lint{File: f.File, Line: f.Scripts.Pos.Line, Column: f.Scripts.Pos.Column, Level: flows.Warning,
+			What: fmt.Sprintf(format, args...)})
+	}
 	b.limits = scriptLimits{timeout: opts.ScriptTimeout}
 	if t := f.Scripts.Timeout; t > 0 {
-		b.limits.timeout = t
+		b.limits.timeout = min(t, maxTime)
 		if t > maxTime {
-			b.limits.timeout = maxTime
-			b.lints = append(b.lints, flows.Lint{File: f.File, Line: f.Scripts.Pos.Line, Column: f.Scripts.Pos.Column, Level: flows.Warning,
-				What: fmt.Sprintf("scripts.timeout %s is more than this server allows; scripts get %s", t, maxTime)})
+			warn("scripts.timeout %s is more than this server allows; scripts get %s", t, maxTime)
 		}
 	}
 	if m := f.Scripts.Memory; m > 0 {
-		b.limits.memory = m
+		b.limits.memory = min(m, maxMem)
 		if m > maxMem {
-			b.limits.memory = maxMem
-			b.lints = append(b.lints, flows.Lint{File: f.File, Line: f.Scripts.Pos.Line, Column: f.Scripts.Pos.Column, Level: flows.Warning,
-				What: fmt.Sprintf("scripts.memory %dMiB is more than this server allows; scripts get %dMiB", m>>20, maxMem>>20)})
+			warn("scripts.memory %dMiB is more than this server allows; scripts get %dMiB", m>>20, maxMem>>20)
 		}
 	}
 }

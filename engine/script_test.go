@@ -51,3 +51,26 @@ func TestScriptRandomIsPerTurn(t *testing.T) {
 		t.Fatalf("turns drew the same numbers: %v", seen)
 	}
 }
+
+// TestScriptLimitsWithinServerCaps: a flow's scripts limits apply up to
+// the server's caps, and asking for more is a warning naming what it gets.
+func TestScriptLimitsWithinServerCaps(t *testing.T) {
+	f := load(t, `
+name: capped
+start: a
+scripts: {timeout: 5s, memory: 512MiB}
+states:
+  a: {say: "hi", do: [end]}
+`).Flow()
+	b := NewWithOptions(f, Options{MaxScriptTimeout: time.Second, MaxScriptMemory: 64 << 20})
+	if b.limits.timeout != time.Second || b.limits.memory != 64<<20 {
+		t.Fatalf("limits %+v", b.limits)
+	}
+	if got := b.Lints().String(); !strings.Contains(got, "scripts.timeout 5s is more than this server allows; scripts get 1s") ||
+		!strings.Contains(got, "scripts.memory 512MiB is more than this server allows; scripts get 64MiB") {
+		t.Fatalf("lints:\n%s", got)
+	}
+	if b := NewWithOptions(f, Options{MaxScriptTimeout: 10 * time.Second, MaxScriptMemory: 1 << 30}); b.limits.timeout != 5*time.Second || len(b.Lints()) != 0 {
+		t.Fatalf("within the caps: %+v %s", b.limits, b.Lints())
+	}
+}

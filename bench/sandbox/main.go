@@ -27,22 +27,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowbot/flowbot/bench/internal/harness"
+	"github.com/flowbot/flowbot/engine/script/hostile"
 )
 
-const oops = "Sorry, that did not work."
-
-type hostile struct {
-	name, flow, text string
-	ok               bool // want: ok
-	either           bool // want: ok|… (it may run or take the error path)
-}
+const oops = hostile.Oops
 
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds of each measurement")
@@ -89,7 +82,7 @@ func run(rounds int, limit time.Duration, corpus string) error {
 	base, _ := harness.ReadProc(srv.PID())
 
 	// Turn times.
-	benign := hostile{name: "benign", flow: "benign", text: "a-12345", ok: true}
+	benign := hostile.Case{Name: "benign", Text: "a-12345", Kinds: []string{"ok"}}
 	fmt.Printf("Hostile script turns over the Userlike webhook (flowbot serve, script limit %v, margin 50ms), %d rounds each, slowest of the rounds:\n\n", limit, rounds)
 	fmt.Println("| script | slowest turn | answered |")
 	fmt.Println("|---|---|---|")
@@ -101,26 +94,26 @@ func run(rounds int, limit time.Duration, corpus string) error {
 		var answer string
 		took := slowest(client, srv.URL(), c, rounds, &answer)
 		if took > worst {
-			worst, worstName = took, c.name
+			worst, worstName = took, c.Name
 		}
 		want := oops
-		if c.ok {
+		if c.Runs() {
 			want = "done"
 		}
 		mark := answer
-		if answer != want && !(c.either && answer == "done") {
+		if answer != want && !(c.MayRun() && answer == "done") {
 			mark = "**" + answer + "** (want " + want + ")"
 			bad++
 		}
-		fmt.Printf("| %s | %v | %s |\n", c.name, took.Round(time.Millisecond/10), mark)
+		fmt.Printf("| %s | %v | %s |\n", c.Name, took.Round(time.Millisecond/10), mark)
 	}
 	fmt.Printf("\nbenign script turn (floor): %v; slowest hostile turn: %v (%s), %.1f× the limit; limit + margin = %v\n\n",
 		floor.Round(time.Microsecond), worst.Round(time.Millisecond/10), worstName, float64(worst)/float64(limit), limit+50*time.Millisecond)
 
 	// Memory: four memory-hostile turns at once.
-	var mem hostile
+	var mem hostile.Case
 	for _, c := range cases {
-		if c.name == "memory-doubling-string" {
+		if c.Name == "memory-doubling-string" {
 			mem = c
 		}
 	}
@@ -165,7 +158,7 @@ func run(rounds int, limit time.Duration, corpus string) error {
 	<-sampled
 	after, _ := harness.ReadProc(srv.PID())
 	fmt.Printf("Memory: four %q turns at once, %d rounds: server RSS %d MiB before, peak %d MiB, %d MiB after; %d turns not answered with the error path\n",
-		mem.name, rounds, base.RSS>>20, peak.Load()>>20, after.RSS>>20, failed)
+		mem.Name, rounds, base.RSS>>20, peak.Load()>>20, after.RSS>>20, failed)
 	if !srv.Running() {
 		return fmt.Errorf("the server died")
 	}
@@ -177,7 +170,7 @@ func run(rounds int, limit time.Duration, corpus string) error {
 
 // slowest plays a conversation's message turn rounds times and returns the
 // slowest; answer receives the first text of the last answer.
-func slowest(client *http.Client, url string, c hostile, rounds int, answer *string) time.Duration {
+func slowest(client *http.Client, url string, c hostile.Case, rounds int, answer *string) time.Duration {
 	var worst time.Duration
 	for i := 0; i < rounds; i++ {
 		took, text, err := turn(client, url, c, fmt.Sprintf("r%d", i))
@@ -194,17 +187,17 @@ func slowest(client *http.Client, url string, c hostile, rounds int, answer *str
 
 // turn starts a conversation on the case's flow and sends its text; it
 // returns how long the message turn took and the answer's first text.
-func turn(client *http.Client, url string, c hostile, id string) (time.Duration, string, error) {
-	cid := "chatbot::sandbox:" + c.name + ":" + id
-	events, err := post(client, url+"/bots/"+c.flow+"/webhook", harness.WebhookBody(nil, cid, "web", nil, "start", "{}"))
+func turn(client *http.Client, url string, c hostile.Case, id string) (time.Duration, string, error) {
+	cid := "chatbot::sandbox:" + c.Name + ":" + id
+	events, err := post(client, url+"/bots/"+flowOf(c)+"/webhook", harness.WebhookBody(nil, cid, "web", nil, "start", "{}"))
 	if err != nil {
 		return 0, "", err
 	}
 	ctx := harness.LastContext(events)
-	payload, _ := json.Marshal(map[string]string{"body": c.text})
+	payload, _ := json.Marshal(map[string]string{"body": c.Text})
 	body := harness.WebhookBody(nil, cid, "web", ctx, "message", string(payload))
 	start := time.Now()
-	events, err = post(client, url+"/bots/"+c.flow+"/webhook", body)
+	events, err = post(client, url+"/bots/"+flowOf(c)+"/webhook", body)
 	took := time.Since(start)
 	if err != nil {
 		return took, "", err
@@ -214,6 +207,14 @@ func turn(client *http.Client, url string, c hostile, id string) (time.Duration,
 		return took, "(no text)", nil
 	}
 	return took, texts[0], nil
+}
+
+// flowOf is the flow that serves a case: its corpus flow, or "benign".
+func flowOf(c hostile.Case) string {
+	if c.Name == "benign" {
+		return "benign"
+	}
+	return c.Flow()
 }
 
 func post(client *http.Client, url string, body []byte) ([]harness.Event, error) {
@@ -233,50 +234,25 @@ func post(client *http.Client, url string, body []byte) ([]harness.Event, error)
 	return events, nil
 }
 
-// writeFlows writes one flow per corpus script (those that compile) and a
-// benign one, each ask → script → "done", or the error path.
-func writeFlows(dir, corpus string, limit time.Duration) ([]hostile, error) {
+// writeFlows writes one flow per corpus script that loads, and a benign
+// one, each hostile.FlowYAML with the script limit.
+func writeFlows(dir, corpus string, limit time.Duration) ([]hostile.Case, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	files, err := filepath.Glob(filepath.Join(corpus, "*.js"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no corpus in %s (run from the repository's root): %v", corpus, err)
+	all, err := hostile.Load(corpus)
+	if err != nil {
+		return nil, fmt.Errorf("%v (run from the repository's root)", err)
 	}
-	sort.Strings(files)
 	write := func(flow, script string) error {
-		var b strings.Builder
-		fmt.Fprintf(&b, "name: %s\nstart: ask\nscripts: {timeout: %s}\non: {error: oops}\nstates:\n  ask:\n    ask: \"Say something\"\n    save: input\n    next: run\n  run:\n    script: |\n", flow, limit)
-		for _, line := range strings.Split(script, "\n") {
-			b.WriteString("      " + line + "\n")
-		}
-		b.WriteString("    next: done\n  done:\n    say: \"done\"\n    next: ask\n  oops:\n    say: \"" + oops + "\"\n    next: ask\n")
-		return os.WriteFile(filepath.Join(dir, flow+".yaml"), []byte(b.String()), 0o644)
+		return os.WriteFile(filepath.Join(dir, flow+".yaml"), []byte(hostile.FlowYAML(flow, script, limit.String())), 0o644)
 	}
-	var cases []hostile
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		c := hostile{name: strings.TrimSuffix(filepath.Base(f), ".js"), text: "hello"}
-		c.flow = "hostile-" + c.name
-		skip := false
-		for _, line := range strings.Split(string(src), "\n") {
-			if rest, ok := strings.CutPrefix(line, "// want: "); ok {
-				kinds, _, _ := strings.Cut(rest, " ")
-				c.ok = kinds == "ok"
-				c.either = strings.HasPrefix(kinds, "ok|")
-				skip = strings.HasPrefix(rest, "syntax")
-			}
-			if rest, ok := strings.CutPrefix(line, "// text: "); ok {
-				c.text = rest
-			}
-		}
-		if skip {
+	var cases []hostile.Case
+	for _, c := range all {
+		if !c.Loads() {
 			continue
 		}
-		if err := write(c.flow, string(src)); err != nil {
+		if err := write(c.Flow(), c.Source); err != nil {
 			return nil, err
 		}
 		cases = append(cases, c)

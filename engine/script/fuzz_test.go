@@ -15,7 +15,7 @@ import (
 // with the values flowbot reads back.
 func FuzzScript(f *testing.F) {
 	for _, c := range loadHostile(f) {
-		f.Add(c.src, "x", c.text)
+		f.Add(c.Source, "x", c.Text)
 	}
 	for _, src := range []string{
 		`vars[event.text] = vars.x`,

@@ -86,6 +86,7 @@ func (h *Host) put(v *vm) {
 // below "per run" change between runs, and begin resets all of them.
 type vm struct {
 	rt          *goja.Runtime
+	g           *guards                         // the runtime's native-call guards (sandbox.go)
 	fns         map[*goja.Program]goja.Callable // compiled programs, by program
 	safeMessage goja.Callable                   // the prelude's: a thrown value as text (prelude.go)
 	say         goja.Value                      // frozen, shared by every run
@@ -123,10 +124,12 @@ func (v *vm) begin(in Input) {
 	v.halted.Store(false)
 }
 
-// end forgets the run's outputs and texts, so the pool holds no
-// conversation data.
-func (v *vm) end() {
-	v.said, v.acts, v.thrown, v.limitErr = nil, nil, "", nil
+// end forgets the run's outputs and texts.
+func (v *vm) end() { v.said, v.acts, v.thrown, v.limitErr = nil, nil, "", nil }
+
+// forgetText resets goja's cache of the last string whose property was
+// read, so that a runtime going back to the pool keeps no run's text.
+func (v *vm) forgetText() {
 	if v.forget != nil {
 		_, _ = v.forget(goja.Undefined())
 	}

@@ -67,7 +67,7 @@ const WatchPeriod = 250 * time.Microsecond
 // watcher tracks the runs in progress and their heap baselines.
 type watcher struct {
 	mu      sync.Mutex
-	runs    map[*vm]*watched
+	runs    map[*vm]watched
 	running bool   // the watching goroutine is alive
 	heap    uint64 // the last reading of heapBytes, while running
 }
@@ -78,7 +78,7 @@ type watched struct {
 	over   bool
 }
 
-var watch = watcher{runs: map[*vm]*watched{}}
+var watch = watcher{runs: map[*vm]watched{}}
 
 // allocMetric is the runtime metric the watcher reads: every byte the
 // process has allocated on the heap since it started.
@@ -103,7 +103,7 @@ func (w *watcher) add(v *vm, budget int64) {
 		w.heap = heapBytes()
 		go w.loop()
 	}
-	w.runs[v] = &watched{start: w.heap, budget: uint64(budget)}
+	w.runs[v] = watched{start: w.heap, budget: uint64(budget)}
 }
 
 // remove stops watching a run and reports whether it went over budget.
@@ -111,10 +111,8 @@ func (w *watcher) add(v *vm, budget int64) {
 func (w *watcher) remove(v *vm) (over bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if r := w.runs[v]; r != nil {
-		over = r.over
-		delete(w.runs, v)
-	}
+	over = w.runs[v].over
+	delete(w.runs, v)
 	return over
 }
 
@@ -143,6 +141,7 @@ func (w *watcher) loop() {
 		for v, r := range w.runs {
 			if !r.over && heap > r.start && heap-r.start > r.budget {
 				r.over = true
+				w.runs[v] = r
 				v.halt(errMemory)
 			}
 		}

@@ -1,5 +1,7 @@
 package script
 
+import "github.com/dop251/goja"
+
 // preludeJS runs once on each new runtime, after the Go guards are in
 // place (sandbox.go). It removes code-from-strings and the unavailable
 // globals, bounds JSON.stringify, defines how a thrown value becomes text,
@@ -7,6 +9,8 @@ package script
 //
 // It returns {safeMessage, stringify}. The helpers it is given (Go natives) are
 // reachable only from here.
+var preludeProgram = goja.MustCompile("flowbot:sandbox", preludeJS, true)
+
 const preludeJS = `(function (helpers, MAX_STRING, MAX_DEPTH, MAX_MESSAGE, MAX_ARRAY) {
   "use strict";
   const G = globalThis;

@@ -94,11 +94,11 @@ var unavailable = []string{
 type guards struct {
 	v        *vm
 	rt       *goja.Runtime
-	describe goja.Callable // Object.getOwnPropertyDescriptor, as the runtime started
-	match    goja.Callable // goja's own RegExp.prototype[Symbol.match], to count matches
+	describe goja.Callable  // Object.getOwnPropertyDescriptor, as the runtime started
+	match    goja.Callable  // goja's own RegExp.prototype[Symbol.match], to count matches
+	progSize map[string]int // RE2 program sizes, by source/flags (checkWork)
 	// The guarded RegExp.prototype[Symbol.replace]: its Go body, the
 	// function object scripts see, and goja's original.
-	progSize      map[string]int // RE2 program sizes, by source/flags (checkWork)
 	rxReplace     native
 	rxReplaceFn   goja.Value
 	rxReplaceOrig goja.Callable
@@ -108,10 +108,11 @@ type guards struct {
 // helpers, and finally freezes everything reachable.
 func (v *vm) sandbox() {
 	g := &guards{v: v, rt: v.rt}
+	v.g = g
 	g.install()
 	v.say = v.rt.ToValue(v.sayFn)
 	v.act = v.rt.ToValue(v.actFn)
-	prelude, err := v.rt.RunScript("flowbot:sandbox", preludeJS)
+	prelude, err := v.rt.RunProgram(preludeProgram)
 	if err != nil {
 		panic("script: cannot build the sandbox: " + err.Error())
 	}
@@ -123,20 +124,7 @@ func (v *vm) sandbox() {
 		return goja.Undefined()
 	})
 	_ = helpers.Set("execGuard", g.execGuard())
-	_ = helpers.Set("checkSpread", func(call goja.FunctionCall) goja.Value {
-		switch x := call.Argument(0).(type) {
-		case goja.String:
-			g.checkLength("spread (...) of a string", int64(x.Length()), MaxArrayLength)
-		case *goja.Object:
-			switch x.ClassName() {
-			case "String", "Array":
-				if !isProxy(x) {
-					g.checkLength("spread (...)", x.Get("length").ToInteger(), MaxArrayLength)
-				}
-			}
-		}
-		return goja.Undefined()
-	})
+	_ = helpers.Set("checkSpread", g.checkSpread)
 	_ = helpers.Set("say", v.say)
 	_ = helpers.Set("act", v.act)
 	ret, err := setup(goja.Undefined(), helpers, v.rt.ToValue(MaxStringBytes), v.rt.ToValue(MaxJSONDepth), v.rt.ToValue(MaxMessage), v.rt.ToValue(MaxArrayLength))
@@ -191,7 +179,7 @@ func (v *vm) actFn(call goja.FunctionCall) goja.Value {
 			panic(err)
 		}
 		if js := s.String(); len(js) > MaxPayload {
-			panic(g2(v).newError("RangeError", fmt.Sprintf("act(): the payload is %d characters of JSON, more than %d", len(js), MaxPayload)))
+			panic(v.g.newError("RangeError", fmt.Sprintf("act(): the payload is %d characters of JSON, more than %d", len(js), MaxPayload)))
 		}
 		if payload, err = decodePayload(s.String()); err != nil {
 			panic(v.rt.NewTypeError("act(): the payload must be a JSON object"))
@@ -200,9 +188,6 @@ func (v *vm) actFn(call goja.FunctionCall) goja.Value {
 	v.acts = append(v.acts, Act{Name: name, Payload: payload})
 	return goja.Undefined()
 }
-
-// g2 gives a vm's error helpers.
-func g2(v *vm) *guards { return &guards{v: v, rt: v.rt} }
 
 // guardCall replaces This and the arguments of a call with checked values.
 func guardCall(this goja.Value, args ...goja.Value) goja.FunctionCall {
@@ -339,12 +324,6 @@ func isProxy(o *goja.Object) bool { return o.ExportType() == proxyType }
 
 var proxyType = reflect.TypeOf(goja.Proxy{})
 
-// prim converts v to a primitive string once, so that goja's original
-// sees the same text the check saw.
-func (g *guards) prim(v goja.Value) goja.Value {
-	return g.str(v)
-}
-
 // str converts a value to a JavaScript string (running its toString).
 func (g *guards) str(v goja.Value) goja.String {
 	if s, ok := v.ToString().(goja.String); ok {
@@ -352,14 +331,6 @@ func (g *guards) str(v goja.Value) goja.String {
 	}
 	s, _ := g.rt.ToValue(v.String()).(goja.String)
 	return s
-}
-
-// strLen is the length of a value as a string, in UTF-16 units.
-func strLen(v goja.Value) int64 {
-	if s, ok := v.ToString().(goja.String); ok {
-		return int64(s.Length())
-	}
-	return int64(len(v.String()))
 }
 
 // checkLength refuses a receiver longer than max.
@@ -950,6 +921,20 @@ func re2Size(source, flags string) int {
 		return 0
 	}
 	return len(prog.Inst)
+}
+
+// checkSpread refuses to spread (...x) a string or an array too long to
+// copy at once; rewritten code calls it (rewrite.go).
+func (g *guards) checkSpread(call goja.FunctionCall) goja.Value {
+	switch x := call.Argument(0).(type) {
+	case goja.String:
+		g.checkLength("spread (...) of a string", int64(x.Length()), MaxArrayLength)
+	case *goja.Object:
+		if c := x.ClassName(); (c == "String" || c == "Array") && !isProxy(x) {
+			g.checkLength("spread (...)", x.Get("length").ToInteger(), MaxArrayLength)
+		}
+	}
+	return goja.Undefined()
 }
 
 // execGuard is RegExp.prototype.exec as rewritten code calls it: the

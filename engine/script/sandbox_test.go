@@ -3,57 +3,21 @@ package script
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowbot/flowbot/engine/script/hostile"
 	"github.com/flowbot/flowbot/flows"
 )
 
-// hostileCase is one script of testdata/hostile: what it tries, and what
-// the sandbox must answer. Its header comments say:
-//
-//	// want: KIND[|KIND…] [text the error must contain]
-//	// text: the event text the script is given
-//
-// KIND is ok, syntax, exception, timeout, memory, stack or limit.
-type hostileCase struct {
-	name  string
-	src   string
-	kinds []string
-	msg   string
-	text  string
-}
-
-func loadHostile(t testing.TB) []hostileCase {
+// loadHostile reads the hostile corpus (package hostile).
+func loadHostile(t testing.TB) []hostile.Case {
 	t.Helper()
-	files, err := filepath.Glob("testdata/hostile/*.js")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no hostile corpus: %v", err)
-	}
-	var cases []hostileCase
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := hostileCase{name: strings.TrimSuffix(filepath.Base(f), ".js"), src: string(b)}
-		for _, line := range strings.Split(c.src, "\n") {
-			if rest, ok := strings.CutPrefix(line, "// want: "); ok {
-				kinds, msg, _ := strings.Cut(rest, " ")
-				c.kinds, c.msg = strings.Split(kinds, "|"), msg
-			}
-			if rest, ok := strings.CutPrefix(line, "// text: "); ok {
-				c.text = rest
-			}
-		}
-		if len(c.kinds) == 0 {
-			t.Fatalf("%s: no `// want:` line", f)
-		}
-		cases = append(cases, c)
+	cases, err := hostile.Load("testdata/hostile")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return cases
 }
@@ -71,12 +35,12 @@ func TestHostileCorpus(t *testing.T) {
 	h := &Host{Timeout: 100 * time.Millisecond}
 	benign := compile(t, `vars.n = String(Number(vars.n || 0) + 1); say("ok " + vars.n)`)
 	for _, c := range loadHostile(t) {
-		t.Run(c.name, func(t *testing.T) {
-			p, err := Compile(&flows.Script{Source: c.src, File: c.name + ".js", Line: 1, Column: 1})
-			if c.kinds[0] == "syntax" {
+		t.Run(c.Name, func(t *testing.T) {
+			p, err := Compile(&flows.Script{Source: c.Source, File: c.Name + ".js", Line: 1, Column: 1})
+			if c.Kinds[0] == "syntax" {
 				var e *Error
-				if !errors.As(err, &e) || e.Kind != "syntax" || !strings.Contains(e.Msg, c.msg) {
-					t.Fatalf("want a syntax error containing %q, got %v", c.msg, err)
+				if !errors.As(err, &e) || e.Kind != "syntax" || !strings.Contains(e.Msg, c.Msg) {
+					t.Fatalf("want a syntax error containing %q, got %v", c.Msg, err)
 				}
 				return
 			}
@@ -85,11 +49,11 @@ func TestHostileCorpus(t *testing.T) {
 			}
 			start := time.Now()
 			out, err := h.Run(context.Background(), p, Input{
-				Event: map[string]any{"name": "message", "text": c.text}, Vars: map[string]string{},
+				Event: map[string]any{"name": "message", "text": c.Text}, Vars: map[string]string{},
 				Contact: map[string]string{"name": "Ada"}, Now: time.Unix(1700000000, 0),
 			})
 			took := time.Since(start)
-			t.Logf("%s: %v in %v", c.name, err, took.Round(time.Millisecond))
+			t.Logf("%s: %v in %v", c.Name, err, took.Round(time.Millisecond))
 			if took > hostileBound {
 				t.Errorf("took %v, more than %v", took, hostileBound)
 			}
@@ -107,29 +71,29 @@ func TestHostileCorpus(t *testing.T) {
 			// Under the race detector a guard's own work (counting what a
 			// call would build) can outlast the time limit: the run is then
 			// stopped by the limit instead, still within the bound.
-			if raceEnabled && (kind == "timeout" || kind == "memory") && c.kinds[0] != "ok" {
+			if raceEnabled && (kind == "timeout" || kind == "memory") && c.Kinds[0] != "ok" {
 				return
 			}
 			// A script that builds a large text before the call a guard
 			// refuses may meet its memory budget first (other work in the
 			// process allocates too): contained all the same.
-			if kind == "memory" && c.kinds[0] == "exception" {
+			if kind == "memory" && c.Kinds[0] == "exception" {
 				return
 			}
-			if !contains(c.kinds, kind) {
-				t.Fatalf("want %s, got %s: %v (%+v)", strings.Join(c.kinds, " or "), kind, err, out)
+			if !contains(c.Kinds, kind) {
+				t.Fatalf("want %s, got %s: %v (%+v)", strings.Join(c.Kinds, " or "), kind, err, out)
 			}
 			// The message is that of the first kind listed; the others are
 			// what a loaded machine may hit first (the time limit, say).
-			if e != nil && c.msg != "" && kind == c.kinds[0] && !strings.Contains(e.Msg, c.msg) {
-				t.Errorf("message %q does not contain %q", e.Msg, c.msg)
+			if e != nil && c.Msg != "" && kind == c.Kinds[0] && !strings.Contains(e.Msg, c.Msg) {
+				t.Errorf("message %q does not contain %q", e.Msg, c.Msg)
 			}
-			if e != nil && (e.File != c.name+".js" || e.Line < 1) {
+			if e != nil && (e.File != c.Name+".js" || e.Line < 1) {
 				t.Errorf("error not positioned in the script: %v", e)
 			}
 			ok, err := h.Run(context.Background(), benign, Input{Vars: map[string]string{"n": "1"}})
 			if err != nil || ok.Vars["n"] != "2" || len(ok.Say) != 1 {
-				t.Fatalf("host broken after %s: %v %+v", c.name, err, ok)
+				t.Fatalf("host broken after %s: %v %+v", c.Name, err, ok)
 			}
 		})
 	}

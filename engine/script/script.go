@@ -179,7 +179,7 @@ type Output struct {
 func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 	timeout, memory := h.limits(in)
 	if err := checkInput(in); err != nil {
-		return Output{}, describe(p, err, nil, err.Error())
+		return Output{}, describe(p, err, nil, "")
 	}
 	if err := slots.acquire(ctx); err != nil {
 		return Output{}, describe(p, ErrTimeout, nil, "")
@@ -217,6 +217,7 @@ func (h *Host) Run(ctx context.Context, p *Program, in Input) (Output, error) {
 	} else {
 		// An exception leaves the runtime as it was: keep it warm, so that a
 		// flow whose script keeps failing does not build a runtime per turn.
+		v.forgetText()
 		h.put(v)
 	}
 	if err != nil {

@@ -3,85 +3,49 @@ package server_test
 import (
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowbot/flowbot/engine/script/hostile"
 	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/store/storetest"
 	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
 )
 
-// hostileScript is one script of the engine's hostile corpus, served as a
-// flow of its own: ask → run the script → "done", or "Sorry, that did not
-// work." on its error path.
-type hostileScript struct {
-	name, flow, text string
-	ok               bool // the script is expected to run (want: ok)
-	either           bool // it may run or take the error path (want: ok|…)
-}
+const hostileOops = hostile.Oops
 
-const hostileOops = "Sorry, that did not work."
-
-func hostileFlows(t *testing.T, extra ...string) ([]*flows.Flow, []hostileScript) {
+// hostileFlows serves every script of the engine's hostile corpus that
+// loads as a flow of its own (hostile.FlowYAML), and the extra scripts
+// given as name, source pairs.
+func hostileFlows(t *testing.T, extra ...string) ([]*flows.Flow, []hostile.Case) {
 	t.Helper()
-	files, err := filepath.Glob("../../engine/script/testdata/hostile/*.js")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no hostile corpus: %v", err)
+	all, err := hostile.Load("../../engine/script/testdata/hostile")
+	if err != nil {
+		t.Fatal(err)
 	}
 	var fl []*flows.Flow
-	var scripts []hostileScript
 	add := func(name, script string) {
-		var b strings.Builder
-		fmt.Fprintf(&b, "name: %s\nstart: ask\non: {error: oops}\nstates:\n  ask:\n    ask: \"Say something\"\n    save: input\n    next: run\n", name)
-		b.WriteString("  run:\n    script: |\n")
-		for _, line := range strings.Split(script, "\n") {
-			b.WriteString("      " + line + "\n")
-		}
-		b.WriteString("    next: done\n  done:\n    say: \"done\"\n    next: ask\n  oops:\n    say: \"" + hostileOops + "\"\n    next: ask\n")
-		f, lints := flows.Parse(name+".yaml", []byte(b.String()), flows.Options{})
+		src := hostile.FlowYAML(name, script, "")
+		f, lints := flows.Parse(name+".yaml", []byte(src), flows.Options{})
 		if f == nil || lints.HasErrors() {
-			t.Fatalf("%s: %s\n%s", name, lints, b.String())
+			t.Fatalf("%s: %s\n%s", name, lints, src)
 		}
 		fl = append(fl, f)
 	}
-	for _, file := range files {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
+	var cases []hostile.Case
+	for _, c := range all {
+		if c.Loads() {
+			add(c.Flow(), c.Source)
+			cases = append(cases, c)
 		}
-		s := hostileScript{name: strings.TrimSuffix(filepath.Base(file), ".js")}
-		s.flow = "hostile-" + s.name
-		for _, line := range strings.Split(string(src), "\n") {
-			if rest, ok := strings.CutPrefix(line, "// want: "); ok {
-				kinds, _, _ := strings.Cut(rest, " ")
-				s.ok = kinds == "ok"
-				s.either = strings.HasPrefix(kinds, "ok|")
-				if strings.HasPrefix(rest, "syntax") {
-					s.flow = "" // does not load: flowbot validate reports it
-				}
-			}
-			if rest, ok := strings.CutPrefix(line, "// text: "); ok {
-				s.text = rest
-			}
-		}
-		if s.flow == "" {
-			continue
-		}
-		if s.text == "" {
-			s.text = "hello"
-		}
-		add(s.flow, string(src))
-		scripts = append(scripts, s)
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		add(extra[i], extra[i+1])
 	}
-	return fl, scripts
+	return fl, cases
 }
 
 // hostileTurn bounds a hostile turn in these tests (race detector on, two
@@ -127,41 +91,41 @@ func TestHostileScriptsOverBothModes(t *testing.T) {
 
 	t.Run("userlike", func(t *testing.T) {
 		for i, s := range scripts {
-			p.SetURL(r.url + "/bots/" + s.flow + "/webhook")
+			p.SetURL(r.url + "/bots/" + s.Flow() + "/webhook")
 			conv := p.Conversation(fmt.Sprintf("chatbot::hostile:%d", i), "web")
 			must(t)(conv.Start(""))
 			start := time.Now()
-			reply := must(t)(conv.Say(s.text))
+			reply := must(t)(conv.Say(s.Text))
 			took := time.Since(start)
 			want := hostileOops
-			if s.ok {
+			if s.Runs() {
 				want = "done"
 			}
-			if texts := reply.Texts(); len(texts) == 0 || texts[0] != want && !(s.either && texts[0] == "done") {
-				t.Errorf("%s: answered %q, want %q first", s.name, texts, want)
+			if texts := reply.Texts(); len(texts) == 0 || texts[0] != want && !(s.MayRun() && texts[0] == "done") {
+				t.Errorf("%s: answered %q, want %q first", s.Name, texts, want)
 			}
 			if took > hostileTurn {
-				t.Errorf("%s: the turn took %v", s.name, took)
+				t.Errorf("%s: the turn took %v", s.Name, took)
 			}
 		}
 	})
 
 	t.Run("chat-api", func(t *testing.T) {
 		for _, s := range scripts {
-			bot := c.do(201, "POST", "/api/bots", map[string]any{"name": s.name, "flow": s.flow})["bot"].(map[string]any)["id"].(string)
-			conv := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "u-" + s.name, "create_user_if_not_exists": true})["conversation"].(map[string]any)["id"].(string)
+			bot := c.do(201, "POST", "/api/bots", map[string]any{"name": s.Name, "flow": s.Flow()})["bot"].(map[string]any)["id"].(string)
+			conv := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "u-" + s.Name, "create_user_if_not_exists": true})["conversation"].(map[string]any)["id"].(string)
 			start := time.Now()
-			c.send(conv, s.text)
+			c.send(conv, s.Text)
 			want := "bot: " + hostileOops
-			if s.ok {
+			if s.Runs() {
 				want = "bot: done"
 			}
 			got := waitHistory(t, c, conv, 3)
-			if got[2] != want && !(s.either && got[2] == "bot: done") {
-				t.Errorf("%s: history %q, want %q third", s.name, got, want)
+			if got[2] != want && !(s.MayRun() && got[2] == "bot: done") {
+				t.Errorf("%s: history %q, want %q third", s.Name, got, want)
 			}
 			if took := time.Since(start); took > hostileTurn {
-				t.Errorf("%s: the turn took %v", s.name, took)
+				t.Errorf("%s: the turn took %v", s.Name, took)
 			}
 		}
 	})
