@@ -74,43 +74,43 @@ import (
 
 // File is a parsed test file.
 type File struct {
-	Flow  string            `yaml:"flow"`
-	Env   map[string]string `yaml:"env"` // ${env.NAME} values for the flow; they win over the process environment
-	Tests []Test            `yaml:"tests"`
+	Flow  string            `yaml:"flow,omitempty"`
+	Env   map[string]string `yaml:"env,omitempty"` // ${env.NAME} values for the flow; they win over the process environment
+	Tests []Test            `yaml:"tests,omitempty"`
 }
 
 // Test is one conversation.
 type Test struct {
-	Name     string            `yaml:"name"`
-	Channels []string          `yaml:"channels"`
-	State    string            `yaml:"state"`
-	Vars     map[string]string `yaml:"vars"`
-	Contact  map[string]string `yaml:"contact"`
-	Now      string            `yaml:"now"` // RFC 3339; the clock scripts see
-	HTTP     []Mock            `yaml:"http"`
-	Turns    []Turn            `yaml:"turns"`
+	Name     string            `yaml:"name,omitempty"`
+	Channels []string          `yaml:"channels,omitempty"`
+	State    string            `yaml:"state,omitempty"`
+	Vars     map[string]string `yaml:"vars,omitempty"`
+	Contact  map[string]string `yaml:"contact,omitempty"`
+	Now      string            `yaml:"now,omitempty"` // RFC 3339; the clock scripts see
+	HTTP     []Mock            `yaml:"http,omitempty"`
+	Turns    []Turn            `yaml:"turns,omitempty"`
 }
 
 // Mock answers an HTTP step (URL set) or an llm step (LLM set).
 type Mock struct {
-	Method string `yaml:"method"` // default: any
-	URL    string `yaml:"url"`    // exact, or a regular expression between slashes
-	Status int    `yaml:"status"` // default 200
-	JSON   any    `yaml:"json"`
-	Body   string `yaml:"body"`
-	Error  string `yaml:"error"` // a network error (or failed llm request) instead of an answer
+	Method string `yaml:"method,omitempty"` // default: any
+	URL    string `yaml:"url,omitempty"`    // exact, or a regular expression between slashes
+	Status int    `yaml:"status,omitempty"` // default 200
+	JSON   any    `yaml:"json,omitempty"`
+	Body   string `yaml:"body,omitempty"`
+	Error  string `yaml:"error,omitempty"` // a network error (or failed llm request) instead of an answer
 
 	// LLM makes this an llm mock: it answers llm steps whose last user
 	// message is this text (exact, or a regular expression between
 	// slashes; "" for any message).
-	LLM *string `yaml:"llm"`
+	LLM *string `yaml:"llm,omitempty"`
 	// Reply is the model's reply (llm mocks).
-	Reply *string `yaml:"reply"`
+	Reply *string `yaml:"reply,omitempty"`
 	// SystemContains, when set, must occur in the request's system prompt.
-	SystemContains string `yaml:"system_contains"`
+	SystemContains string `yaml:"system_contains,omitempty"`
 	// HistoryContains, when set, must occur in a message of the transcript
 	// before the last user message.
-	HistoryContains string `yaml:"history_contains"`
+	HistoryContains string `yaml:"history_contains,omitempty"`
 	// Line is the mock's line in its file.
 	Line int `yaml:"-"`
 }
@@ -166,15 +166,15 @@ func isPattern(s string) bool {
 
 // Turn is what the contact does and what the bot must answer.
 type Turn struct {
-	Send     *string           `yaml:"send"`
-	Click    string            `yaml:"click"`
-	Media    string            `yaml:"media"`
-	Location *engine.Location  `yaml:"location"`
-	Event    string            `yaml:"event"`
-	Silence  *Silence          `yaml:"silence"`
-	Expect   []Expect          `yaml:"expect"`
-	State    string            `yaml:"state"`
-	Vars     map[string]string `yaml:"vars"`
+	Send     *string           `yaml:"send,omitempty"`
+	Click    string            `yaml:"click,omitempty"`
+	Media    string            `yaml:"media,omitempty"`
+	Location *engine.Location  `yaml:"location,omitempty"`
+	Event    string            `yaml:"event,omitempty"`
+	Silence  *Silence          `yaml:"silence,omitempty"`
+	Expect   []Expect          `yaml:"expect,omitempty"`
+	State    string            `yaml:"state,omitempty"`
+	Vars     map[string]string `yaml:"vars,omitempty"`
 	Line     int               `yaml:"-"`
 }
 
@@ -216,11 +216,11 @@ func (e *Expect) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	var raw struct {
-		Text    *string        `yaml:"text"`
-		Match   string         `yaml:"match"`
-		Choice  []string       `yaml:"choice"`
-		Event   string         `yaml:"event"`
-		Payload map[string]any `yaml:"payload"`
+		Text    *string        `yaml:"text,omitempty"`
+		Match   string         `yaml:"match,omitempty"`
+		Choice  []string       `yaml:"choice,omitempty"`
+		Event   string         `yaml:"event,omitempty"`
+		Payload map[string]any `yaml:"payload,omitempty"`
 	}
 	if err := n.Decode(&raw); err != nil {
 		return err
