@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
@@ -198,9 +197,9 @@ func answerer(ctx context.Context, mocksFile string) (flowtest.Answerer, error) 
 	if err != nil {
 		return nil, err
 	}
-	var mocks []flowtest.Mock
-	if err := yaml.Unmarshal(src, &mocks); err != nil {
-		return nil, fmt.Errorf("%s: %v", mocksFile, err)
+	mocks, err := flowtest.ParseMocks(mocksFile, src)
+	if err != nil {
+		return nil, err
 	}
 	return func(job *engine.Job) (engine.HTTPResult, error) { return flowtest.Answer(mocks, job) }, nil
 }

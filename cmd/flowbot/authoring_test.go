@@ -89,3 +89,32 @@ func TestChatCommand(t *testing.T) {
 		t.Errorf("unknown channel: exit %d %s", code, errOut)
 	}
 }
+
+// TestTestCommandBrokenFiles runs `flowbot test` on each broken test file
+// of runtime/flowtest/testdata/broken and compares its output with the
+// file's golden one: every problem at file:line:col, and exit code 1.
+func TestTestCommandBrokenFiles(t *testing.T) {
+	dir, _ := filepath.Abs("../../runtime/flowtest/testdata/broken")
+	files, _ := filepath.Glob(filepath.Join(dir, "*_test.yaml"))
+	if len(files) < 5 {
+		t.Fatalf("want the broken files in %s, got %v", dir, files)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(binary, "test", name)
+			cmd.Dir = dir
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Fatalf("want exit code 1, got %v\n%s", err, out.String())
+			}
+			golden := strings.TrimSuffix(f, "_test.yaml") + ".golden"
+			want, _ := os.ReadFile(golden)
+			if out.String() != string(want) {
+				t.Errorf("output differs from %s:\n%s", golden, out.String())
+			}
+		})
+	}
+}

@@ -95,10 +95,12 @@ type Test struct {
 type Mock struct {
 	Method string `yaml:"method,omitempty"` // default: any
 	URL    string `yaml:"url,omitempty"`    // exact, or a regular expression between slashes
-	Status int    `yaml:"status,omitempty"` // default 200
-	JSON   any    `yaml:"json,omitempty"`
-	Body   string `yaml:"body,omitempty"`
-	Error  string `yaml:"error,omitempty"` // a network error (or failed llm request) instead of an answer
+	// Request, when set, is what the request must carry.
+	Request *Request `yaml:"request,omitempty"`
+	Status  int      `yaml:"status,omitempty"` // default 200
+	JSON    any      `yaml:"json,omitempty"`
+	Body    string   `yaml:"body,omitempty"`
+	Error   string   `yaml:"error,omitempty"` // a network error (or failed llm request) instead of an answer
 
 	// LLM makes this an llm mock: it answers llm steps whose last user
 	// message is this text (exact, or a regular expression between
@@ -115,7 +117,8 @@ type Mock struct {
 	Line int `yaml:"-"`
 }
 
-// UnmarshalYAML reads a mock and refuses a mix of HTTP and llm keys.
+// UnmarshalYAML reads a mock and remembers its line (the strict parser
+// has checked its keys).
 func (m *Mock) UnmarshalYAML(n *yaml.Node) error {
 	type plain Mock
 	var raw plain
@@ -124,40 +127,16 @@ func (m *Mock) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*m = Mock(raw)
 	m.Line = n.Line
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("line %d: %s", n.Line, fmt.Sprintf(format, args...))
-	}
-	if m.LLM == nil {
-		switch {
-		case m.Reply != nil:
-			return bad("a mock has reply: but no llm:; add llm: with the user's message it answers (\"\" for any), or use json: or body: for an HTTP mock")
-		case m.SystemContains != "" || m.HistoryContains != "":
-			return bad("system_contains: and history_contains: check llm requests; add llm: with the user's message the mock answers (\"\" for any)")
-		}
-		return checkPattern(n.Line, "url", m.URL)
-	}
-	switch {
-	case m.URL != "" || m.Method != "":
-		return bad("a mock has both llm: and url: (or method:); an llm mock answers llm steps and an HTTP mock HTTP steps — write two mocks")
-	case m.Status != 0 || m.JSON != nil || m.Body != "":
-		return bad("an llm mock answers with reply: (or error:), not status:, json: or body:")
-	case m.Reply == nil && m.Error == "":
-		return bad("an llm mock needs reply: (the model's text) or error: (a failed request)")
-	case m.Reply != nil && m.Error != "":
-		return bad("an llm mock has reply: and error:; keep one")
-	}
-	return checkPattern(n.Line, "llm", *m.LLM)
+	return nil
 }
 
 // checkPattern compiles a matcher written as a regular expression between slashes.
-func checkPattern(line int, key, pattern string) error {
+func checkPattern(pattern string) error {
 	if !isPattern(pattern) {
 		return nil
 	}
-	if _, err := regexp.Compile(pattern[1 : len(pattern)-1]); err != nil {
-		return fmt.Errorf("line %d: %s: %v", line, key, err)
-	}
-	return nil
+	_, err := regexp.Compile(pattern[1 : len(pattern)-1])
+	return err
 }
 
 func isPattern(s string) bool {
@@ -187,16 +166,9 @@ type Silence struct {
 
 // UnmarshalYAML reads `true` or a duration.
 func (s *Silence) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		if n.Value == "true" {
-			return nil
-		}
-		if d, err := time.ParseDuration(n.Value); err == nil && d > 0 {
-			s.After = d
-			return nil
-		}
-	}
-	return fmt.Errorf("line %d: silence must be true or a duration such as 10m (when the follow-up is due), not %q", n.Line, n.Value)
+	v, err := parseSilence(n)
+	*s = v
+	return err
 }
 
 // Expect is one expected packet.
@@ -232,9 +204,6 @@ func (e *Expect) UnmarshalYAML(n *yaml.Node) error {
 			return fmt.Errorf("line %d: match: %v", n.Line, err)
 		}
 		e.Match = re
-	}
-	if e.Text == nil && e.Match == nil && e.Choice == nil && e.Event == "" {
-		return fmt.Errorf("line %d: an expectation needs text, match, choice or event", n.Line)
 	}
 	return nil
 }
@@ -310,31 +279,89 @@ func Find(paths []string) ([]string, error) {
 	return out, nil
 }
 
-// RunFile runs one test file. Load problems (a broken test file or flow) are
-// returned as an error; failing conversations are in the report.
-func RunFile(path string, opts flows.Options) (Report, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return Report{}, err
-	}
+// Parse reads a test file strictly: every unknown key (with a hint for
+// typos), value of the wrong shape and impossible combination is an
+// error at its file:line:col, and all of them are listed. RunFile also
+// checks what the file names in its flow (states, channels, options,
+// variables).
+func Parse(path string, src []byte) (File, error) {
+	tf, _, l := parse(path, src)
+	return tf, l.err()
+}
+
+// parse reads a test file and returns it, its YAML tree (nil if it is
+// not YAML) and its problems so far.
+func parse(path string, src []byte) (File, *yaml.Node, *linter) {
+	l := &linter{file: path}
+	var tf File
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return Report{}, fmt.Errorf("%s: %v", path, err)
+		l.yamlError(err)
+		return tf, nil, l
 	}
-	var tf File
-	dec := doc
-	if err := dec.Decode(&tf); err != nil {
-		return Report{}, fmt.Errorf("%s: %v", path, err)
+	if len(doc.Content) == 0 {
+		l.lints = append(l.lints, flows.Lint{File: path, Line: 1, Column: 1, Level: flows.Error, What: "the file is empty; a test file has tests: (see docs/testing.md)"})
+		return tf, nil, l
+	}
+	l.check(resolve(doc.Content[0]), "file")
+	if err := doc.Decode(&tf); err != nil && len(l.lints) == 0 {
+		l.yamlError(err)
 	}
 	turnLines(&doc, &tf)
+	return tf, &doc, l
+}
+
+// ParseMocks reads a file holding a list of mocks, in the format of a
+// test's `http:` (flowbot chat --mocks), as strictly as a test file.
+func ParseMocks(path string, src []byte) ([]Mock, error) {
+	l := &linter{file: path}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		l.yamlError(err)
+		return nil, l.err()
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	l.value("http", resolve(doc.Content[0]), Field{Key: "http", Kind: StructSeq, Child: "mock"})
+	var mocks []Mock
+	if err := doc.Decode(&mocks); err != nil && len(l.lints) == 0 {
+		l.yamlError(err)
+	}
+	return mocks, l.err()
+}
+
+// FlowPath is the flow a test file tests: its `flow:`, relative to the
+// file, or the file's name without _test.
+func FlowPath(testPath string, tf File) string {
 	flowPath := tf.Flow
 	if flowPath == "" {
-		base := filepath.Base(path)
+		base := filepath.Base(testPath)
 		flowPath = strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
 		flowPath = strings.TrimSuffix(flowPath, "_test") + ".yaml"
 	}
 	if !filepath.IsAbs(flowPath) {
-		flowPath = filepath.Join(filepath.Dir(path), flowPath)
+		flowPath = filepath.Join(filepath.Dir(testPath), flowPath)
+	}
+	return flowPath
+}
+
+// RunFile runs one test file. Load problems (a broken test file or flow) are
+// returned as an error listing each; failing conversations are in the report.
+func RunFile(path string, opts flows.Options) (Report, error) {
+	rep, _, err := run(path, opts, nil)
+	return rep, err
+}
+
+// run runs one test file, telling cov (if not nil) what each run reached.
+func run(path string, opts flows.Options, cov *Coverage) (Report, *engine.Bot, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return Report{}, nil, err
+	}
+	tf, doc, l := parse(path, src)
+	if doc == nil {
+		return Report{}, nil, l.err()
 	}
 	if len(tf.Env) > 0 {
 		outer := opts.Env
@@ -348,9 +375,27 @@ func RunFile(path string, opts flows.Options) (Report, error) {
 			return "", false
 		}
 	}
-	bot, _, err := compile.File(flowPath, compile.Options{Flows: opts})
+	bot, _, err := compile.File(FlowPath(path, tf), compile.Options{Flows: opts})
 	if err != nil {
-		return Report{}, err
+		if le, ok := err.(*flows.LoadError); ok && len(l.lints) > 0 {
+			l.lints = append(l.lints, le.Lints.Errors()...)
+			return Report{}, nil, l.err()
+		}
+		if len(l.lints) > 0 {
+			return Report{}, nil, fmt.Errorf("%w\n%v", l.err(), err)
+		}
+		return Report{}, nil, err
+	}
+	l.against(doc, bot.Flow())
+	if err := l.err(); err != nil {
+		return Report{}, nil, err
+	}
+	env := func(name string) string {
+		if opts.Env == nil {
+			return ""
+		}
+		v, _ := opts.Env(name)
+		return v
 	}
 	var rep Report
 	for _, t := range tf.Tests {
@@ -359,7 +404,7 @@ func RunFile(path string, opts flows.Options) (Report, error) {
 			chans = []string{channels.Web}
 		}
 		for _, ch := range chans {
-			if f := runTest(bot, t, channels.Normalize(ch)); f != nil {
+			if f := runTest(bot, t, ch, env, cov); f != nil {
 				f.File = path
 				rep.Failures = append(rep.Failures, *f)
 			} else {
@@ -367,7 +412,7 @@ func RunFile(path string, opts flows.Options) (Report, error) {
 			}
 		}
 	}
-	return rep, nil
+	return rep, bot, nil
 }
 
 // turnLines records each turn's line for failure messages.
@@ -408,7 +453,7 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 }
 
 // runTest plays one conversation on one channel.
-func runTest(bot *engine.Bot, t Test, ch string) *Failure {
+func runTest(bot *engine.Bot, t Test, ch string, env func(string) string, cov *Coverage) *Failure {
 	flow := bot.Flow()
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	if t.Now != "" {
@@ -428,6 +473,8 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 	// starts as if the contact had just got there.
 	var timer *engine.Timer
 	state, done := t.State, false
+	cov.start(flow, t.State)
+	mocks := withEnv(t.HTTP, env)
 	if st := flow.States[state]; st != nil && len(st.Silence) > 0 {
 		timer = &engine.Timer{State: state, After: st.Silence[0].After}
 	}
@@ -448,10 +495,11 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 			}
 			ev.Silence = &engine.SilenceEvent{State: timer.State, Rule: timer.Rule}
 		}
-		ex, err := Exchange(bot, ctx, ev, func(job *engine.Job) (engine.HTTPResult, error) { return Answer(t.HTTP, job) })
+		ex, err := Exchange(bot, ctx, ev, func(job *engine.Job) (engine.HTTPResult, error) { return Answer(mocks, job) })
 		if err != nil {
 			return fail("%v", err)
 		}
+		cov.trace(flow, ex.Result.Trace)
 		ctx = ex.Context
 		r, res := ex.Rendered, ex.Result
 		timer, state, done = res.Timer, res.Session.State, res.Session.Done
@@ -575,99 +623,6 @@ func Exchange(bot *engine.Bot, contextJSON []byte, ev engine.Event, answer Answe
 	}
 	out.Result, out.Actions, out.Rendered, out.Context = o.Result, o.Result.Actions, o.Rendered, o.Context
 	return out, nil
-}
-
-// Answer answers a job from mocks: an HTTP job from the first HTTP mock
-// whose method and URL match, an llm job from the first llm mock whose
-// matcher matches the request's last user message.
-func Answer(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
-	if job.LLM != nil {
-		return answerLLM(mocks, job)
-	}
-	for _, m := range mocks {
-		if m.LLM != nil {
-			continue
-		}
-		if m.Method != "" && !strings.EqualFold(m.Method, job.Method) {
-			continue
-		}
-		if !urlMatches(m.URL, job.URL) {
-			continue
-		}
-		res := engine.HTTPResult{Seq: job.Seq, Status: m.Status, Err: m.Error}
-		if res.Status == 0 && res.Err == "" {
-			res.Status = 200
-		}
-		switch {
-		case m.JSON != nil:
-			res.Body, _ = json.Marshal(m.JSON)
-		default:
-			res.Body = []byte(m.Body)
-		}
-		return res, nil
-	}
-	return engine.HTTPResult{}, fmt.Errorf("no http mock for %s %s (add one under the test's `http:`)", job.Method, job.URL)
-}
-
-// answerLLM answers an llm job from the first llm mock that matches, after
-// checking what the mock says the request must contain.
-func answerLLM(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
-	msgs := job.LLM.Messages
-	last := -1
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].Role == "user" {
-			last = i
-			break
-		}
-	}
-	text, earlier := "", msgs
-	if last >= 0 {
-		text, earlier = msgs[last].Content, msgs[:last]
-	}
-	for _, m := range mocks {
-		if m.LLM == nil || *m.LLM != "" && !urlMatches(*m.LLM, text) {
-			continue
-		}
-		if m.SystemContains != "" && !strings.Contains(job.LLM.System, m.SystemContains) {
-			return engine.HTTPResult{}, fmt.Errorf("llm mock (line %d): the system prompt does not contain %q; it is:\n%s", m.Line, m.SystemContains, indent(job.LLM.System))
-		}
-		if m.HistoryContains != "" && !historyContains(earlier, m.HistoryContains) {
-			return engine.HTTPResult{}, fmt.Errorf("llm mock (line %d): no earlier message of the transcript contains %q; they are:\n%s", m.Line, m.HistoryContains, indent(transcript(earlier)))
-		}
-		if m.Reply == nil {
-			return engine.HTTPResult{Seq: job.Seq, Err: m.Error}, nil
-		}
-		return engine.HTTPResult{Seq: job.Seq, Status: 200, Body: []byte(*m.Reply)}, nil
-	}
-	return engine.HTTPResult{}, fmt.Errorf("no llm mock for the message %q (add one under the test's http: with llm: and reply:)", text)
-}
-
-func historyContains(msgs []engine.LLMMessage, s string) bool {
-	for _, m := range msgs {
-		if strings.Contains(m.Content, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func transcript(msgs []engine.LLMMessage) string {
-	if len(msgs) == 0 {
-		return "(none)"
-	}
-	var b strings.Builder
-	for _, m := range msgs {
-		fmt.Fprintf(&b, "%s: %s\n", m.Role, m.Content)
-	}
-	return b.String()
-}
-
-func urlMatches(pattern, url string) bool {
-	if isPattern(pattern) {
-		re, err := regexp.Compile(pattern[1 : len(pattern)-1])
-		return err == nil && re.MatchString(url)
-	}
-	return pattern == url
 }
 
 // compare checks the packets against the expectations and describes every

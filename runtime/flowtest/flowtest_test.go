@@ -65,31 +65,6 @@ func TestFailuresAreReported(t *testing.T) {
 	}
 }
 
-// TestBadMocks checks that a mock mixing HTTP and llm keys is refused with
-// its line.
-func TestBadMocks(t *testing.T) {
-	cases := map[string]string{
-		`{llm: hi, url: http://x.test, reply: ok}`: "line 6: a mock has both llm: and url:",
-		`{reply: ok}`:                               "line 6: a mock has reply: but no llm:",
-		`{llm: hi}`:                                 "line 6: an llm mock needs reply: (the model's text) or error:",
-		`{llm: hi, reply: ok, error: down}`:         "line 6: an llm mock has reply: and error:",
-		`{llm: hi, json: {a: 1}}`:                   "line 6: an llm mock answers with reply:",
-		`{llm: "/(/", reply: ok}`:                   "line 6: llm: error parsing regexp",
-		`{url: http://x.test, system_contains: hi}`: "line 6: system_contains: and history_contains: check llm requests",
-	}
-	for mock, want := range cases {
-		path := filepath.Join(t.TempDir(), "coach_test.yaml")
-		src := "flow: " + examplePath(t, "coach.yaml") + "\ntests:\n  - name: x\n    http:\n      - {url: http://ok.test}\n      - " + mock + "\n    turns: [{send: start}]\n"
-		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, err := RunFile(path, flows.Options{})
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: want an error containing %q, got %v", mock, want, err)
-		}
-	}
-}
-
 func examplePath(t *testing.T, name string) string {
 	p, err := filepath.Abs(filepath.Join("../../examples", name))
 	if err != nil {

@@ -1,0 +1,83 @@
+package flowtest
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/flowbot/flowbot/flows"
+)
+
+// TestBrokenFiles: each broken test file in testdata/broken fails to load
+// with every one of its problems at file:line:col, as its golden file
+// (the output of `flowbot test` on it, which cmd/flowbot's
+// TestTestCommandBrokenFiles compares) shows.
+func TestBrokenFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/broken/*_test.yaml")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("want the broken files: %v %v", files, err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := RunFile(f, flows.Options{})
+			if err == nil {
+				t.Fatal("a broken test file loads")
+			}
+			golden, rerr := os.ReadFile(strings.TrimSuffix(f, "_test.yaml") + ".golden")
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			got := strings.ReplaceAll(err.Error(), "testdata/broken/", "")
+			if !strings.Contains(string(golden), got) {
+				t.Errorf("the error differs from its golden file:\n%s", got)
+			}
+		})
+	}
+}
+
+// TestEveryMessageHasAGoldenFile: every message the strict parser can give
+// (each l.add in lint.go) shows in a golden file of testdata/broken.
+func TestEveryMessageHasAGoldenFile(t *testing.T) {
+	src, err := os.ReadFile("lint.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goldens strings.Builder
+	files, _ := filepath.Glob("testdata/broken/*.golden")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		goldens.Write(b)
+	}
+	verb := regexp.MustCompile(`%[a-z]`)
+	calls := regexp.MustCompile(`l\.add\([^,]+, "((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(string(src), -1)
+	if len(calls) < 30 {
+		t.Fatalf("found %d messages in lint.go; has it changed shape?", len(calls))
+	}
+	for _, c := range calls {
+		format := strings.ReplaceAll(c[1], `\"`, `"`)
+		longest := ""
+		for _, part := range verb.Split(format, -1) {
+			if len(part) > len(longest) {
+				longest = part
+			}
+		}
+		if !strings.Contains(goldens.String(), longest) {
+			t.Errorf("no golden file in testdata/broken shows the message %q", format)
+		}
+	}
+}
+
+// TestParseMocks reads a --mocks file as strictly as a test's http:.
+func TestParseMocks(t *testing.T) {
+	mocks, err := ParseMocks("m.yaml", []byte("- {url: http://x.test, json: {a: 1}}\n- {llm: \"\", reply: hi}\n"))
+	if err != nil || len(mocks) != 2 || mocks[1].Reply == nil || mocks[0].Line != 1 {
+		t.Fatalf("%+v %v", mocks, err)
+	}
+	_, err = ParseMocks("m.yaml", []byte("- {url: http://x.test, jsn: {a: 1}}\n- {reply: hi}\n"))
+	want := "2 errors:\nm.yaml:1:24: unknown key \"jsn\" in a mock (did you mean \"json\"?)\nm.yaml:2:11: a mock has reply: but no llm:"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("want %q, got %v", want, err)
+	}
+}
