@@ -24,15 +24,15 @@ func Answer(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
 		if m.LLM != nil || !urlMatches(m.URL, job.URL) {
 			continue
 		}
-		why := ""
+		var why []string
 		if m.Method != "" && !strings.EqualFold(m.Method, job.Method) {
-			why = fmt.Sprintf("method: want %s, got %s", strings.ToUpper(m.Method), job.Method)
+			why = []string{fmt.Sprintf("method: want %s, got %s", strings.ToUpper(m.Method), job.Method)}
 		} else if m.Request != nil {
 			why = m.Request.check(job)
 		}
-		if why != "" {
+		if len(why) > 0 {
 			if mismatch == nil {
-				mismatch = fmt.Errorf("http mock (line %d): the request does not match: %s\nthe request that came:\n%s", m.Line, why, indent(showRequest(job)))
+				mismatch = fmt.Errorf("http mock (line %d) does not match the request:\n%s\nthe request that came:\n%s", m.Line, indent(strings.Join(why, "\n")), indent(showRequest(job)))
 			}
 			continue
 		}
@@ -63,8 +63,9 @@ type Request struct {
 	BodyContains string            `yaml:"body_contains,omitempty"` // the body contains this text
 }
 
-// check describes how the job differs from the request, or returns "".
-func (r *Request) check(job *engine.Job) string {
+// check describes how the job differs from the request, one line for
+// each difference.
+func (r *Request) check(job *engine.Job) []string {
 	var why []string
 	for _, name := range sortedKeys(r.Headers) {
 		want := r.Headers[name]
@@ -94,7 +95,7 @@ func (r *Request) check(job *engine.Job) string {
 	if r.BodyContains != "" && !strings.Contains(string(job.Body), r.BodyContains) {
 		why = append(why, fmt.Sprintf("body: does not contain %q", r.BodyContains))
 	}
-	return strings.Join(why, "; ")
+	return why
 }
 
 func header(hs [][2]string, name string) (string, bool) {
@@ -180,7 +181,7 @@ func showRequest(job *engine.Job) string {
 		fmt.Fprintf(&b, "%s: %s\n", h[0], h[1])
 	}
 	if len(job.Body) > 0 {
-		fmt.Fprintf(&b, "\n%s\n", job.Body)
+		fmt.Fprintf(&b, "body: %s\n", job.Body)
 	}
 	return b.String()
 }
