@@ -29,7 +29,7 @@ func TestTestCommandShowsDiff(t *testing.T) {
 	}
 	for _, want := range []string{
 		"wrong greeting [sms] turn 1:",
-		`- want message "Welcome to our store!"`,
+		`- want text "Welcome to our store!"`,
 		`+ got  message {"body":"Welcome to our shop! I'm the shop's bot."}`,
 		`variable order_status: want "shipped", got "lost"`,
 		"1 passed, 4 failed",

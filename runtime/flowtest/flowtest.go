@@ -58,6 +58,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -211,9 +212,9 @@ func (e *Expect) UnmarshalYAML(n *yaml.Node) error {
 func (e Expect) String() string {
 	switch {
 	case e.Text != nil:
-		return fmt.Sprintf("message %q", *e.Text)
+		return fmt.Sprintf("text %q", *e.Text)
 	case e.Match != nil:
-		return fmt.Sprintf("message matching /%s/", e.Match)
+		return fmt.Sprintf("text matching /%s/", e.Match)
 	case e.Choice != nil:
 		return fmt.Sprintf("choice [%s]", strings.Join(e.Choice, ", "))
 	}
@@ -503,7 +504,7 @@ func runTest(bot *engine.Bot, t Test, ch string, env func(string) string, cov *C
 		ctx = ex.Context
 		r, res := ex.Rendered, ex.Result
 		timer, state, done = res.Timer, res.Session.State, res.Session.Done
-		if d := compare(turn.Expect, r.Packets); d != "" {
+		if d := compare(turn.Expect, r.Packets, choicesOf(ex.Actions)); d != "" {
 			return fail("%s", d)
 		}
 		if turn.State != "" && res.Session.State != turn.State {
@@ -626,8 +627,9 @@ func Exchange(bot *engine.Bot, contextJSON []byte, ev engine.Event, answer Answe
 }
 
 // compare checks the packets against the expectations and describes every
-// difference.
-func compare(want []Expect, got []channels.Packet) string {
+// difference. choices are the choices the bot sent (before rendering), for
+// telling which options a numbered text lists.
+func compare(want []Expect, got []channels.Packet, choices []*engine.Choice) string {
 	var b strings.Builder
 	for i := 0; i < max(len(want), len(got)); i++ {
 		switch {
@@ -636,12 +638,23 @@ func compare(want []Expect, got []channels.Packet) string {
 		case i >= len(want):
 			fmt.Fprintf(&b, "- want nothing more\n+ got  %s\n", describe(got[i]))
 		default:
-			if why := matches(want[i], got[i]); why != "" {
+			if why := matches(want[i], got[i], choices); why != "" {
 				fmt.Fprintf(&b, "- want %s\n+ got  %s\n  (%s)\n", want[i], describe(got[i]), why)
 			}
 		}
 	}
 	return b.String()
+}
+
+// choicesOf lists the choices among actions.
+func choicesOf(actions []engine.Action) []*engine.Choice {
+	var out []*engine.Choice
+	for _, a := range actions {
+		if a.Kind == engine.ActChoice && a.Choice != nil {
+			out = append(out, a.Choice)
+		}
+	}
+	return out
 }
 
 func describe(p channels.Packet) string {
@@ -657,32 +670,44 @@ func payloadMap(p any) map[string]any {
 	return m
 }
 
-func matches(e Expect, p channels.Packet) string {
+// textOf is the text a packet shows: a message's (or a choice's, or URL
+// buttons') body, a media's caption; ok is false for packets without text
+// (platform actions, navigate, delay).
+func textOf(p channels.Packet, m map[string]any) (text string, ok bool) {
+	for _, k := range []string{"body", "caption"} {
+		if s, isText := m[k].(string); isText {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+func matches(e Expect, p channels.Packet, choices []*engine.Choice) string {
 	m := payloadMap(p.Payload)
-	body, _ := m["body"].(string)
+	text, hasText := textOf(p, m)
 	switch {
 	case e.Text != nil:
-		if p.Name != channels.PacketMessage {
-			return "not a message"
+		if !hasText {
+			return "a packet without text"
 		}
-		if body != *e.Text {
+		if text != *e.Text {
 			return "different text"
 		}
 	case e.Match != nil:
-		if p.Name != channels.PacketMessage {
-			return "not a message"
+		if !hasText {
+			return "a packet without text"
 		}
-		if !e.Match.MatchString(body) {
+		if !e.Match.MatchString(text) {
 			return "text does not match"
 		}
 	case e.Choice != nil:
-		return matchChoice(e.Choice, p, m)
+		return matchChoice(e.Choice, p, m, choices)
 	default:
 		if p.Name != e.Event {
 			return "different event"
 		}
-		for k, want := range e.Payload {
-			if !sameJSON(want, m[k]) {
+		for _, k := range sortedKeys(e.Payload) {
+			if !sameJSON(e.Payload[k], m[k]) {
 				return fmt.Sprintf("payload field %s differs", k)
 			}
 		}
@@ -690,18 +715,42 @@ func matches(e Expect, p channels.Packet) string {
 	return ""
 }
 
-func matchChoice(ids []string, p channels.Packet, m map[string]any) string {
+// matchChoice checks a packet against a choice's option ids, however the
+// channel shows it: the ids of clickable options, or — for a numbered
+// text — one "N. Label" line for each option, in order, with the labels
+// of the choice the bot sent with those ids.
+func matchChoice(ids []string, p channels.Packet, m map[string]any, choices []*engine.Choice) string {
 	if p.Name == channels.PacketMessage {
-		// Numbered text: one "N. Label" line per option.
 		body, _ := m["body"].(string)
-		n := 0
-		for _, line := range strings.Split(body, "\n") {
-			if strings.HasPrefix(line, strconv.Itoa(n+1)+". ") {
-				n++
+		var sent *engine.Choice
+		var offered []string
+		for _, c := range choices {
+			got := optionIDs(c)
+			if slices.Equal(got, ids) {
+				sent = c
+				break
+			}
+			offered = append(offered, "["+strings.Join(got, ", ")+"]")
+		}
+		if sent == nil {
+			if len(offered) == 0 {
+				return "not a choice: the bot sent no choice in this turn"
+			}
+			return "the bot sent no choice with these options; it sent " + strings.Join(offered, " and ")
+		}
+		lines := strings.Split(body, "\n")
+		start := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "1. ") })
+		if start < 0 {
+			return "not a numbered list of options"
+		}
+		for i, o := range sent.Options {
+			want := strconv.Itoa(i+1) + ". " + o.Label
+			if start+i >= len(lines) || lines[start+i] != want && !strings.HasPrefix(lines[start+i], want+" — ") {
+				return fmt.Sprintf("numbered line %d is not %q (option %s)", i+1, want, o.ID)
 			}
 		}
-		if n != len(ids) {
-			return fmt.Sprintf("a numbered text with %d options, want %d", n, len(ids))
+		if start+len(sent.Options) < len(lines) && strings.HasPrefix(lines[start+len(sent.Options)], strconv.Itoa(len(sent.Options)+1)+". ") {
+			return fmt.Sprintf("more than %d numbered options", len(sent.Options))
 		}
 		return ""
 	}
@@ -716,10 +765,18 @@ func matchChoice(ids []string, p channels.Packet, m map[string]any) string {
 			got = append(got, id)
 		}
 	}
-	if strings.Join(got, ",") != strings.Join(ids, ",") {
+	if !slices.Equal(got, ids) {
 		return fmt.Sprintf("options [%s]", strings.Join(got, ", "))
 	}
 	return ""
+}
+
+func optionIDs(c *engine.Choice) []string {
+	out := make([]string, len(c.Options))
+	for i, o := range c.Options {
+		out[i] = o.ID
+	}
+	return out
 }
 
 func sameJSON(a, b any) bool {

@@ -43,26 +43,7 @@ func TestExamples(t *testing.T) {
 // TestFailuresAreReported runs a test file whose expectations are wrong and
 // compares the report with a golden file.
 func TestFailuresAreReported(t *testing.T) {
-	rep, err := RunFile("testdata/failing_test.yaml", flows.Options{Env: orderEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, f := range rep.Failures {
-		b.WriteString(f.String())
-		b.WriteString("\n")
-	}
-	got := b.String()
-	if *update {
-		os.WriteFile("testdata/failing.golden", []byte(got), 0o644)
-	}
-	want, _ := os.ReadFile("testdata/failing.golden")
-	if got != string(want) {
-		t.Errorf("report differs from testdata/failing.golden:\n%s", got)
-	}
-	if len(rep.Failures) != 4 || rep.Passed != 1 {
-		t.Errorf("want 4 failures and 1 pass, got %d and %d", len(rep.Failures), rep.Passed)
-	}
+	checkReport(t, "testdata/failing_test.yaml", "testdata/failing.golden", 1, 4)
 }
 
 func examplePath(t *testing.T, name string) string {

@@ -14,11 +14,25 @@ import (
 // that came (testdata/request/wrong.golden), and a later mock for the
 // same URL answers when an earlier one does not match.
 func TestRequestAssertions(t *testing.T) {
-	rep, err := RunFile("testdata/request/survey_test.yaml", flows.Options{})
-	if err != nil || rep.Passed != 2 || len(rep.Failures) != 0 {
-		t.Fatalf("survey_test.yaml: %v %+v", err, rep)
-	}
-	rep, err = RunFile("testdata/request/wrong_test.yaml", flows.Options{})
+	checkReport(t, "testdata/request/survey_test.yaml", "", 2, 0)
+	checkReport(t, "testdata/request/wrong_test.yaml", "testdata/request/wrong.golden", 1, 4)
+}
+
+// TestAcrossChannels: texts are matched whatever packet carries them (a
+// message, URL buttons, a choice's question), so one test covers every
+// channel; a choice is matched by its option ids, and numbered text by
+// the labels of exactly those options, in order
+// (testdata/across/wrong.golden shows the failures).
+func TestAcrossChannels(t *testing.T) {
+	checkReport(t, "testdata/across/across_test.yaml", "", 7, 0)
+	checkReport(t, "testdata/across/wrong_test.yaml", "testdata/across/wrong.golden", 0, 5)
+}
+
+// checkReport runs a test file and checks how many runs passed and
+// failed, and the failures against a golden file (-update rewrites it).
+func checkReport(t *testing.T, file, golden string, passed, failed int) {
+	t.Helper()
+	rep, err := RunFile(file, flows.Options{Env: orderEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,15 +42,19 @@ func TestRequestAssertions(t *testing.T) {
 		b.WriteString("\n")
 	}
 	got := b.String()
-	if *update {
-		os.WriteFile("testdata/request/wrong.golden", []byte(got), 0o644)
+	if golden == "" && got != "" {
+		t.Errorf("%s:\n%s", file, got)
 	}
-	want, _ := os.ReadFile("testdata/request/wrong.golden")
-	if got != string(want) {
-		t.Errorf("report differs from testdata/request/wrong.golden:\n%s", got)
+	if golden != "" {
+		if *update {
+			os.WriteFile(golden, []byte(got), 0o644)
+		}
+		if want, _ := os.ReadFile(golden); got != string(want) {
+			t.Errorf("report differs from %s:\n%s", golden, got)
+		}
 	}
-	if rep.Passed != 1 || len(rep.Failures) != 4 {
-		t.Errorf("want 4 failures and 1 pass, got %d and %d", len(rep.Failures), rep.Passed)
+	if rep.Passed != passed || len(rep.Failures) != failed {
+		t.Errorf("%s: want %d passed and %d failed, got %d and %d", file, passed, failed, rep.Passed, len(rep.Failures))
 	}
 }
 
