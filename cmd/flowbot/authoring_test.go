@@ -118,3 +118,80 @@ func TestTestCommandBrokenFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestChatRecordReplays: a chat with the webshop, order lookup included
+// (answered by a --mocks file), recorded with --record and with /record,
+// replays green with flowbot test; with the flow's text edited, the
+// replay fails with a diff of the text. A chat with the coach records its
+// llm requests as mocks, and replays green too.
+func TestChatRecordReplays(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(examples(t), "webshop.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("webshop.yaml", string(src))
+	write("orders.yaml", "- url: http://orders.test/orders/A-12345\n  json: {status: shipped}\n")
+	run := func(stdin string, args ...string) (int, string) {
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "ORDER_API_URL=http://orders.test")
+		cmd.Stdin = strings.NewReader(stdin)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), out.String()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, out.String()
+	}
+	code, out := run("/click delivery\na 12345\n/record tests/so_far_test.yaml\n/click hours\n/quit\n",
+		"chat", "webshop.yaml", "--mocks", "orders.yaml", "--record", "tests/lookup_test.yaml")
+	if code != 0 || !strings.Contains(out, "bot: Order A-12345: shipped.") || !strings.Contains(out, "recorded 3 turns in tests/so_far_test.yaml") {
+		t.Fatalf("chat: exit %d\n%s", code, out)
+	}
+	recorded, _ := os.ReadFile(filepath.Join(dir, "tests", "lookup_test.yaml"))
+	for _, want := range []string{"flow: ../webshop.yaml", "url: http://orders.test/orders/A-12345", "status: shipped", "- click: hours", "state: ask_order"} {
+		if !strings.Contains(string(recorded), want) {
+			t.Errorf("the recorded test lacks %q:\n%s", want, recorded)
+		}
+	}
+	if code, out := run("", "test", "tests"); code != 0 || !strings.Contains(out, "2 passed, 0 failed") {
+		t.Fatalf("the recorded tests do not pass: exit %d\n%s\n%s", code, out, recorded)
+	}
+
+	write("webshop.yaml", strings.Replace(string(src), "Order {{ order_id }}: {{ order_status }}.", "Order {{ order_id }} is {{ order_status }}.", 1))
+	code, out = run("", "test", "tests/lookup_test.yaml")
+	for _, want := range []string{
+		"tests/lookup_test.yaml:", "recorded chat [web] turn 3:",
+		`- want text "Order A-12345: shipped."`,
+		`+ got  message {"body":"Order A-12345 is shipped."}`,
+		"0 passed, 1 failed",
+	} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, want %q in\n%s", code, want, out)
+		}
+	}
+
+	coach, _ := os.ReadFile(filepath.Join(examples(t), "coach.yaml"))
+	write("coach.yaml", string(coach))
+	write("llm.yaml", "- {llm: run 5 km, reply: Three easy runs a week.}\n- {llm: \"\", reply: Keep going.}\n")
+	code, out = run("run 5 km\nhow fast?\n/quit\n", "chat", "coach.yaml", "--mocks", "llm.yaml", "--channel", "sms", "--record", "coach_test.yaml")
+	if code != 0 || !strings.Contains(out, "bot: Keep going.") {
+		t.Fatalf("coach chat: exit %d\n%s", code, out)
+	}
+	recorded, _ = os.ReadFile(filepath.Join(dir, "coach_test.yaml"))
+	if !strings.Contains(string(recorded), "llm: run 5 km") || !strings.Contains(string(recorded), "channels: [sms]") && !strings.Contains(string(recorded), "- sms") {
+		t.Errorf("the recorded coach test lacks its llm mocks or channel:\n%s", recorded)
+	}
+	if code, out := run("", "test", "coach_test.yaml"); code != 0 || !strings.Contains(out, "1 passed, 0 failed") {
+		t.Fatalf("the recorded coach test does not pass: exit %d\n%s\n%s", code, out, recorded)
+	}
+}
