@@ -26,16 +26,25 @@ import (
 )
 
 func newTestCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var coverage bool
+	var coverageJSON string
+	cmd := &cobra.Command{
 		Use:   "test [PATH...]",
 		Short: "Run conversation tests (*_test.yaml) against their flows",
 		Long: `test runs the conversation tests written in YAML beside your flows
 (NAME_test.yaml next to NAME.yaml). Each test may start from any state with
 any variables, lists what the contact sends and what the bot must answer, and
 names the channels to run on. HTTP steps are answered by the test's mocks.
-Failures print what was expected and what came, and the exit code is 1.`,
+Failures print what was expected and what came, and the exit code is 1.
+Test files are read strictly: an unknown key, state, channel, option or
+variable is an error at file:line:col (docs/testing.md lists every key).
+
+--coverage prints, per flow, how many of its states, options, transitions,
+error paths and give-ups the tests reached, then what they did not reach;
+--coverage-json FILE writes the same as JSON.`,
 		Example: `  flowbot test examples
-  flowbot test examples/webshop_test.yaml`,
+  flowbot test examples/webshop_test.yaml
+  flowbot test --coverage --coverage-json coverage.json examples`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{"."}
@@ -49,8 +58,12 @@ Failures print what was expected and what came, and the exit code is 1.`,
 				return errFailed
 			}
 			passed, failed := 0, 0
+			var cov *flowtest.Coverage
+			if coverage || coverageJSON != "" {
+				cov = &flowtest.Coverage{}
+			}
 			for _, f := range files {
-				rep, err := flowtest.RunFile(f, flows.Options{Env: os.LookupEnv})
+				rep, err := flowtest.RunFileCoverage(f, flows.Options{Env: os.LookupEnv}, cov)
 				if err != nil {
 					fmt.Fprintf(stdout, "FAIL %s: %v\n", f, err)
 					failed++
@@ -68,12 +81,31 @@ Failures print what was expected and what came, and the exit code is 1.`,
 				failed += len(rep.Failures)
 			}
 			fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+			if coverage {
+				fmt.Fprintln(stdout)
+				flowtest.WriteTable(stdout, cov.Flows())
+			}
+			if coverageJSON != "" {
+				var b bytes.Buffer
+				enc := json.NewEncoder(&b)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(cov.Flows()); err != nil {
+					return err
+				}
+				if err := os.WriteFile(coverageJSON, b.Bytes(), 0o644); err != nil {
+					return err
+				}
+			}
 			if failed > 0 {
 				return errFailed
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&coverage, "coverage", false, "print what the tests reached of each flow")
+	cmd.Flags().StringVar(&coverageJSON, "coverage-json", "", "write what the tests reached of each flow to this JSON file")
+	return cmd
 }
 
 func loadOne(path string) (*flows.Flow, error) {

@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/flowtest"
 )
 
 func TestTestCommandPasses(t *testing.T) {
@@ -193,5 +198,45 @@ func TestChatRecordReplays(t *testing.T) {
 	}
 	if code, out := run("", "test", "coach_test.yaml"); code != 0 || !strings.Contains(out, "1 passed, 0 failed") {
 		t.Fatalf("the recorded coach test does not pass: exit %d\n%s\n%s", code, out, recorded)
+	}
+}
+
+// TestTestCommandCoverage: flowbot test --coverage examples prints the
+// table, and --coverage-json writes numbers that agree with the flows
+// (states and transitions counted here from flows.Load): the examples'
+// own tests reach every state and transition.
+func TestTestCommandCoverage(t *testing.T) {
+	jsonFile := filepath.Join(t.TempDir(), "coverage.json")
+	code, out, errOut := flowbot(t, nil, "test", "--coverage", "--coverage-json", jsonFile, examples(t))
+	if code != 0 || !strings.Contains(out, "flow                     states   options  transitions  error paths  give-ups\n") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []flowtest.FlowCoverage
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("want the 4 example flows, got %d:\n%s", len(got), b)
+	}
+	for _, fc := range got {
+		f, err := flows.Load(fc.File, flows.Options{Env: func(string) (string, bool) { return "http://x.test", true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		transitions := len(f.Commands) + len(f.On)
+		for _, name := range f.Order {
+			transitions += len(f.States[name].Edges())
+		}
+		if fc.States != (flowtest.Count{Reached: len(f.Order), Total: len(f.Order)}) || fc.Transitions != (flowtest.Count{Reached: transitions, Total: transitions}) || len(fc.Missed) > 0 {
+			t.Errorf("%s: want all %d states and %d transitions reached, got %+v", fc.Flow, len(f.Order), transitions, fc)
+		}
+		line := fmt.Sprintf("%-24s %-8s", fc.Flow, fc.States)
+		if !strings.Contains(out, line) {
+			t.Errorf("the table lacks %q:\n%s", line, out)
+		}
 	}
 }

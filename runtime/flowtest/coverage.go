@@ -3,6 +3,7 @@ package flowtest
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -151,7 +152,7 @@ func (r *reached) coverage() FlowCoverage {
 	}
 	for _, name := range f.Order {
 		for _, e := range f.States[name].Edges() {
-			ok := r.transitions[transitionKey(name, e.Trigger)]
+			ok := r.transitions[transitionKey(name, e.Trigger)] || r.byCommand(name, e.Trigger)
 			line := fmt.Sprintf("transition %s --%s--> %s", name, e.Trigger, e.Target.State)
 			count(&fc.Transitions, ok, line)
 			switch {
@@ -166,7 +167,7 @@ func (r *reached) coverage() FlowCoverage {
 	}
 	for i, cmd := range f.Commands {
 		trigger := fmt.Sprintf("command:%d", i)
-		count(&fc.Transitions, r.transitions[transitionKey("", trigger)], fmt.Sprintf("command %d (%s) --> %s", i+1, strings.Join(cmd.Match, ", "), cmd.Goto.State))
+		count(&fc.Transitions, r.transitions[transitionKey("", trigger)], fmt.Sprintf("command %q --> %s", strings.Join(cmd.Match, ", "), cmd.Goto.State))
 	}
 	for _, ev := range sortedKeys(f.On) {
 		ok := r.transitions[transitionKey("", "on:"+ev)]
@@ -177,6 +178,22 @@ func (r *reached) coverage() FlowCoverage {
 		}
 	}
 	return fc
+}
+
+// byCommand reports whether a command took an option's clicks in a state:
+// a command with `clicks:` fires before the option (engine), so the
+// option counts as reached when that command fired there.
+func (r *reached) byCommand(state, trigger string) bool {
+	id, ok := strings.CutPrefix(trigger, "option:")
+	if !ok {
+		return false
+	}
+	for i, c := range r.flow.Commands {
+		if slices.Contains(c.Clicks, id) && r.transitions[transitionKey(state, fmt.Sprintf("command:%d", i))] {
+			return true
+		}
+	}
+	return false
 }
 
 // WriteTable prints the coverage as a table, then what no test reached.
