@@ -1,53 +1,32 @@
 // Package flowtest runs conversation tests written in YAML against flows,
 // without a server: each turn goes through the engine and the channel
-// renderer exactly as `flowbot serve` would, and the context is serialized
-// and read back between turns, as the chat platform echoes it.
+// renderer exactly as `flowbot serve` would (through runtime/turn), and the
+// context is serialized and read back between turns, as the chat platform
+// echoes it.
 //
 // A test file sits beside its flow as NAME_test.yaml:
 //
-//	flow: webshop.yaml            # optional: defaults to the file name without _test
-//	env: {ORDER_API_URL: http://orders.test}   # optional: ${env.…} values for the test
+//	env: {ORDER_API_URL: http://orders.test}
 //	tests:
 //	  - name: order found
-//	    channels: [web, sms]      # one test, several channels (default: web)
-//	    state: ask_order          # optional: start mid-conversation …
-//	    vars: {name: Ada}         # … with these variables
-//	    http:                     # mocked HTTP steps: first match by method and URL
+//	    channels: [web, sms]
+//	    state: ask_order
+//	    http:
 //	      - url: http://orders.test/orders/A-12345
-//	        status: 200
 //	        json: {status: shipped}
-//	      - llm: /order/          # mocked llm steps: first match on the user's message
-//	        reply: "Your order is on its way."   # (or error: TEXT for a failed request)
-//	        system_contains: shop # optional: text the system prompt must contain
-//	        history_contains: A-1 # optional: text an earlier message must contain
 //	    turns:
-//	      - send: A-12345         # a message; or click: ID-or-label, media: URL,
-//	                              # location: {latitude, longitude}, event: NAME,
-//	                              # silence: true (or a duration such as 10m)
-//	        expect:               # every packet the bot sends, in order
-//	          - "Thanks! Let me check order A-12345…"   # a message's exact text
-//	          - match: "^Order A-12345: shipped"         # a message by pattern
-//	          - choice: [delivery, returns]             # a choice by option ids, any form
-//	          - event: contact_update                   # any packet by name …
-//	            payload: {name: Ada}                    # … and payload fields
-//	        state: menu           # optional: the state after the turn
-//	        vars: {order_id: A-12345}
+//	      - send: A-12345
+//	        expect:
+//	          - "Thanks! Let me check order A-12345…"
+//	          - match: "^Order A-12345: shipped"
+//	          - choice: [delivery, returns, hours, human]
+//	        state: menu
 //
-// Packets are compared after rendering for the test's channel, so the same
-// test checks buttons on web and numbered text on SMS.
-//
-// Mocks under `http:` answer both kinds of job: one with `url` (and maybe
-// `method`) answers HTTP steps, one with `llm` answers `llm` steps. The
-// `llm` matcher is compared with the last user message of the request: the
-// exact text, a regular expression between slashes, or "" for any message.
-// An llm mock answers with `reply` (the model's text) or `error` (the
-// request failed: the state's `on: error` path).
-//
-// A turn `silence: true` plays the contact staying silent until the
-// follow-up armed by the previous turn fires (the state's next
-// `on_silence` rule); `silence: 10m` also checks that this rule is due
-// 10 minutes after the contact's last message. It fails when no rule is
-// armed. The test's clock does not move: the event has the test's `now`.
+// docs/testing.md is the reference of the format; Fields is the one list
+// of its keys, from which the strict parser (Parse, RunFile) knows them
+// and the reference in the docs is made. Every problem of a test file is
+// reported at its file:line:col. Recording writes a conversation as a test
+// file; Coverage tells what tests reached of their flows.
 package flowtest
 
 import (
