@@ -363,6 +363,10 @@ func (s *chatSession) run(stdin io.Reader) error {
 			s.warn()
 			continue
 		case "/click":
+			if err := flowtest.CheckClick(s.bot.Flow(), arg); err != nil {
+				fmt.Fprintf(s.out, "! %v\n", err)
+				continue
+			}
 			ev = engine.Event{Name: engine.EvClick, ClickID: arg}
 		case "/media":
 			ev = engine.Event{Name: engine.EvMedia, MediaURL: arg}

@@ -157,9 +157,12 @@ func TestChatRecordReplays(t *testing.T) {
 		}
 		return 0, out.String()
 	}
-	code, out := run("/click delivery\na 12345\n/record tests/so_far_test.yaml\n/click hours\n/quit\n",
+	// A click on an option the flow does not have is refused, not
+	// recorded (a test file could not name it).
+	code, out := run("/click delivry\n/click delivery\na 12345\n/record tests/so_far_test.yaml\n/click hours\n/quit\n",
 		"chat", "webshop.yaml", "--mocks", "orders.yaml", "--record", "tests/lookup_test.yaml")
-	if code != 0 || !strings.Contains(out, "bot: Order A-12345: shipped.") || !strings.Contains(out, "recorded 3 turns in tests/so_far_test.yaml") {
+	if code != 0 || !strings.Contains(out, "bot: Order A-12345: shipped.") || !strings.Contains(out, "recorded 3 turns in tests/so_far_test.yaml") ||
+		!strings.Contains(out, `! flow webshop has no option "delivry" (did you mean "delivery"?)`) {
 		t.Fatalf("chat: exit %d\n%s", code, out)
 	}
 	recorded, _ := os.ReadFile(filepath.Join(dir, "tests", "lookup_test.yaml"))

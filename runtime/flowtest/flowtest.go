@@ -283,6 +283,7 @@ func parse(path string, src []byte) (File, *yaml.Node, *linter) {
 		l.lints = append(l.lints, flows.Lint{File: path, Line: 1, Column: 1, Level: flows.Error, What: "the file is empty; a test file has tests: (see docs/testing.md)"})
 		return tf, nil, l
 	}
+	expandMerges(&doc, map[*yaml.Node]bool{})
 	l.check(resolve(doc.Content[0]), "file")
 	if err := doc.Decode(&tf); err != nil && len(l.lints) == 0 {
 		l.yamlError(err)
@@ -355,7 +356,12 @@ func run(path string, opts flows.Options, cov *Coverage) (Report, *engine.Bot, e
 			return "", false
 		}
 	}
-	bot, _, err := compile.File(FlowPath(path, tf), compile.Options{Flows: opts})
+	flowPath := FlowPath(path, tf)
+	if _, err := os.Stat(flowPath); err != nil {
+		l.missingFlow(doc, path, flowPath)
+		return Report{}, nil, l.err()
+	}
+	bot, _, err := compile.File(flowPath, compile.Options{Flows: opts})
 	if err != nil {
 		if le, ok := err.(*flows.LoadError); ok && len(l.lints) > 0 {
 			l.lints = append(l.lints, le.Lints.Errors()...)

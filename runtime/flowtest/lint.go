@@ -2,6 +2,8 @@ package flowtest
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -41,6 +43,52 @@ func resolve(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	return n
+}
+
+// expandMerges writes the keys of YAML merges (`<<: *defaults`) into the
+// mappings that merge them, so that the checks see them (their positions
+// stay where they are written).
+func expandMerges(n *yaml.Node, seen map[*yaml.Node]bool) {
+	n = resolve(n)
+	if n == nil || seen[n] {
+		return
+	}
+	seen[n] = true
+	for _, c := range n.Content {
+		expandMerges(c, seen)
+	}
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	var own, merged []*yaml.Node
+	has := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Tag != "!!merge" {
+			own = append(own, k, n.Content[i+1])
+			has[k.Value] = true
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Tag != "!!merge" {
+			continue
+		}
+		from := []*yaml.Node{resolve(n.Content[i+1])}
+		if from[0].Kind == yaml.SequenceNode {
+			from = from[0].Content
+		}
+		for _, m := range from {
+			if m = resolve(m); m.Kind != yaml.MappingNode {
+				continue
+			}
+			for j := 0; j+1 < len(m.Content); j += 2 {
+				if k := m.Content[j]; !has[k.Value] {
+					merged = append(merged, k, m.Content[j+1])
+					has[k.Value] = true
+				}
+			}
+		}
+	}
+	n.Content = append(own, merged...)
 }
 
 // pairs yields the keys and values of a mapping.
@@ -84,6 +132,9 @@ func (l *linter) section(n *yaml.Node, section string) (vals map[string]*yaml.No
 	for _, kv := range pairs(n) {
 		k, v := kv[0], kv[1]
 		i := slices.IndexFunc(fields, func(f Field) bool { return f.Key == k.Value })
+		if i < 0 && section == "file" && strings.HasPrefix(k.Value, "x-") {
+			continue // a place for YAML anchors that the tests merge
+		}
 		if i < 0 {
 			unknown = true
 			if h := hint(k.Value, keysOf(section)); h != "" {
@@ -331,7 +382,7 @@ func (l *linter) against(doc *yaml.Node, f *flows.Flow) {
 	if tests == nil || tests.Kind != yaml.SequenceNode {
 		return
 	}
-	ids, labels := optionsOf(f)
+	ids, _ := optionsOf(f)
 	set, mentioned := knownVars(f)
 	state := func(v *yaml.Node) {
 		if v != nil && v.Kind == yaml.ScalarNode && f.States[v.Value] == nil {
@@ -357,10 +408,12 @@ func (l *linter) against(doc *yaml.Node, f *flows.Flow) {
 		}
 	}
 	option := func(v *yaml.Node, key string) {
-		if v.Kind != yaml.ScalarNode || ids[v.Value] || labels[strings.ToLower(v.Value)] {
+		if v.Kind != yaml.ScalarNode {
 			return
 		}
-		l.add(v, "%s: flow %s has no option %q%s", key, f.Name, v.Value, hint(v.Value, sortedSet(ids)))
+		if err := CheckClick(f, v.Value); err != nil {
+			l.add(v, "%s: %v", key, err)
+		}
 	}
 	for _, t := range tests.Content {
 		t = resolve(t)
@@ -404,6 +457,35 @@ func (l *linter) against(doc *yaml.Node, f *flows.Flow) {
 			}
 		}
 	}
+}
+
+// missingFlow reports a flow file that does not exist: at `flow:`, or at
+// the top when the test file's name gives it.
+func (l *linter) missingFlow(doc *yaml.Node, testPath, flowPath string) {
+	at := resolve(doc.Content[0])
+	what := fmt.Sprintf("the flow %s does not exist (the test file is named after it; add flow: FILE to name another)", flowPath)
+	if v := mapValue(at, "flow"); v != nil {
+		at, what = v, fmt.Sprintf("flow: %s does not exist", v.Value)
+	}
+	var names []string
+	entries, _ := os.ReadDir(filepath.Dir(flowPath))
+	for _, e := range entries {
+		if n := e.Name(); flows.IsFlowFile(n) {
+			names = append(names, n)
+		}
+	}
+	l.add(at, "%s%s", what, hint(filepath.Base(flowPath), names))
+}
+
+// CheckClick returns an error unless id is the id or label of an option
+// of one of the flow's choices (or a click a command takes): a test
+// file's click must name one, so a recorder cannot record another.
+func CheckClick(f *flows.Flow, id string) error {
+	ids, labels := optionsOf(f)
+	if ids[id] || labels[strings.ToLower(id)] {
+		return nil
+	}
+	return fmt.Errorf("flow %s has no option %q%s", f.Name, id, hint(id, sortedSet(ids)))
 }
 
 // optionsOf lists the option ids of a flow's choices (and its commands'

@@ -81,3 +81,43 @@ func TestParseMocks(t *testing.T) {
 		t.Errorf("want %q, got %v", want, err)
 	}
 }
+
+// TestMergeKeys: keys merged from an anchor (kept under an x- key) are
+// checked like keys written out, at the place the anchor writes them.
+func TestMergeKeys(t *testing.T) {
+	dir := t.TempDir()
+	src := `flow: ` + examplePath(t, "webshop.yaml") + `
+env: {ORDER_API_URL: http://orders.test}
+x-menu: &menu
+  state: menu
+  channels: [web, sms]
+x-broken: &broken
+  state: manu
+tests:
+  - <<: *menu
+    name: merged start
+    turns:
+      - click: hours
+        expect: [{match: open}, {choice: [delivery, returns, hours, human]}]
+  - <<: [*broken, *menu]
+    name: the first merge wins
+    turns:
+      - click: hours
+        expect: [{match: open}, {choice: [delivery, returns, hours, human]}]
+`
+	path := filepath.Join(dir, "merge_test.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := RunFile(path, flows.Options{})
+	if want := path + `:7:10: unknown state "manu" in flow webshop (did you mean "menu"?)`; err == nil || err.Error() != want {
+		t.Fatalf("want %q, got %v", want, err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(src, "state: manu", "state: menu", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunFile(path, flows.Options{})
+	if err != nil || rep.Passed != 4 || len(rep.Failures) != 0 { // both tests on web and sms
+		t.Fatalf("%v %+v", err, rep)
+	}
+}
