@@ -383,6 +383,7 @@ func (l *linter) against(doc *yaml.Node, f *flows.Flow) {
 		return
 	}
 	ids, _ := optionsOf(f)
+	events := eventsOf(f)
 	set, mentioned := knownVars(f)
 	state := func(v *yaml.Node) {
 		if v != nil && v.Kind == yaml.ScalarNode && f.States[v.Value] == nil {
@@ -443,6 +444,9 @@ func (l *linter) against(doc *yaml.Node, f *flows.Flow) {
 			if c := mapValue(turn, "click"); c != nil {
 				option(c, "click")
 			}
+			if e := mapValue(turn, "event"); e != nil && e.Kind == yaml.ScalarNode && e.Value != engine.EvSilence && !slices.Contains(events, e.Value) {
+				l.add(e, "event: %q is not an event the platform sends or flow %s handles%s; the events are %s", e.Value, f.Name, hint(e.Value, events), strings.Join(events, ", "))
+			}
 			if ex := mapValue(turn, "expect"); ex != nil && ex.Kind == yaml.SequenceNode {
 				for _, e := range ex.Content {
 					if c := mapValue(resolve(e), "choice"); c != nil && c.Kind == yaml.SequenceNode {
@@ -486,6 +490,24 @@ func CheckClick(f *flows.Flow, id string) error {
 		return nil
 	}
 	return fmt.Errorf("flow %s has no option %q%s", f.Name, id, hint(id, sortedSet(ids)))
+}
+
+// eventsOf lists the events a test may send: the platform's, and those
+// the flow handles in an `on:`.
+func eventsOf(f *flows.Flow) []string {
+	set := map[string]bool{engine.EvForwardFailed: true, engine.EvCampaignUnsubscribe: true}
+	add := func(on map[string]flows.Target) {
+		for ev := range on {
+			if ev != "error" {
+				set[ev] = true
+			}
+		}
+	}
+	add(f.On)
+	for _, st := range f.States {
+		add(st.On)
+	}
+	return sortedSet(set)
 }
 
 // optionsOf lists the option ids of a flow's choices (and its commands'
