@@ -432,7 +432,7 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
-			return n.Content[i+1]
+			return resolve(n.Content[i+1])
 		}
 	}
 	return nil

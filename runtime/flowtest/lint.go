@@ -91,6 +91,21 @@ func expandMerges(n *yaml.Node, seen map[*yaml.Node]bool) {
 	n.Content = append(own, merged...)
 }
 
+// mappings are the items of a list that are mappings (none if seq is not
+// a list).
+func mappings(seq *yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	if seq = resolve(seq); seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for _, item := range seq.Content {
+		if item = resolve(item); item.Kind == yaml.MappingNode {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 // pairs yields the keys and values of a mapping.
 func pairs(n *yaml.Node) [][2]*yaml.Node {
 	var out [][2]*yaml.Node
@@ -378,10 +393,6 @@ func (l *linter) against(doc *yaml.Node, f *flows.Flow) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = resolve(root.Content[0])
 	}
-	tests := mapValue(root, "tests")
-	if tests == nil || tests.Kind != yaml.SequenceNode {
-		return
-	}
 	ids, _ := optionsOf(f)
 	events := eventsOf(f)
 	set, mentioned := knownVars(f)
@@ -416,11 +427,7 @@ func (l *linter) against(doc *yaml.Node, f *flows.Flow) {
 			l.add(v, "%s: %v", key, err)
 		}
 	}
-	for _, t := range tests.Content {
-		t = resolve(t)
-		if t.Kind != yaml.MappingNode {
-			continue
-		}
+	for _, t := range mappings(mapValue(root, "tests")) {
 		state(mapValue(t, "state"))
 		variables(mapValue(t, "vars"), false)
 		if chs := mapValue(t, "channels"); chs != nil && chs.Kind == yaml.SequenceNode {
@@ -430,15 +437,7 @@ func (l *linter) against(doc *yaml.Node, f *flows.Flow) {
 				}
 			}
 		}
-		turns := mapValue(t, "turns")
-		if turns == nil || turns.Kind != yaml.SequenceNode {
-			continue
-		}
-		for _, turn := range turns.Content {
-			turn = resolve(turn)
-			if turn.Kind != yaml.MappingNode {
-				continue
-			}
+		for _, turn := range mappings(mapValue(t, "turns")) {
 			state(mapValue(turn, "state"))
 			variables(mapValue(turn, "vars"), true)
 			if c := mapValue(turn, "click"); c != nil {
