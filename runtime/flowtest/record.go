@@ -276,7 +276,11 @@ func expectOf(p channels.Packet) Expect {
 func (r *Recording) File(flowPath string) File {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f := File{Flow: flowPath, Tests: []Test{r.test}}
+	t := r.test
+	if t.Name == "" {
+		t.Name = "recorded conversation" // a test file's tests have names
+	}
+	f := File{Flow: flowPath, Tests: []Test{t}}
 	if len(r.env) > 0 {
 		f.Env = make(map[string]string, len(r.env))
 		for k, v := range r.env {

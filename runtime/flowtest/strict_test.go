@@ -1,13 +1,16 @@
 package flowtest
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/flows"
+	"github.com/flowbot/flowbot/runtime/compile"
 )
 
 // TestBrokenFiles: each broken test file in testdata/broken fails to load
@@ -119,5 +122,39 @@ tests:
 	rep, err := RunFile(path, flows.Options{})
 	if err != nil || rep.Passed != 4 || len(rep.Failures) != 0 { // both tests on web and sms
 		t.Fatalf("%v %+v", err, rep)
+	}
+}
+
+// TestRecordingWithoutANamePasses: a recording given no name (as a
+// recorder may) is still a test file the strict parser accepts.
+func TestRecordingWithoutANamePasses(t *testing.T) {
+	rec := NewRecording("", "sms", "", nil)
+	bot, _, err := compile.File(examplePath(t, "webshop.yaml"), compile.Options{Flows: flows.Options{Env: rec.Env(orderEnv)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctx []byte
+	for _, ev := range []engine.Event{{Name: engine.EvStart}, {Name: engine.EvMessage, Text: "3"}} {
+		ev.Channel = "sms"
+		ex, err := Exchange(bot, ctx, ev, func(*engine.Job) (engine.HTTPResult, error) { return engine.HTTPResult{}, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx = ex.Context
+		if err := rec.Turn(ev, ex); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b bytes.Buffer
+	if err := Write(&b, rec.File(examplePath(t, "webshop.yaml"))); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "rec_test.yaml")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunFile(path, flows.Options{})
+	if err != nil || rep.Passed != 1 {
+		t.Fatalf("%v %+v\n%s", err, rep, b.String())
 	}
 }
