@@ -128,7 +128,7 @@ type FlowCoverage struct {
 func (c *Coverage) Flows() []FlowCoverage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []FlowCoverage
+	out := []FlowCoverage{}
 	for _, r := range c.flows {
 		out = append(out, r.coverage())
 	}
