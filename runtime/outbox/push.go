@@ -20,14 +20,14 @@ type NewPush struct {
 	FollowUp bool
 }
 
-func insertPush(ctx context.Context, x execer, p NewPush, now int64) (string, error) {
+func insertPush(ctx context.Context, x conn, p NewPush, now int64) (string, error) {
 	id := NewPushID()
 	var job any
 	if p.JobID != 0 {
 		job = p.JobID
 	}
-	_, err := x.ExecContext(ctx, `INSERT INTO pushes (push_id, job_id, bot, cid, events, n_events, state, next_at, created_at, updated_at, follow_up)
-VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`, id, job, p.Bot, p.CID, p.Events, p.NEvents, now, now, now, p.FollowUp)
+	_, err := x.ExecContext(ctx, `INSERT INTO outbox_pushes (push_id, job_id, bot, cid, events, n_events, state, next_at, created_at, updated_at, follow_up)
+VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`, id, job, p.Bot, p.CID, p.Events, p.NEvents, now, now, now, flag(p.FollowUp))
 	return id, err
 }
 
@@ -53,8 +53,8 @@ type Ready struct {
 // soonest ready first.
 func (s *Store) ReadyCIDs(ctx context.Context, limit int) ([]Ready, error) {
 	rows, err := s.db.QueryContext(ctx, `WITH heads AS (
-	SELECT cid, MIN(id) AS id, MAX(lease_until) AS lease FROM pushes WHERE state = 'pending' GROUP BY cid)
-SELECT heads.cid, MAX(pushes.next_at, heads.lease) AS ready FROM heads JOIN pushes ON pushes.id = heads.id
+	SELECT cid, MIN(id) AS id, MAX(lease_until) AS lease FROM outbox_pushes WHERE state = 'pending' GROUP BY cid)
+SELECT heads.cid, CASE WHEN outbox_pushes.next_at > heads.lease THEN outbox_pushes.next_at ELSE heads.lease END AS ready FROM heads JOIN outbox_pushes ON outbox_pushes.id = heads.id
 ORDER BY ready, heads.id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: ready: %w", err)
@@ -145,14 +145,14 @@ func (b *Batch) Attempts() int { return b.Pushes[0].Attempts }
 // in the attempt log in the same transaction. It returns nil when nothing
 // is ready (another sender holds them, or their retry time is to come).
 func (s *Store) ClaimBatch(ctx context.Context, cid string, lease time.Duration, maxPushes, maxBytes int) (*Batch, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
 	}
 	defer tx.Rollback()
 	now := s.now()
 	rows, err := tx.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, events, n_events, attempts, next_at, lease_until, created_at
-FROM pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?`, cid, max(maxPushes, 1))
+FROM outbox_pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?{{lock}}`, cid, max(maxPushes, 1))
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
 	}
@@ -196,14 +196,11 @@ FROM pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?`, cid, max(m
 	for _, p := range b.Pushes {
 		ids = append(ids, p.ID)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE pushes SET attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ? WHERE id IN (`+placeholders(len(b.Pushes))+`)`, ids...); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE outbox_pushes SET attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ? WHERE id IN (`+placeholders(len(b.Pushes))+`)`, ids...); err != nil {
 		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO push_attempts (cid, at, push_ids) VALUES (?, ?, ?)`, cid, ms(now), strings.Join(b.PushIDs(), ","))
-	if err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
-	}
-	if b.attempt, err = res.LastInsertId(); err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO outbox_push_attempts (cid, at, push_ids) VALUES (?, ?, ?) RETURNING id`,
+		cid, ms(now), strings.Join(b.PushIDs(), ",")).Scan(&b.attempt); err != nil {
 		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -229,12 +226,12 @@ func batchArgs(b *Batch, args ...any) []any {
 // the same transaction, the outcome of its row in the attempt log. It
 // returns how many pushes it changed.
 func (s *Store) updateBatch(ctx context.Context, b *Batch, status int, outcome, set string, args ...any) (int, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE pushes SET `+set+` WHERE id IN (`+placeholders(len(b.Pushes))+`) AND claim = ?`, batchArgs(b, args...)...)
+	res, err := tx.ExecContext(ctx, `UPDATE outbox_pushes SET `+set+` WHERE id IN (`+placeholders(len(b.Pushes))+`) AND claim = ?`, batchArgs(b, args...)...)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: %w", err)
 	}
@@ -243,7 +240,7 @@ func (s *Store) updateBatch(ctx context.Context, b *Batch, status int, outcome, 
 		return 0, fmt.Errorf("outbox: %w", err)
 	}
 	if outcome != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE push_attempts SET status = ?, outcome = ? WHERE id = ?`, status, outcome, b.attempt); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox_push_attempts SET status = ?, outcome = ? WHERE id = ?`, status, outcome, b.attempt); err != nil {
 			return 0, fmt.Errorf("outbox: %w", err)
 		}
 	}
@@ -287,7 +284,7 @@ type Attempt struct {
 // AttemptsSince lists the requests made since since, oldest first (to
 // restore the rate limit's memory after a restart).
 func (s *Store) AttemptsSince(ctx context.Context, since time.Time) ([]Attempt, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT cid, at FROM push_attempts WHERE at > ? ORDER BY at, id`, ms(since))
+	rows, err := s.db.QueryContext(ctx, `SELECT cid, at FROM outbox_push_attempts WHERE at > ? ORDER BY at, id`, ms(since))
 	if err != nil {
 		return nil, fmt.Errorf("outbox: attempts: %w", err)
 	}
@@ -325,7 +322,7 @@ type PushRow struct {
 // empty), oldest first.
 func (s *Store) Pushes(ctx context.Context, cid string) ([]PushRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, cid, events, state, attempts, next_at, last_status, error, follow_up
-FROM pushes WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
+FROM outbox_pushes WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +356,7 @@ type JobRow struct {
 // first.
 func (s *Store) Jobs(ctx context.Context, cid string) ([]JobRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, bot, cid, seq, COALESCE(parent_id, 0), state, attempts, error
-FROM jobs WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
+FROM outbox_jobs WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +377,7 @@ FROM jobs WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
 // counting as an attempt.
 func (s *Store) Defer(ctx context.Context, cid string, at time.Time) error {
 	up := (at.UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond) // never earlier than at
-	_, err := s.db.ExecContext(ctx, `UPDATE pushes SET next_at = ? WHERE next_at < ? AND id = (SELECT MIN(id) FROM pushes WHERE cid = ? AND state = 'pending')`,
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox_pushes SET next_at = ? WHERE next_at < ? AND id = (SELECT MIN(id) FROM outbox_pushes WHERE cid = ? AND state = 'pending')`,
 		up, up, cid)
 	if err != nil {
 		return fmt.Errorf("outbox: defer: %w", err)
