@@ -29,6 +29,7 @@ func TestOnPostgres(t *testing.T) {
 		"TimerPlanned":                TestTimerPlanned,
 		"InstancesClaimEachOnce":      testInstancesClaimEachOnce,
 		"ActivityOnOtherInstanceWins": testActivityOnOtherInstanceWins,
+		"RateLimitShared":             TestRateLimitShared,
 	} {
 		t.Run(name, fn)
 	}
@@ -148,5 +149,32 @@ func testActivityOnOtherInstanceWins(t *testing.T) {
 	ps, _ := a.Pushes(ctx, "c1")
 	if len(ps) != 1 || ps[0].State != PushSuperseded {
 		t.Fatalf("pushes %+v", ps)
+	}
+}
+
+// TestRateLimitShared: the rate limit counts the requests of every
+// process on the database (the attempt log), not one process's.
+func TestRateLimitShared(t *testing.T) {
+	s, clk := open(t)
+	for i := range 3 {
+		s.AddPush(ctx, NewPush{Bot: "webshop", CID: "c1", Events: []byte(fmt.Sprintf(`[{"n":%d}]`, i))})
+	}
+	for i := range 2 {
+		clk.Set(t0.Add(time.Duration(i) * time.Second))
+		b, wait, err := s.ClaimBatchWithin(ctx, "c1", time.Minute, 1, 1<<20, 2, time.Minute)
+		if err != nil || b == nil || !wait.IsZero() {
+			t.Fatalf("claim %d: %v %v %v", i, b, wait, err)
+		}
+		if _, err := s.MarkSent(ctx, b, 200); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, wait, err := s.ClaimBatchWithin(ctx, "c1", time.Minute, 1, 1<<20, 2, time.Minute)
+	if err != nil || b != nil || !wait.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("third claim within the minute: %v, wait %v (want %v), %v", b, wait, t0.Add(time.Minute), err)
+	}
+	clk.Set(t0.Add(time.Minute + time.Millisecond))
+	if b, wait, err = s.ClaimBatchWithin(ctx, "c1", time.Minute, 1, 1<<20, 2, time.Minute); err != nil || b == nil {
+		t.Fatalf("claim after the window: %v %v %v", b, wait, err)
 	}
 }

@@ -145,16 +145,33 @@ func (b *Batch) Attempts() int { return b.Pushes[0].Attempts }
 // in the attempt log in the same transaction. It returns nil when nothing
 // is ready (another sender holds them, or their retry time is to come).
 func (s *Store) ClaimBatch(ctx context.Context, cid string, lease time.Duration, maxPushes, maxBytes int) (*Batch, error) {
+	b, _, err := s.ClaimBatchWithin(ctx, cid, lease, maxPushes, maxBytes, 0, 0)
+	return b, err
+}
+
+// ClaimBatchWithin is ClaimBatch under a rate limit shared by every
+// process on the database: when the attempt log already holds limit
+// requests for cid in the last window, it claims nothing and returns when
+// the next request is allowed. limit 0 is no limit.
+func (s *Store) ClaimBatchWithin(ctx context.Context, cid string, lease time.Duration, maxPushes, maxBytes, limit int, window time.Duration) (*Batch, time.Time, error) {
+	b, wait, err := s.claimBatch(ctx, cid, lease, maxPushes, maxBytes, limit, window)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("outbox: claim pushes: %w", err)
+	}
+	return b, wait, nil
+}
+
+func (s *Store) claimBatch(ctx context.Context, cid string, lease time.Duration, maxPushes, maxBytes, limit int, window time.Duration) (*Batch, time.Time, error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+		return nil, time.Time{}, err
 	}
 	defer tx.Rollback()
 	now := s.now()
 	rows, err := tx.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, events, n_events, attempts, next_at, lease_until, created_at
 FROM outbox_pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?{{lock}}`, cid, max(maxPushes, 1))
 	if err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+		return nil, time.Time{}, err
 	}
 	b := &Batch{CID: cid, At: now, claim: newToken()}
 	size, busy := 0, false
@@ -164,7 +181,7 @@ FROM outbox_pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?{{lock
 		var next, lease, created int64
 		if err := rows.Scan(&p.ID, &p.PushID, &p.JobID, &bot, &p.Events, &p.NEvents, &p.Attempts, &next, &lease, &created); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+			return nil, time.Time{}, err
 		}
 		if lease > ms(now) {
 			busy = true // another sender holds part of the conversation
@@ -185,11 +202,18 @@ FROM outbox_pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?{{lock
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+		return nil, time.Time{}, err
 	}
 	rows.Close()
 	if busy || len(b.Pushes) == 0 {
-		return nil, nil
+		return nil, time.Time{}, nil
+	}
+	if limit > 0 {
+		// The conversation's pushes are locked (on PostgreSQL; SQLite
+		// holds the file): no other process counts or sends meanwhile.
+		if next, err := nextAllowed(ctx, tx.conn, cid, now, limit, window); err != nil || !next.IsZero() {
+			return nil, next, err
+		}
 	}
 	ids := make([]any, 0, len(b.Pushes)+3)
 	ids = append(ids, b.claim, leaseEnd(now, lease), ms(now))
@@ -197,16 +221,37 @@ FROM outbox_pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?{{lock
 		ids = append(ids, p.ID)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE outbox_pushes SET attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ? WHERE id IN (`+placeholders(len(b.Pushes))+`)`, ids...); err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+		return nil, time.Time{}, err
 	}
 	if err := tx.QueryRowContext(ctx, `INSERT INTO outbox_push_attempts (cid, at, push_ids) VALUES (?, ?, ?) RETURNING id`,
 		cid, ms(now), strings.Join(b.PushIDs(), ",")).Scan(&b.attempt); err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+		return nil, time.Time{}, err
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+	return b, time.Time{}, tx.Commit()
+}
+
+// nextAllowed returns when the next request for cid is allowed under
+// limit requests per window, counted from the attempt log; zero: now.
+func nextAllowed(ctx context.Context, x conn, cid string, now time.Time, limit int, window time.Duration) (time.Time, error) {
+	rows, err := x.QueryContext(ctx, `SELECT at FROM outbox_push_attempts WHERE cid = ? AND at > ? ORDER BY at DESC LIMIT ?`,
+		cid, ms(now.Add(-window)), limit)
+	if err != nil {
+		return time.Time{}, err
 	}
-	return b, nil
+	defer rows.Close()
+	var at []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return time.Time{}, err
+		}
+		at = append(at, v)
+	}
+	if err := rows.Err(); err != nil || len(at) < limit {
+		return time.Time{}, err
+	}
+	// The oldest of the last limit requests leaves the window then.
+	return fromMS(at[limit-1]).Add(window), nil
 }
 
 func placeholders(n int) string {

@@ -103,6 +103,11 @@ ALTER TABLE {{p}}timers ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
 	// 4: the tables take the names they have on PostgreSQL, where they
 	// share a database with platform mode's (runtime/store).
 	`{{rename}}`,
+	// 5: the attempt log by conversation: the rate limit that instances
+	// sharing a database count together.
+	`
+CREATE INDEX outbox_push_attempts_cid ON outbox_push_attempts (cid, at);
+`,
 }
 
 // renames are migration 4 on SQLite: the names the tables have had from

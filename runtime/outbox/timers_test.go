@@ -224,7 +224,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	defer s.Close()
 	var v int
 	s.db.QueryRow(`SELECT version FROM schema_version`).Scan(&v)
-	if v != SchemaVersion || SchemaVersion != 4 {
+	if v != SchemaVersion || SchemaVersion != 5 {
 		t.Fatalf("version %d of %d", v, SchemaVersion)
 	}
 	ps, err := s.Pushes(ctx, "c1")

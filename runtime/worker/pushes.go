@@ -64,9 +64,19 @@ func (w *Worker) pushLoop() {
 				next = earliest(next, at)
 				continue
 			}
-			b, err := w.store.ClaimBatch(ctx, r.CID, w.cfg.Lease, w.cfg.MaxBatchPushes, w.cfg.MaxBatchBytes)
+			// The limit again, counted in the attempt log: other
+			// instances on the database send for the cid too.
+			b, wait, err := w.store.ClaimBatchWithin(ctx, r.CID, w.cfg.Lease, w.cfg.MaxBatchPushes, w.cfg.MaxBatchBytes, w.limit(), w.window())
 			if err != nil {
 				w.log.Error("outbox: cannot claim pushes", "cid", r.CID, "error", err.Error())
+				continue
+			}
+			if b == nil && !wait.IsZero() {
+				if err := w.store.Defer(ctx, r.CID, wait); err != nil {
+					w.log.Error("outbox: cannot defer a push", "cid", r.CID, "error", err.Error())
+				}
+				w.log.Debug("push waits for the rate limit (requests of other instances)", "cid", r.CID, "until", wait)
+				next = earliest(next, wait)
 				continue
 			}
 			if b == nil {

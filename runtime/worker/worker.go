@@ -321,6 +321,14 @@ func (w *Worker) Start(r Resumer) error {
 	return nil
 }
 
+// limit is the rate limit's requests per window.
+func (w *Worker) limit() int {
+	if w.limiter.Max > 0 {
+		return w.limiter.Max
+	}
+	return userlikeapi.RequestsPerWindow
+}
+
 func (w *Worker) window() time.Duration {
 	if w.limiter.Window > 0 {
 		return w.limiter.Window
