@@ -65,6 +65,15 @@ states:
 func ulTwo(t *testing.T, orders http.Handler) (a, b *miInstance, plat *platformtest.Platform, api *platformtest.API) {
 	t.Helper()
 	db := storetest.Address(t, "postgres")
+	// A takes the database as platform mode does (--database); B names it
+	// as its data.
+	return ulStart(t, orders, []string{"--database", db, "--insecure-no-auth"}, []string{"--data", db, "--database", ""})
+}
+
+// ulStart starts two instances of flowbot serve with remindFlow, with
+// their own arguments.
+func ulStart(t *testing.T, orders http.Handler, argsA, argsB []string) (a, b *miInstance, plat *platformtest.Platform, api *platformtest.API) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "remind.yaml"), []byte(remindFlow), 0o644); err != nil {
 		t.Fatal(err)
@@ -76,11 +85,28 @@ func ulTwo(t *testing.T, orders http.Handler) (a, b *miInstance, plat *platformt
 	ordersSrv := httptest.NewServer(orders)
 	t.Cleanup(ordersSrv.Close)
 	env := []string{"REMIND_API_URL=" + apiSrv.URL, "REMIND_ORDERS=" + ordersSrv.URL}
-	// A takes the database as platform mode does (--database); B names it
-	// as its data.
-	a = startMI(t, "A", env, "--flows", dir, "--database", db, "--insecure-no-auth")
-	b = startMI(t, "B", env, "--flows", dir, "--data", db, "--database", "")
+	a = startMI(t, "A", env, append([]string{"--flows", dir}, argsA...)...)
+	b = startMI(t, "B", env, append([]string{"--flows", dir}, argsB...)...)
 	return a, b, plat, api
+}
+
+// ulLogged waits (up to miWait) until one of the instances logged want.
+func ulLogged(want string, ins ...*miInstance) bool {
+	deadline := time.After(miWait)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, in := range ins {
+			if strings.Contains(in.log(), want) {
+				return true
+			}
+		}
+		select {
+		case <-deadline:
+			return false
+		case <-tick.C:
+		}
+	}
 }
 
 func ulSay(t *testing.T, plat *platformtest.Platform, on *miInstance, c *platformtest.Conversation, text string, want string) {
@@ -173,16 +199,8 @@ func TestUserlikeInstancesDropMovedOnJob(t *testing.T) {
 	}
 	ulSay(t, plat, b, c, "menu", "Name?")
 	release <- struct{}{}
-	deadline := time.Now().Add(miWait)
-	for !strings.Contains(a.log()+b.log(), "background job superseded") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the result was not dropped\nA:\n%s\nB:\n%s", tail(a.log(), 30), tail(b.log(), 30))
-		}
-		select {
-		case <-a.done:
-		case <-b.done:
-		case <-time.After(50 * time.Millisecond):
-		}
+	if !ulLogged("background job superseded", a, b) {
+		t.Fatalf("the result was not dropped\nA:\n%s\nB:\n%s", tail(a.log(), 30), tail(b.log(), 30))
 	}
 	for _, r := range api.Requests() {
 		for _, p := range r.Packets {
@@ -190,5 +208,30 @@ func TestUserlikeInstancesDropMovedOnJob(t *testing.T) {
 				t.Errorf("a push carries a context the conversation left: %s", p.Context)
 			}
 		}
+	}
+}
+
+// TestUserlikeSeparateFilesWarn: instances with data files of their own
+// cannot share pending work; when a conversation moves on through B from
+// a job queued on A, B says so in its log, naming the fix.
+func TestUserlikeSeparateFilesWarn(t *testing.T) {
+	release := make(chan struct{})
+	orders := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	a, b, plat, _ := ulStart(t, orders, []string{"--data", filepath.Join(t.TempDir(), "a.db")}, []string{"--data", filepath.Join(t.TempDir(), "b.db")})
+	defer close(release)
+	c := plat.Conversation("chatbot::files", "web")
+	ulSay(t, plat, a, c, "", "Name?")
+	ulSay(t, plat, a, c, "Al", "Colour")
+	ulSay(t, plat, a, c, "red", "Size?")
+	ulSay(t, plat, a, c, "XL", "Order id?")
+	ulSay(t, plat, a, c, "A-1", "Checking A-1")
+	ulSay(t, plat, b, c, "menu", "Name?")
+	if !ulLogged("this instance's data does not have", b) || !strings.Contains(b.log(), "(--database postgres://") {
+		t.Errorf("B did not warn of the job it cannot see:\n%s", tail(b.log(), 20))
 	}
 }

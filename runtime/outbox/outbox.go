@@ -227,6 +227,9 @@ func (s *Store) Postgres() bool { return s.d.postgres }
 // Path is the file or database URL the store was opened on.
 func (s *Store) Path() string { return s.path }
 
+// Where is Path for logs: a database URL's password hidden.
+func (s *Store) Where() string { return redact(s.path) }
+
 // Close checkpoints a SQLite file's WAL and closes the database.
 func (s *Store) Close() error {
 	if !s.d.postgres {
@@ -486,6 +489,10 @@ func (s *Store) JobState(ctx context.Context, id int64) (state, reason string, e
 type Superseded struct {
 	Jobs   int // open jobs marked superseded
 	Pushes int // their pending pushes marked superseded
+	// Unknown: the outbox has no job of that number for the conversation,
+	// open or finished (finished ones are kept for days): it was queued
+	// in another outbox — an instance with a data file of its own.
+	Unknown bool
 }
 
 // Supersede marks the open jobs of conversation cid of bot with number seq
@@ -502,6 +509,13 @@ func (s *Store) Supersede(ctx context.Context, bot, cid string, seq int) (Supers
 	out, err := supersede(ctx, tx.conn, bot, cid, seq, s.nowMS())
 	if err != nil {
 		return out, fmt.Errorf("outbox: supersede: %w", err)
+	}
+	if out.Jobs == 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox_jobs WHERE cid = ? AND seq = ? AND bot = ?`, cid, seq, bot).Scan(&n); err != nil {
+			return out, fmt.Errorf("outbox: supersede: %w", err)
+		}
+		out.Unknown = n == 0
 	}
 	return out, tx.Commit()
 }

@@ -440,7 +440,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.Close()
 			return fmt.Errorf("background worker: %w", err)
 		}
-		s.log.Info("background work enabled", "data", s.store.Path())
+		s.log.Info("background work enabled", "data", s.store.Where())
 	}
 	var platformDone chan struct{}
 	stopPlatform := func() {}

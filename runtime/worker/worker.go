@@ -282,6 +282,15 @@ func (w *Worker) Supersede(ctx context.Context, bot, cid string, seq int) error 
 	if err != nil {
 		return err
 	}
+	if n.Unknown {
+		// The job was queued where this instance cannot see it: instances
+		// behind one balancer with data files of their own.
+		w.log.LogAttrs(ctx, slog.LevelWarn, "the conversation moved on from a background job this instance's data does not have: "+
+			"was it queued by another instance with a data file of its own? Instances behind a load balancer must share one database "+
+			"(--database postgres://…); otherwise its result and follow-ups are pushed for a conversation that moved on",
+			slog.String("bot", bot), slog.String("cid", cid), slog.Int("seq", seq), slog.String("data", w.store.Where()))
+		return nil
+	}
 	level := slog.LevelDebug
 	if n.Jobs > 0 || n.Pushes > 0 {
 		level = slog.LevelInfo
@@ -312,7 +321,7 @@ func (w *Worker) Start(r Resumer) error {
 	jobs, pushes, err := w.store.Depth(ctx)
 	timers, terr := w.store.ArmedTimers(ctx)
 	if err == nil && terr == nil && (jobs > 0 || pushes > 0 || timers > 0) {
-		w.log.Info("outbox: resuming work left from before", "file", w.store.Path(), "jobs", jobs, "pushes", pushes, "follow_ups", timers)
+		w.log.Info("outbox: resuming work left from before", "data", w.store.Where(), "jobs", jobs, "pushes", pushes, "follow_ups", timers)
 	}
 	w.loops.Add(3)
 	go w.jobLoop()
