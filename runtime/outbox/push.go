@@ -93,6 +93,7 @@ type Batch struct {
 	At      time.Time // when it was claimed (the request's time)
 	claim   int64
 	attempt int64 // its row in push_attempts
+	solo    bool  // its one push goes alone
 }
 
 // PushIDs lists the batch's push ids in order.
@@ -168,7 +169,7 @@ func (s *Store) claimBatch(ctx context.Context, cid string, lease time.Duration,
 	}
 	defer tx.Rollback()
 	now := s.now()
-	rows, err := tx.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, events, n_events, attempts, next_at, lease_until, created_at
+	rows, err := tx.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, events, n_events, attempts, next_at, lease_until, created_at, solo
 FROM outbox_pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?{{lock}}`, cid, max(maxPushes, 1))
 	if err != nil {
 		return nil, time.Time{}, err
@@ -178,8 +179,8 @@ FROM outbox_pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?{{lock
 	for rows.Next() {
 		var p Push
 		var bot string
-		var next, lease, created int64
-		if err := rows.Scan(&p.ID, &p.PushID, &p.JobID, &bot, &p.Events, &p.NEvents, &p.Attempts, &next, &lease, &created); err != nil {
+		var next, lease, created, solo int64
+		if err := rows.Scan(&p.ID, &p.PushID, &p.JobID, &bot, &p.Events, &p.NEvents, &p.Attempts, &next, &lease, &created, &solo); err != nil {
 			rows.Close()
 			return nil, time.Time{}, err
 		}
@@ -192,9 +193,10 @@ FROM outbox_pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?{{lock
 				break
 			}
 			b.Bot = bot
-		} else if bot != b.Bot || size+len(p.Events) > maxBytes {
-			break
+		} else if bot != b.Bot || size+len(p.Events) > maxBytes || solo != 0 || b.solo {
+			break // a push that goes alone (Split) goes alone
 		}
+		b.solo = solo != 0
 		p.CreatedAt = fromMS(created)
 		p.Attempts++
 		size += len(p.Events)
@@ -310,6 +312,15 @@ func (s *Store) MarkSent(ctx context.Context, b *Batch, status int) (int, error)
 // and reason say why (for the attempt log and the error column).
 func (s *Store) Retry(ctx context.Context, b *Batch, at time.Time, status int, outcome, reason string) error {
 	_, err := s.updateBatch(ctx, b, status, outcome, `lease_until = 0, next_at = ?, last_status = ?, error = ?, updated_at = ?`, ms(at), status, reason, s.nowMS())
+	return err
+}
+
+// Split records that the API URL refused the batch, a request of several
+// pushes: each of them is sent again now, alone, so that only the push
+// it refuses fails (FailBatch then).
+func (s *Store) Split(ctx context.Context, b *Batch, status int, reason string) error {
+	_, err := s.updateBatch(ctx, b, status, "split", `solo = 1, lease_until = 0, next_at = ?, last_status = ?, error = ?, updated_at = ?`,
+		s.nowMS(), status, reason, s.nowMS())
 	return err
 }
 

@@ -103,10 +103,12 @@ ALTER TABLE {{p}}timers ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
 	// 4: the tables take the names they have on PostgreSQL, where they
 	// share a database with platform mode's (runtime/store).
 	`{{rename}}`,
-	// 5: the attempt log by conversation: the rate limit that instances
-	// sharing a database count together.
+	// 5: the attempt log by conversation (the rate limit that instances
+	// sharing a database count together), and pushes that go alone (a
+	// request of several was refused).
 	`
 CREATE INDEX outbox_push_attempts_cid ON outbox_push_attempts (cid, at);
+ALTER TABLE outbox_pushes ADD COLUMN solo INTEGER NOT NULL DEFAULT 0;
 `,
 }
 
