@@ -534,7 +534,9 @@ WHERE id IN (SELECT id FROM family) AND state IN ('pending', 'running')`, cid, s
 	}
 	n, _ := res.RowsAffected()
 	out.Jobs = int(n)
-	res, err = x.ExecContext(ctx, family+`UPDATE outbox_pushes SET state = 'superseded', lease_until = 0, updated_at = ?
+	// A push's lease stays: while it is held, the push is on its way
+	// (StaleInFlight).
+	res, err = x.ExecContext(ctx, family+`UPDATE outbox_pushes SET state = 'superseded', updated_at = ?
 WHERE state = 'pending' AND job_id IN (SELECT id FROM family)`, cid, seq, bot, now)
 	if err != nil {
 		return out, err

@@ -30,6 +30,7 @@ func TestOnPostgres(t *testing.T) {
 		"InstancesClaimEachOnce":      testInstancesClaimEachOnce,
 		"ActivityOnOtherInstanceWins": testActivityOnOtherInstanceWins,
 		"RateLimitShared":             TestRateLimitShared,
+		"StaleInFlight":               TestStaleInFlight,
 	} {
 		t.Run(name, fn)
 	}
@@ -176,5 +177,39 @@ func TestRateLimitShared(t *testing.T) {
 	clk.Set(t0.Add(time.Minute + time.Millisecond))
 	if b, wait, err = s.ClaimBatchWithin(ctx, "c1", time.Minute, 1, 1<<20, 2, time.Minute); err != nil || b == nil {
 		t.Fatalf("claim after the window: %v %v %v", b, wait, err)
+	}
+}
+
+// TestStaleInFlight: a push claimed for a request, then superseded (the
+// conversation moved on), is reported on its way until its request ends;
+// a pending push that is not superseded is not.
+func TestStaleInFlight(t *testing.T) {
+	s, _ := open(t)
+	s.Enqueue(ctx, job("c1", 1))
+	j, _ := s.ClaimJob(ctx, time.Minute)
+	if _, err := s.FinishJob(ctx, j, Finish{Push: &NewPush{Bot: "webshop", CID: "c1", Events: []byte(`[]`)}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.ClaimBatch(ctx, "c1", time.Minute, 10, 1<<20)
+	if err != nil || b == nil {
+		t.Fatalf("claim %v %v", b, err)
+	}
+	if _, ok, _ := s.StaleInFlight(ctx, "webshop", "c1"); ok {
+		t.Fatal("a push on its way that nothing superseded is reported stale")
+	}
+	if n, err := s.Supersede(ctx, "webshop", "c1", 1); err != nil || n.Pushes != 1 {
+		t.Fatalf("supersede %+v %v", n, err)
+	}
+	if until, ok, err := s.StaleInFlight(ctx, "webshop", "c1"); !ok || err != nil || !until.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("stale in flight: %v %v %v", until, ok, err)
+	}
+	if _, err := s.MarkSent(ctx, b, 200); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.StaleInFlight(ctx, "webshop", "c1"); ok {
+		t.Fatal("still in flight after its request ended")
+	}
+	if ps, _ := s.Pushes(ctx, "c1"); len(ps) != 1 || ps[0].State != PushSuperseded {
+		t.Fatalf("pushes %+v", ps)
 	}
 }

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -313,6 +314,20 @@ func (s *Store) MarkSent(ctx context.Context, b *Batch, status int) (int, error)
 func (s *Store) Retry(ctx context.Context, b *Batch, at time.Time, status int, outcome, reason string) error {
 	_, err := s.updateBatch(ctx, b, status, outcome, `lease_until = 0, next_at = ?, last_status = ?, error = ?, updated_at = ?`, ms(at), status, reason, s.nowMS())
 	return err
+}
+
+// StaleInFlight reports whether a request carrying superseded pushes of
+// conversation cid of bot may be on its way to the API URL now: a sender
+// claimed them before the conversation moved on and still holds their
+// lease. until is when the last such lease expires.
+func (s *Store) StaleInFlight(ctx context.Context, bot, cid string) (until time.Time, ok bool, err error) {
+	var v sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT MAX(lease_until) FROM outbox_pushes WHERE cid = ? AND lease_until > ? AND bot = ? AND state = 'superseded'`,
+		cid, s.nowMS(), bot).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, false, err
+	}
+	return fromMS(v.Int64), true, nil
 }
 
 // Split records that the API URL refused the batch, a request of several

@@ -109,6 +109,7 @@ ALTER TABLE {{p}}timers ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
 	`
 CREATE INDEX outbox_push_attempts_cid ON outbox_push_attempts (cid, at);
 ALTER TABLE outbox_pushes ADD COLUMN solo INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX outbox_pushes_leased ON outbox_pushes (cid) WHERE lease_until > 0;
 `,
 }
 

@@ -71,7 +71,7 @@ func plannedAt(planned, due int64) time.Time {
 // supersedeFollowUps marks the pending pushes of the conversation's
 // follow-ups superseded: the contact was active after they were made.
 func supersedeFollowUps(ctx context.Context, x conn, bot, cid string, now int64) error {
-	_, err := x.ExecContext(ctx, `UPDATE outbox_pushes SET state = 'superseded', lease_until = 0, updated_at = ?
+	_, err := x.ExecContext(ctx, `UPDATE outbox_pushes SET state = 'superseded', updated_at = ?
 WHERE cid = ? AND state = 'pending' AND bot = ? AND follow_up = 1`, now, cid, bot)
 	return err
 }

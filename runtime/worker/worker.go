@@ -261,13 +261,48 @@ func (w *Worker) SetTimer(ctx context.Context, f userlike.FollowUp) error {
 		return err
 	}
 	w.wakeTimers(f.Due)
+	w.awaitStale(ctx, f.Bot, f.CID)
 	return nil
 }
 
 // CancelTimer cancels a conversation's follow-up and supersedes the
 // pending pushes of its earlier follow-ups (userlike.Timers).
 func (w *Worker) CancelTimer(ctx context.Context, bot, cid string) error {
-	return w.store.CancelTimer(ctx, bot, cid)
+	if err := w.store.CancelTimer(ctx, bot, cid); err != nil {
+		return err
+	}
+	w.awaitStale(ctx, bot, cid)
+	return nil
+}
+
+// MaxStaleWait bounds how long a webhook turn waits for a request already
+// on its way with pushes it superseded (awaitStale): a push request's
+// time-out, and a little more.
+const MaxStaleWait = userlikeapi.DefaultTimeout + time.Second
+
+// awaitStale waits, when the turn superseded pushes that a sender had
+// already claimed (their request may be on its way), until that request
+// ended — at most MaxStaleWait, or the sender's lease. The turn's answer
+// then reaches the platform after the older context those pushes carry,
+// and the platform keeps the answer's: the newest.
+func (w *Worker) awaitStale(ctx context.Context, bot, cid string) {
+	until, ok, err := w.store.StaleInFlight(ctx, bot, cid)
+	if err != nil || !ok {
+		return
+	}
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for ok && err == nil && time.Since(start) < MaxStaleWait && w.clock.Now().Before(until) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		until, ok, err = w.store.StaleInFlight(ctx, bot, cid)
+	}
+	w.log.LogAttrs(ctx, slog.LevelInfo, "the answer waited for a request on its way with the older context it supersedes",
+		slog.String("bot", bot), slog.String("cid", cid), slog.Duration("waited", time.Since(start)), slog.Bool("ended", !ok))
 }
 
 func newTimer(f userlike.FollowUp) outbox.NewTimer {
@@ -297,6 +332,9 @@ func (w *Worker) Supersede(ctx context.Context, bot, cid string, seq int) error 
 	}
 	w.log.LogAttrs(ctx, level, "background job superseded: the conversation moved on; its result will not be pushed",
 		slog.String("bot", bot), slog.String("cid", cid), slog.Int("seq", seq), slog.Int("jobs", n.Jobs), slog.Int("pushes", n.Pushes))
+	if n.Pushes > 0 {
+		w.awaitStale(ctx, bot, cid)
+	}
 	return nil
 }
 
