@@ -18,20 +18,8 @@ func TestFaultSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds flowbot and runs it for several seconds")
 	}
-	var out bytes.Buffer
-	c := config{duration: 6 * time.Second, killEvery: 2500 * time.Millisecond, receiverEvery: 2 * time.Second, jitter: 0.3,
-		downMin: 300 * time.Millisecond, downMax: time.Second, restartDelay: 200 * time.Millisecond, userlike: 3, chat: 3, bad: 1,
-		rounds: 1, think: 20 * time.Millisecond, flowsDir: "../../examples", lease: time.Second, schedule: "0s,500ms",
-		drain: time.Minute, orderDelay: 50 * time.Millisecond, resultWait: 30 * time.Second}
-	ok, err := runFault(context.Background(), c, &out)
-	t.Log("\n" + out.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ok || !strings.Contains(out.String(), "RESULT: PASS") {
-		t.Fatal("the fault run did not pass")
-	}
-	if m := regexp.MustCompile(`SIGKILLed (\d+) times`).FindStringSubmatch(out.String()); m == nil || m[1] == "0" {
+	out := smoke(t, func(c *config) {})
+	if m := regexp.MustCompile(`SIGKILLed (\d+) times`).FindStringSubmatch(out); m == nil || m[1] == "0" {
 		t.Error("flowbot was not killed")
 	}
 }
@@ -49,12 +37,25 @@ func TestFaultThreeInstancesOnPostgres(t *testing.T) {
 	if base == "" {
 		base = storetest.DefaultPostgresURL
 	}
+	out := smoke(t, func(c *config) {
+		c.duration, c.killEvery, c.receiverEvery, c.userlike, c.chat, c.orderDelay = 8*time.Second, 2*time.Second, 3*time.Second, 6, 2, 100*time.Millisecond
+		c.database, c.instances, c.moveOn = base, 3, 0.3
+	})
+	if m := regexp.MustCompile(`moved on \(menu\) before the result: (\d+) conversations`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Error("no conversation moved on before its result")
+	}
+}
+
+// smoke runs a short fault run, its settings changed by set, and fails
+// the test unless it passes; it returns the summary.
+func smoke(t *testing.T, set func(*config)) string {
+	t.Helper()
 	var out bytes.Buffer
-	c := config{duration: 8 * time.Second, killEvery: 2 * time.Second, receiverEvery: 3 * time.Second, jitter: 0.3,
-		downMin: 300 * time.Millisecond, downMax: time.Second, restartDelay: 200 * time.Millisecond, userlike: 6, chat: 2, bad: 1,
+	c := config{duration: 6 * time.Second, killEvery: 2500 * time.Millisecond, receiverEvery: 2 * time.Second, jitter: 0.3,
+		downMin: 300 * time.Millisecond, downMax: time.Second, restartDelay: 200 * time.Millisecond, userlike: 3, chat: 3, bad: 1,
 		rounds: 1, think: 20 * time.Millisecond, flowsDir: "../../examples", lease: time.Second, schedule: "0s,500ms",
-		drain: time.Minute, orderDelay: 100 * time.Millisecond, resultWait: 30 * time.Second,
-		database: base, instances: 3, moveOn: 0.3}
+		drain: time.Minute, orderDelay: 50 * time.Millisecond, resultWait: 30 * time.Second}
+	set(&c)
 	ok, err := runFault(context.Background(), c, &out)
 	t.Log("\n" + out.String())
 	if err != nil {
@@ -63,7 +64,5 @@ func TestFaultThreeInstancesOnPostgres(t *testing.T) {
 	if !ok || !strings.Contains(out.String(), "RESULT: PASS") {
 		t.Fatal("the fault run did not pass")
 	}
-	if m := regexp.MustCompile(`moved on \(menu\) before the result: (\d+) conversations`).FindStringSubmatch(out.String()); m == nil || m[1] == "0" {
-		t.Error("no conversation moved on before its result")
-	}
+	return out.String()
 }

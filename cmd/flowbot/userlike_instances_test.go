@@ -90,6 +90,15 @@ func ulStart(t *testing.T, orders http.Handler, argsA, argsB []string) (a, b *mi
 	return a, b, plat, api
 }
 
+// ulToLookup plays a conversation on in up to its order lookup, which
+// is queued there.
+func ulToLookup(t *testing.T, plat *platformtest.Platform, in *miInstance, c *platformtest.Conversation) {
+	t.Helper()
+	for _, turn := range [][2]string{{"", "Name?"}, {"Al", "Colour"}, {"red", "Size?"}, {"XL", "Order id?"}, {"A-1", "Checking A-1"}} {
+		ulSay(t, plat, in, c, turn[0], turn[1])
+	}
+}
+
 // ulLogged waits (up to miWait) until one of the instances logged want.
 func ulLogged(want string, ins ...*miInstance) bool {
 	deadline := time.After(miWait)
@@ -187,11 +196,7 @@ func TestUserlikeInstancesDropMovedOnJob(t *testing.T) {
 	a, b, plat, api := ulTwo(t, orders)
 	defer close(release)
 	c := plat.Conversation("chatbot::job", "web")
-	ulSay(t, plat, a, c, "", "Name?")
-	ulSay(t, plat, a, c, "Al", "Colour")
-	ulSay(t, plat, a, c, "red", "Size?")
-	ulSay(t, plat, a, c, "XL", "Order id?")
-	ulSay(t, plat, a, c, "A-1", "Checking A-1")
+	ulToLookup(t, plat, a, c)
 	select {
 	case <-started:
 	case <-time.After(miWait):
@@ -225,11 +230,7 @@ func TestUserlikeSeparateFilesWarn(t *testing.T) {
 	a, b, plat, _ := ulStart(t, orders, []string{"--data", filepath.Join(t.TempDir(), "a.db")}, []string{"--data", filepath.Join(t.TempDir(), "b.db")})
 	defer close(release)
 	c := plat.Conversation("chatbot::files", "web")
-	ulSay(t, plat, a, c, "", "Name?")
-	ulSay(t, plat, a, c, "Al", "Colour")
-	ulSay(t, plat, a, c, "red", "Size?")
-	ulSay(t, plat, a, c, "XL", "Order id?")
-	ulSay(t, plat, a, c, "A-1", "Checking A-1")
+	ulToLookup(t, plat, a, c)
 	ulSay(t, plat, b, c, "menu", "Name?")
 	if !ulLogged("this instance's data does not have", b) || !strings.Contains(b.log(), "(--database postgres://") {
 		t.Errorf("B did not warn of the job it cannot see:\n%s", tail(b.log(), 20))

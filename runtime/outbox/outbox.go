@@ -61,11 +61,11 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // the database/sql driver "sqlite"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/store"
 )
 
 // Job states.
@@ -113,9 +113,7 @@ type Store struct {
 
 // IsPostgres reports whether addr names a PostgreSQL database
 // (postgres:// or postgresql://).
-func IsPostgres(addr string) bool {
-	return strings.HasPrefix(addr, "postgres://") || strings.HasPrefix(addr, "postgresql://")
-}
+func IsPostgres(addr string) bool { return store.IsPostgres(addr) }
 
 // Open opens the outbox at addr — a PostgreSQL URL, which any number of
 // flowbot processes may share, or the path of a SQLite file (created with
@@ -128,7 +126,9 @@ func Open(ctx context.Context, addr string, opts Options) (*Store, error) {
 	var err error
 	d := &dialect{postgres: IsPostgres(addr)}
 	if d.postgres {
-		db, err = openPostgres(ctx, addr, opts)
+		if db, err = store.OpenPostgres(ctx, addr, opts.MaxConns); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
 	} else {
 		db, err = openSQLite(ctx, addr, opts)
 	}
@@ -181,37 +181,12 @@ func openSQLite(ctx context.Context, path string, opts Options) (*sql.DB, error)
 	return db, nil
 }
 
-func openPostgres(ctx context.Context, addr string, opts Options) (*sql.DB, error) {
-	db, err := sql.Open("pgx", addr)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
-	}
-	n := opts.MaxConns
-	if n <= 0 {
-		n = 16
-	}
-	db.SetMaxOpenConns(n)
-	db.SetMaxIdleConns(n)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("outbox: cannot reach PostgreSQL at %s: %w", redact(addr), err)
-	}
-	return db, nil
-}
-
 // redact hides a password in a database URL.
 func redact(addr string) string {
 	if !IsPostgres(addr) {
 		return addr
 	}
-	u, err := url.Parse(addr)
-	if err != nil {
-		return "the database URL"
-	}
-	return u.Redacted()
+	return store.Redact(addr)
 }
 
 // DB returns the open database, for packages that keep their own tables in
