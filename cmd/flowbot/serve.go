@@ -36,6 +36,7 @@ type serveFlags struct {
 	logFormat   string
 	logLevel    string
 	data        string
+	dataShared  bool // data is the postgres:// --database (not given itself)
 	lease       time.Duration
 	workers     int
 	watch       bool
@@ -163,7 +164,7 @@ is given.`,
 			if !cmd.Flags().Changed("data") && outbox.IsPostgres(f.database) {
 				// Instances sharing a PostgreSQL database share Userlike
 				// mode's pending work and flow versions there too.
-				f.data = f.database
+				f.data, f.dataShared = f.database, true
 			}
 			return serve(cmd, f, stderr)
 		},
@@ -300,6 +301,10 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	}
 	if f.logBodies {
 		logger.Warn("--log-bodies is on: logs will contain message texts and contact data")
+	}
+	if _, err := os.Stat(defaultDataPath); err == nil && f.dataShared {
+		logger.Warn("Userlike mode now keeps its pending work in the PostgreSQL --database; what is left in " + defaultDataPath +
+			" is not taken over: run once with --data " + defaultDataPath + " until flowbot_outbox_pending is 0, then remove the file")
 	}
 	srv, err := server.New(server.Config{
 		Addr:        f.addr,
