@@ -163,15 +163,18 @@ type Worker struct {
 	timerWake chan struct{}
 	// timerAt is when the timer loop plans to look next (UnixNano), 0
 	// while it is looking: SetTimer wakes it for an earlier timer.
-	timerAt   atomic.Int64
-	followObs FollowUpObserver // nil: not counted
-	stop      chan struct{}    // closed by Stop: claim nothing more
-	workCtx   context.Context
-	cancel    context.CancelFunc // interrupts the work in flight
-	loops     sync.WaitGroup
-	inflight  sync.WaitGroup
-	started   bool
-	stopOnce  sync.Once
+	timerAt atomic.Int64
+	// warnedUnknown is when Supersede last warned of a job it does not
+	// have (UnixNano).
+	warnedUnknown atomic.Int64
+	followObs     FollowUpObserver // nil: not counted
+	stop          chan struct{}    // closed by Stop: claim nothing more
+	workCtx       context.Context
+	cancel        context.CancelFunc // interrupts the work in flight
+	loops         sync.WaitGroup
+	inflight      sync.WaitGroup
+	started       bool
+	stopOnce      sync.Once
 }
 
 // New returns a Worker; it does nothing until Start.
@@ -319,7 +322,12 @@ func (w *Worker) Supersede(ctx context.Context, bot, cid string, seq int) error 
 	}
 	if n.Unknown {
 		// The job was queued where this instance cannot see it: instances
-		// behind one balancer with data files of their own.
+		// behind one balancer with data files of their own. Said at most
+		// once a minute (a context anyone can edit may name any job).
+		if last := w.warnedUnknown.Load(); last != 0 && time.Since(time.Unix(0, last)) < time.Minute {
+			return nil
+		}
+		w.warnedUnknown.Store(time.Now().UnixNano())
 		w.log.LogAttrs(ctx, slog.LevelWarn, "the conversation moved on from a background job this instance's data does not have: "+
 			"was it queued by another instance with a data file of its own? Instances behind a load balancer must share one database "+
 			"(--database postgres://…); otherwise its result and follow-ups are pushed for a conversation that moved on",
