@@ -17,6 +17,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/httpjob"
 	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/outbox"
+	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
 	"github.com/flowbot/flowbot/runtime/userlikeapi"
@@ -264,5 +265,32 @@ func TestStopHandsBackWork(t *testing.T) {
 	waitFor(t, "the job done", func() bool {
 		jobs, _ := e.store.Jobs(context.Background(), "c-stop")
 		return jobs[0].State == outbox.JobDone && jobs[0].Attempts == 1
+	})
+}
+
+// TestJobRunnerPanicTakesErrorPath: a runner that panics while making the
+// request (a bug) fails the job as its own failure: the flow takes its
+// error path and that turn is pushed, rather than nothing.
+func TestJobRunnerPanicTakesErrorPath(t *testing.T) {
+	e := newJobEnv(t, true)
+	if err := e.w.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.Jobs = turn.RunnerFunc(func(context.Context, *engine.Job) engine.HTTPResult { panic("runner bug") })
+	w2 := New(cfg)
+	if err := w2.Start(e.h); err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Stop(context.Background())
+	e.askOrder(t, "c-panic")
+	wake(w2.jobWake)
+	reqs := e.api.Wait(1, wait)
+	if len(reqs) != 1 || !reqs[0].Accepted || !strings.Contains(strings.Join(bodies(reqs[0].Packets), " "), "can't reach the order system") {
+		t.Fatalf("push %+v", reqs)
+	}
+	waitFor(t, "the job done", func() bool {
+		jobs, _ := e.store.Jobs(context.Background(), "c-panic")
+		return len(jobs) == 1 && jobs[0].State == outbox.JobDone
 	})
 }
