@@ -29,6 +29,12 @@
 //     events as a push and arms the next rule's timer. A follow-up whose
 //     conversation moved on is dropped, and nothing is pushed.
 //
+// Any number of Workers may run on one outbox — processes on one SQLite
+// file, or instances on one PostgreSQL database: claims and leases keep
+// each piece of work with one of them, the rate limit is counted in the
+// shared attempt log, and a webhook turn on any instance supersedes the
+// work of the others (docs/userlike.md, "Many instances").
+//
 // Every schedule reads the injected clock, so that tests move time by hand.
 //
 // The worker never reads or writes a context itself: the job keeps the
@@ -133,7 +139,7 @@ type Config struct {
 	Senders int           // push requests at once (one per cid); DefaultSenders when 0
 	Lease   time.Duration // of a claimed job or batch, renewed at a third of it; DefaultLease when 0
 	// Poll is how often the loops look for work written by another process
-	// on the same file; DefaultPoll when 0. Work of this process wakes them
+	// on the same file or database; DefaultPoll when 0. Work of this process wakes them
 	// at once.
 	Poll           time.Duration
 	Backoff        userlikeapi.Backoff  // retry spacing; the zero value is 1 s doubling to 5 min, with jitter
