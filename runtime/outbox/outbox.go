@@ -97,7 +97,7 @@ type Options struct {
 	// BusyTimeout is how long a write waits for another process's (SQLite);
 	// 0 is 5 s.
 	BusyTimeout time.Duration
-	// MaxConns bounds PostgreSQL's connection pool; 0 is 16.
+	// MaxConns bounds PostgreSQL's connection pool; 0 is DefaultMaxConns.
 	MaxConns int
 }
 
@@ -110,6 +110,11 @@ type Store struct {
 	clock clock.Clock
 	path  string
 }
+
+// DefaultMaxConns bounds an outbox's PostgreSQL connections unless
+// Options.MaxConns says otherwise (platform mode's store, on the same
+// database, opens up to 16 more).
+const DefaultMaxConns = 8
 
 // IsPostgres reports whether addr names a PostgreSQL database
 // (postgres:// or postgresql://).
@@ -126,7 +131,11 @@ func Open(ctx context.Context, addr string, opts Options) (*Store, error) {
 	var err error
 	d := &dialect{postgres: IsPostgres(addr)}
 	if d.postgres {
-		if db, err = store.OpenPostgres(ctx, addr, opts.MaxConns); err != nil {
+		n := opts.MaxConns
+		if n <= 0 {
+			n = DefaultMaxConns
+		}
+		if db, err = store.OpenPostgres(ctx, addr, n); err != nil {
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
 	} else {
