@@ -68,6 +68,8 @@ type report struct {
 	// Conversations that moved on before the result: pushed before the
 	// move, dropped, or stale (pushed after the menu's answer).
 	ulMoved, ulBeforeMove, ulDropped, ulStale int
+	// Follow-up conversations (-follow-ups): reminders pushed, lost, stale.
+	remConvs, remFailed, remPushed, remLost, remStale int
 	// Chat API
 	chConvs, chFailed, chSent, chOrders, chDuplicate, chBot, chLost, chMissingReply, chMissingResult, chTimeouts int
 	chUserMismatch, chOutOfOrder, chPhantom, chPendingLeft, chErrorPath, chFlowErrors                            int
@@ -178,7 +180,11 @@ func (r *run) check() *report {
 			}
 		}
 	}
+	r.checkReminders(rep)
 	for _, cid := range r.pushes.CIDs() {
+		if strings.HasPrefix(cid, "chatbot::remind:") {
+			continue
+		}
 		if !known[cid] {
 			rep.ulPhantom++
 			rep.fail("Userlike: pushes for an unknown cid %s", cid)
@@ -401,6 +407,10 @@ func (rep *report) print(out io.Writer, r *run, took time.Duration) bool {
 	fmt.Fprintf(out, "  results pushed %d, LOST %d; error-path results %d; pushes: %d distinct push ids in %d requests, %d push ids redelivered (same id), %d extra pushes from re-sent turns; pushes for unknown cids %d; bad push requests %d\n",
 		rep.ulPushed, rep.ulLost, rep.ulErrorPath, pdistinct, preq, predelivered, rep.ulExtra, rep.ulPhantom, len(pbad))
 	fmt.Fprintf(out, "  order API requests %d (for %d lookups)\n", orders, rep.ulLookups+rep.chOrders)
+	if rep.remConvs > 0 {
+		fmt.Fprintf(out, "  follow-ups: %d conversations (%d did not complete); reminder pushed %d, LOST %d, STALE (a state already left) %d\n",
+			rep.remConvs, rep.remFailed, rep.remPushed, rep.remLost, rep.remStale)
+	}
 	fmt.Fprintf(out, "  moved on (menu) before the result: %d conversations; result pushed before the menu's answer %d, dropped %d, STALE (arrived after it) %d\n",
 		rep.ulMoved, rep.ulBeforeMove, rep.ulDropped, rep.ulStale)
 	rreq, rdistinct, rdup, rbad := r.recv.Totals()
@@ -432,9 +442,9 @@ func (rep *report) print(out io.Writer, r *run, took time.Duration) bool {
 	for _, b := range rbad {
 		rep.fail("bad delivery: %s", b)
 	}
-	lost := rep.ulLost + rep.chLost + rep.chMissingReply + rep.chMissingResult
+	lost := rep.ulLost + rep.chLost + rep.chMissingReply + rep.chMissingResult + rep.remLost
 	failed := !exitOK || n5 > 0 || n4 > 0 || lost > 0 || len(rep.failures) > 0 || !rep.drained || rep.stopErr != nil || rep.logs.panics > 0 ||
-		rep.chUserMismatch+rep.chOutOfOrder+rep.chPhantom+rep.chPendingLeft+rep.ulFailed+rep.chFailed+rep.ulStale > 0
+		rep.chUserMismatch+rep.chOutOfOrder+rep.chPhantom+rep.chPendingLeft+rep.ulFailed+rep.chFailed+rep.ulStale+rep.remStale+rep.remFailed > 0
 	st.mu.Lock()
 	if st.nfail > 0 {
 		failed = true

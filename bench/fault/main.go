@@ -34,6 +34,11 @@
 //     lookup; the worker waits for its result to arrive on the webhook) and
 //     "3" (opening hours), each POST with its own Idempotency-Key;
 //
+// -follow-ups clients play a flow with on_silence reminders (added to the
+// flows of -flows), half of them answering before the first reminder is
+// due: each must get the reminder of the state it is in, and none of a
+// state it had left;
+//
 // with -move-on, a share of the Userlike conversations sends "menu"
 // right after the lookup turn (to the next instance): their result must
 // then not arrive after the menu's answer (it would be stale: the older
@@ -108,6 +113,7 @@ type config struct {
 	keep          bool
 	instances     int
 	moveOn        float64
+	followUps     int
 }
 
 func main() {
@@ -135,6 +141,7 @@ func main() {
 	flag.DurationVar(&c.resultWait, "result-wait", 2*time.Minute, "how long a Chat API client waits for a lookup's result before it goes on")
 	flag.IntVar(&c.instances, "instances", 1, "flowbot serve processes on one database, each client request going to the next (round robin); more than 1 needs a postgres:// -database")
 	flag.Float64Var(&c.moveOn, "move-on", 0, "share of Userlike conversations that send \"menu\" right after the lookup turn, before its result (which must then not be pushed after the menu's answer)")
+	flag.IntVar(&c.followUps, "follow-ups", 0, "concurrent Userlike conversations of a flow with on_silence reminders (added to -flows): half answer before the reminder; each must get the reminder of the state it is in, and none of a state it left")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary folder (flowbot.log, data files) even when the run passes")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: go run ./bench/fault [flags]\n\nDrives flowbot serve (Userlike webhooks and the Chat API) while killing it and\nits receivers, then checks that no conversation or message was lost.\n\nFlags:\n")
@@ -176,11 +183,12 @@ type run struct {
 	stopping atomic.Bool   // workers finish their conversation and stop
 	abort    chan struct{} // closed when clients must give up (drain timeout, interrupt)
 
-	mu    sync.Mutex
-	ul    []*ulConv
-	chats []*chatConv
-	kills []time.Time
-	chaos chaosStats
+	mu      sync.Mutex
+	ul      []*ulConv
+	reminds []*remindConv
+	chats   []*chatConv
+	kills   []time.Time
+	chaos   chaosStats
 }
 
 // chaosStats counts the faults injected.
@@ -258,6 +266,12 @@ func runFault(ctx context.Context, c config, out io.Writer) (bool, error) {
 	if c.instances > 1 {
 		data = database
 	}
+	flowsDir := c.flowsDir
+	if c.followUps > 0 {
+		if flowsDir, err = flowsWithRemind(c.flowsDir, r.dir); err != nil {
+			return false, err
+		}
+	}
 	var addrs []string
 	for i := range c.instances {
 		addr, err := harness.FreeAddr()
@@ -269,7 +283,7 @@ func runFault(ctx context.Context, c config, out io.Writer) (bool, error) {
 			log = filepath.Join(r.dir, fmt.Sprintf("flowbot-%d.log", i+1))
 		}
 		srv := &harness.Server{Bin: bin, Addr: addr, LogPath: log,
-			Args: append([]string{"--flows", c.flowsDir, "--data", data, "--database", database,
+			Args: append([]string{"--flows", flowsDir, "--data", data, "--database", database,
 				"--lease", c.lease.String(), "--delivery-schedule", c.schedule, "--log-level", "info"}, extra...),
 			Env: []string{"ORDER_API_URL=" + orderEP.URL(), "USERLIKE_API_URL=" + r.pushEP.URL() + "/push", "USERLIKE_API_TOKEN=" + pushToken,
 				"FLOWBOT_API_KEYS=" + r.apiKey, "FLOWBOT_WEBHOOK_SECRET=" + secret, "FLOWBOT_WEBHOOK_TOKEN=", "FLOWBOT_DATABASE="}}
@@ -306,6 +320,9 @@ func runFault(ctx context.Context, c config, out io.Writer) (bool, error) {
 	}
 	for range c.bad {
 		workers.Go(r.badWorker)
+	}
+	for w := range c.followUps {
+		workers.Go(func() { r.followUpWorker(w) })
 	}
 	var chaos sync.WaitGroup
 	chaos.Go(func() { r.killLoop(faultCtx) })

@@ -26,8 +26,9 @@ func TestFaultSmoke(t *testing.T) {
 
 // TestFaultThreeInstancesOnPostgres runs the harness briefly with three
 // instances on one PostgreSQL database behind the round-robin client,
-// random instances killed, and a third of the Userlike conversations
-// moving on before their result: nothing lost, nothing stale.
+// random instances killed, a third of the Userlike conversations moving
+// on before their result, and conversations with follow-ups, half of them
+// answered before the reminder: nothing lost, nothing stale.
 func TestFaultThreeInstancesOnPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds flowbot and runs three of it for several seconds")
@@ -39,10 +40,13 @@ func TestFaultThreeInstancesOnPostgres(t *testing.T) {
 	}
 	out := smoke(t, func(c *config) {
 		c.duration, c.killEvery, c.receiverEvery, c.userlike, c.chat, c.orderDelay = 8*time.Second, 2*time.Second, 3*time.Second, 6, 2, 100*time.Millisecond
-		c.database, c.instances, c.moveOn = base, 3, 0.3
+		c.database, c.instances, c.moveOn, c.followUps = base, 3, 0.3, 3
 	})
 	if m := regexp.MustCompile(`moved on \(menu\) before the result: (\d+) conversations`).FindStringSubmatch(out); m == nil || m[1] == "0" {
 		t.Error("no conversation moved on before its result")
+	}
+	if m := regexp.MustCompile(`follow-ups: \d+ conversations \(0 did not complete\); reminder pushed (\d+), LOST 0, STALE \(a state already left\) 0`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Error("no follow-up pushed, or one lost or stale")
 	}
 }
 
