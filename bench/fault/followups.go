@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
@@ -17,29 +18,9 @@ import (
 
 // remindFlow is the flow of the follow-up clients (-follow-ups): two
 // questions, each with a reminder after followUpAfter of silence.
-const remindFlow = `name: remind
-start: ask_name
-api_url: ${env.USERLIKE_API_URL}
-api_token: ${env.USERLIKE_API_TOKEN}
-states:
-  ask_name:
-    ask: "Your name?"
-    save: name
-    max_length: 40
-    next: ask_color
-    on_silence:
-      - {after: 2s, say: "Reminder: your name?"}
-  ask_color:
-    ask: "Colour, {{ name }}?"
-    save: color
-    max_length: 40
-    next: done
-    on_silence:
-      - {after: 2s, say: "Reminder: your colour, {{ name }}?"}
-  done:
-    say: "Thanks {{ name }}."
-    do: [end]
-`
+//
+//go:embed remind.yaml
+var remindFlow string
 
 // followUpAfter is the reminders' after.
 const followUpAfter = 2 * time.Second

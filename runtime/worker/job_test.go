@@ -306,7 +306,7 @@ func TestMoveOnWaitsForStalePushOnItsWay(t *testing.T) {
 	arrived, release := make(chan struct{}), make(chan struct{})
 	var releaseOnce sync.Once
 	free := func() { releaseOnce.Do(func() { close(release) }) }
-	defer free() // a failed test lets the held request go
+	defer free()             // a failed test lets the held request go
 	var answered atomic.Bool // the API URL answered the push
 	var once sync.Once
 	e.api.Respond = func(n int, r *http.Request) (int, http.Header) {
