@@ -362,3 +362,20 @@ func TestPoolKeepsNoText(t *testing.T) {
 		t.Fatalf("%d built, %d idle", built, idle)
 	}
 }
+
+// TestSlowMachineBuildsTheSandbox plays a machine so loaded that every
+// regular expression call seems to take a second: building a runtime
+// (whose prelude matches patterns itself) must still work, and a
+// script's own calls are still refused as possible silent give-ups.
+func TestSlowMachineBuildsTheSandbox(t *testing.T) {
+	var calls time.Duration
+	regexpClock = func() time.Time { calls += time.Second; return time.Unix(0, 0).Add(calls) }
+	defer func() { regexpClock = time.Now }()
+	newVM() // panicked before: the prelude's own matchAll "ran for more than 25ms"
+	p := compile(t, `say(String(/a/.test(event.text)))`)
+	_, err := (&Host{Timeout: time.Second}).Run(context.Background(), p, Input{Event: map[string]any{"text": "abc"}, Vars: map[string]string{}})
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != "exception" || !strings.Contains(e.Msg, "ran for more than") {
+		t.Fatalf("want the slow-call RangeError from a script's own call, got %v", err)
+	}
+}
