@@ -73,6 +73,7 @@ type Record struct {
 	Text       bool   `json:"text,omitempty"`
 	Carry      bool   `json:"carry,omitempty"`
 	QueueAsync bool   `json:"queue_async,omitempty"`
+	LeaveJobs  bool   `json:"leave_jobs,omitempty"` // no job runner: the first job is left to queue (platform mode)
 	Chain      int    `json:"chain,omitempty"`
 	Keys       string `json:"keys,omitempty"` // the sealing key's id, ":enc" when it encrypts; "" unsigned
 
@@ -139,7 +140,7 @@ func New(r *turn.Request, o *turn.Outcome, at time.Time) Record {
 	f := o.Bot.Flow()
 	res := &o.Result
 	rec := Record{Kind: KindTurn, At: at, Conversation: r.Binding, Flow: f.Name, Version: f.ShortHash(), Now: r.Event.Now,
-		Text: r.Text, Carry: r.Carry, QueueAsync: r.QueueAsync, Chain: r.Chain, Keys: keysOf(r.Keys),
+		Text: r.Text, Carry: r.Carry, QueueAsync: r.QueueAsync, LeaveJobs: r.Jobs == nil, Chain: r.Chain, Keys: keysOf(r.Keys),
 		From: SessionOf(o.From), Event: r.Event, To: SessionOf(res.Session), Actions: res.Actions, Queued: res.Job,
 		Timer: res.Timer, Trace: res.Trace, Errors: o.Kinds(), Digest: Digest(o)}
 	if !r.Event.Now.IsZero() {
@@ -207,12 +208,13 @@ type digestOf struct {
 	Errors  []string          `json:"errors"`
 }
 
-// Digest is a hash of what the turn produced: the session after, the
-// actions and their rendering, the jobs it made and left, the follow-up,
+// Digest is a hash of what the turn produced: the session after (but its
+// version), the actions and their rendering, the jobs it made and left, the follow-up,
 // its outcome and problems.
 func Digest(o *turn.Outcome) string {
 	d := digestOf{To: SessionOf(o.Result.Session), Actions: o.Result.Actions, Packets: o.Rendered.Packets, Queued: o.Result.Job,
 		Timer: o.Result.Timer, Outcome: [3]bool{o.Dropped, o.TooBig, o.Result.Ignored}, Errors: o.Kinds()}
+	d.To.Version = "" // the version that ran is the record's: a replay on another compares the rest
 	for _, j := range o.Jobs {
 		d.Jobs = append(d.Jobs, *j.Job)
 	}

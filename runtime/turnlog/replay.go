@@ -47,7 +47,10 @@ func Replay(ctx context.Context, rec Record, bot *engine.Bot) Replayed {
 	from := rec.From.Engine()
 	req := turn.Request{Deployment: engine.NewDeployment(bot), Session: &from, ContextErr: contextErr(rec.ContextError),
 		Keys: replayKeys(rec.Keys), Binding: rec.Conversation, Event: rec.Event, Text: rec.Text, Carry: rec.Carry,
-		QueueAsync: rec.QueueAsync, Chain: rec.Chain, Jobs: &answers{rec: &rec}, Now: func() time.Time { return rec.Now }}
+		QueueAsync: rec.QueueAsync, Chain: rec.Chain, Now: func() time.Time { return rec.Now }}
+	if !rec.LeaveJobs {
+		req.Jobs = &answers{rec: &rec}
+	}
 	if rec.Event.Location != nil && rec.Redacted {
 		return Replayed{Skipped: "its location was redacted"}
 	}
@@ -203,6 +206,17 @@ func describeAction(a engine.Action) string {
 			opts = append(opts, fmt.Sprintf("%s %q", o.ID, o.Label))
 		}
 		return fmt.Sprintf("choice: %q [%s]", a.Choice.Body, strings.Join(opts, " | "))
+	case engine.ActMedia:
+		if a.Media != nil {
+			return fmt.Sprintf("media: %s %s %q", a.Media.Type, a.Media.URL, a.Media.Caption)
+		}
+	case engine.ActNavigate:
+		return "navigate: " + a.URL
+	case engine.ActDelay:
+		return fmt.Sprintf("delay: %gs", a.Seconds)
+	case engine.ActPlatform:
+		p, _ := json.Marshal(a.Payload)
+		return fmt.Sprintf("platform: %s %s", a.Name, p)
 	}
 	b, _ := json.Marshal(a)
 	return fmt.Sprintf("%s: %s", a.Kind, b)
