@@ -181,6 +181,9 @@ func Lines(rec *Record) []string {
 		state += " (done)"
 	}
 	out = append(out, state)
+	if rec.To.Retries > 0 {
+		out = append(out, fmt.Sprintf("retries: %d", rec.To.Retries))
+	}
 	for _, k := range sortedKeys(rec.To.Vars) {
 		out = append(out, fmt.Sprintf("var %s: %q", k, rec.To.Vars[k]))
 	}
