@@ -192,7 +192,9 @@ type Request struct {
 // Observer is told of every turn Run completes, dropped follow-ups
 // included, and of each turn Inline completes again (with the request as
 // Run would have made it: QueueAsync off). It is called on the turn's
-// goroutine: it must return quickly and keep neither pointer.
+// goroutine and must return quickly; it may keep copies of r and o for
+// later (the turn log does): what they point to is not changed after the
+// turn, and must not be changed by the observer.
 type Observer interface {
 	Observe(r *Request, o *Outcome)
 }

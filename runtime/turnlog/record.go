@@ -20,15 +20,16 @@
 package turnlog
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"hash/fnv"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/turn"
 )
@@ -169,13 +170,17 @@ func New(r *turn.Request, o *turn.Outcome, at time.Time) Record {
 // turnID is the turn's ID: the same for the same conversation, flow,
 // clock, event and place in the chain.
 func turnID(rec *Record) string {
-	h := sha256.New()
-	for _, s := range []string{rec.Conversation, rec.Flow, strconv.FormatInt(rec.Now.UnixNano(), 10), rec.Event.Name,
-		rec.From.State, strconv.Itoa(rec.From.JobSeq), strconv.Itoa(rec.Chain)} {
+	h := fnv.New64a()
+	for _, s := range []string{rec.Conversation, rec.Flow, rec.Event.Name, rec.From.State} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	var b [24]byte
+	n := strconv.AppendInt(b[:0], rec.Now.UnixNano(), 36)
+	n = strconv.AppendInt(append(n, 0), int64(rec.From.JobSeq), 36)
+	n = strconv.AppendInt(append(n, 0), int64(rec.Chain), 36)
+	h.Write(n)
+	return strconv.FormatUint(h.Sum64()|1<<63, 16) // always 16 digits
 }
 
 // keysOf describes the key ring's sealing key as the log keeps it: its
@@ -196,30 +201,171 @@ func keysOf(k *engine.ContextKeys) string {
 	return first
 }
 
-// digestOf is what a turn's digest covers.
-type digestOf struct {
-	To      Session           `json:"to"`
-	Actions []engine.Action   `json:"actions"`
-	Packets []channels.Packet `json:"packets"`
-	Queued  *engine.Job       `json:"queued"`
-	Timer   *engine.Timer     `json:"timer"`
-	Jobs    []engine.Job      `json:"jobs"`
-	Outcome [3]bool           `json:"outcome"`
-	Errors  []string          `json:"errors"`
+// Digest is a hash of what the turn produced: the session after (but its
+// version: the version that ran is the record's), the actions, the jobs
+// it made and left to queue, the follow-up, its outcome and problems. The
+// rendering is not hashed: it follows from the actions and the channel.
+// It is taken without reflection, as it runs for every turn logged.
+func Digest(o *turn.Outcome) string {
+	d := digesters.Get().(*digester)
+	defer digesters.Put(d)
+	d.b = d.b[:0]
+	d.session(o.Result.Session)
+	d.int(len(o.Result.Actions))
+	for i := range o.Result.Actions {
+		d.action(&o.Result.Actions[i])
+	}
+	d.int(len(o.Jobs))
+	for _, j := range o.Jobs {
+		d.job(j.Job)
+	}
+	d.job(o.Result.Job)
+	if t := o.Result.Timer; t != nil {
+		d.str(t.State)
+		d.int(t.Rule)
+		d.int(int(t.After))
+		d.bool(t.Continue)
+	} else {
+		d.str("-")
+	}
+	d.bool(o.Dropped)
+	d.bool(o.TooBig)
+	d.bool(o.Result.Ignored)
+	for _, k := range o.Kinds() {
+		d.str(k)
+	}
+	return hashBytes(d.b)
 }
 
-// Digest is a hash of what the turn produced: the session after (but its
-// version), the actions and their rendering, the jobs it made and left, the follow-up,
-// its outcome and problems.
-func Digest(o *turn.Outcome) string {
-	d := digestOf{To: SessionOf(o.Result.Session), Actions: o.Result.Actions, Packets: o.Rendered.Packets, Queued: o.Result.Job,
-		Timer: o.Result.Timer, Outcome: [3]bool{o.Dropped, o.TooBig, o.Result.Ignored}, Errors: o.Kinds()}
-	d.To.Version = "" // the version that ran is the record's: a replay on another compares the rest
-	for _, j := range o.Jobs {
-		d.Jobs = append(d.Jobs, *j.Job)
+// digesters reuse digesters' buffers.
+var digesters = sync.Pool{New: func() any { return &digester{b: make([]byte, 0, 1024)} }}
+
+// digester writes values unambiguously (each with its length) for Digest.
+type digester struct{ b []byte }
+
+func (d *digester) int(n int) { d.b = strconv.AppendInt(append(d.b, 'i'), int64(n), 10) }
+
+func (d *digester) str(s string) {
+	d.int(len(s))
+	d.b = append(d.b, s...)
+}
+
+func (d *digester) bool(v bool) {
+	if v {
+		d.b = append(d.b, 't')
+	} else {
+		d.b = append(d.b, 'f')
 	}
-	b, _ := json.Marshal(d) // plain data: cannot fail
-	return hashBytes(b)
+}
+
+func (d *digester) strMap(m map[string]string) {
+	d.int(len(m))
+	for _, k := range sortedKeys(m) {
+		d.str(k)
+		d.str(m[k])
+	}
+}
+
+func (d *digester) session(s engine.Session) {
+	d.str(s.Flow)
+	d.str(s.State)
+	d.strMap(s.Vars)
+	if p := s.Pending; p != nil {
+		d.bool(p.Numbered)
+		d.int(len(p.Options))
+		for _, o := range p.Options {
+			d.str(o.ID)
+			d.str(o.Label)
+		}
+	} else {
+		d.str("-")
+	}
+	d.int(s.Retries)
+	d.bool(s.Done)
+	d.int(s.JobSeq)
+	d.int(s.AwaitSeq)
+	d.bool(s.Foreign)
+}
+
+func (d *digester) action(a *engine.Action) {
+	d.str(string(a.Kind))
+	d.str(a.Text)
+	d.bool(a.Markdown)
+	if m := a.Media; m != nil {
+		d.str(m.Type)
+		d.str(m.URL)
+		d.str(m.Caption)
+	} else {
+		d.str("-")
+	}
+	d.int(len(a.Buttons))
+	for _, b := range a.Buttons {
+		d.str(b.Label)
+		d.str(b.URL)
+	}
+	d.str(a.URL)
+	d.b = strconv.AppendFloat(d.b, a.Seconds, 'g', -1, 64)
+	if c := a.Choice; c != nil {
+		for _, s := range []string{c.Form, c.Body, c.Fallback, c.Header, c.Footer, c.Button} {
+			d.str(s)
+		}
+		d.int(len(c.Options))
+		for _, o := range c.Options {
+			for _, s := range []string{o.ID, o.Label, o.Description, o.Image} {
+				d.str(s)
+			}
+		}
+	} else {
+		d.str("-")
+	}
+	d.str(a.Name)
+	d.int(len(a.Payload))
+	keys := make([]string, 0, len(a.Payload))
+	for k := range a.Payload {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		d.str(k)
+		switch v := a.Payload[k].(type) {
+		case string:
+			d.str(v)
+		default:
+			b, _ := json.Marshal(v) // rare: numbers, booleans, lists
+			d.str(string(b))
+		}
+	}
+}
+
+func (d *digester) job(j *engine.Job) {
+	if j == nil {
+		d.str("-")
+		return
+	}
+	d.int(j.Seq)
+	d.str(j.State)
+	d.str(j.Method)
+	d.str(j.URL)
+	d.int(len(j.Headers))
+	for _, h := range j.Headers {
+		d.str(h[0])
+		d.str(h[1])
+	}
+	d.str(string(j.Body))
+	d.bool(j.Async)
+	if l := j.LLM; l != nil {
+		d.str(l.System)
+		for _, m := range l.Messages {
+			d.str(m.Role)
+			d.str(m.Content)
+		}
+		d.int(l.MaxTokens)
+		if l.Temperature != nil {
+			d.b = strconv.AppendFloat(d.b, *l.Temperature, 'g', -1, 64)
+		}
+	} else {
+		d.str("-")
+	}
 }
 
 // hashBytes is the hash a log shows for b.
@@ -230,14 +376,3 @@ func hashBytes(b []byte) string {
 
 // IsHash reports whether s is a value redaction replaced.
 func IsHash(s string) bool { return strings.HasPrefix(s, "h:") && len(s) == 18 }
-
-// Marshal is the record's line, without its newline.
-func (rec *Record) Marshal() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rec); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
-}

@@ -21,8 +21,13 @@ import (
 // equal hashes: they can be compared, and a short one guessed by trying
 // values, so a redacted log is pseudonymous, not anonymous. Bytes are
 // dropped and their hash kept in their place's string form.
-func Redact(rec *Record) {
-	r := redactor{}
+func Redact(rec *Record) { redactWith(rec, nil) }
+
+// redactWith is Redact, remembering the hashes of recent values in cache
+// (nil: none); a Writer keeps one, as a flow's own texts recur in every
+// conversation.
+func redactWith(rec *Record, cache map[string]string) {
+	r := redactor{cache: cache}
 	rec.From = r.session(rec.From)
 	r.event(&rec.Event)
 	for i := range rec.Jobs {
@@ -48,14 +53,30 @@ func Redact(rec *Record) {
 }
 
 // redactor hashes values; changed says whether it hashed any.
-type redactor struct{ changed bool }
+type redactor struct {
+	changed bool
+	cache   map[string]string
+}
+
+// maxCached bounds a Writer's cache of hashes (it is emptied when full).
+const maxCached = 4096
 
 func (r *redactor) str(s string) string {
 	if s == "" || IsHash(s) {
 		return s
 	}
 	r.changed = true
-	return hashBytes([]byte(s))
+	if h, ok := r.cache[s]; ok {
+		return h
+	}
+	h := hashBytes([]byte(s))
+	if r.cache != nil {
+		if len(r.cache) >= maxCached {
+			clear(r.cache)
+		}
+		r.cache[s] = h
+	}
+	return h
 }
 
 func (r *redactor) bytes(b []byte) []byte {

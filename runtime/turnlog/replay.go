@@ -63,7 +63,7 @@ func Replay(ctx context.Context, rec Record, bot *engine.Bot) Replayed {
 	if !out.Same {
 		out.Diff = diffLines(Lines(&rec), Lines(&got))
 		if len(out.Diff) == 0 {
-			out.Diff = []string{"the channel's rendering of the same actions differs"}
+			out.Diff = []string{"what differs is not shown (an option's label, a job's headers or body): the digests differ"}
 		}
 	}
 	return out

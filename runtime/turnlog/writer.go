@@ -56,9 +56,12 @@ type Options struct {
 type Writer struct {
 	path    string // the current file
 	opts    Options
-	items   chan item
-	done    chan struct{} // closed by Close
-	stopped chan struct{} // closed when the writing goroutine is done
+	mu      sync.Mutex
+	queue   []item             // turns waiting for the writing goroutine
+	wake    chan struct{}      // a half-full queue wakes the writing goroutine early
+	flushes chan chan struct{} // Flush's requests
+	done    chan struct{}      // closed by Close
+	stopped chan struct{}      // closed when the writing goroutine is done
 	dropped atomic.Int64
 	failed  atomic.Int64
 	closing sync.Once
@@ -67,16 +70,26 @@ type Writer struct {
 	f        *os.File
 	buf      *bufio.Writer
 	size     int64
-	seen     map[string]bool // flow versions whose source is in the current file
-	reported int64           // dropped lines already reported in the log
+	seen     map[string]bool   // flow versions whose source is in the current file
+	reported int64             // dropped lines already reported in the log
+	warned   time.Time         // when dropped lines were last logged
+	hashes   map[string]string // recent values' hashes (Redact)
+	scratch  []byte            // the line being made
 }
 
-// item is one line to write, or a flush request.
+// item is one turn to log. The turn's request and outcome are copied; the
+// data they point to is never changed once turn.Run has returned, so the
+// line is made on the writing goroutine.
 type item struct {
-	line    []byte
-	version *Version // the source of the turn's version, written once per file
-	flushed chan struct{}
+	req turn.Request
+	out turn.Outcome
+	at  time.Time
 }
+
+// FlushEvery is how often the writing goroutine takes the queued turns
+// and writes them: a turn's line is in the file at most this long after
+// the turn (Flush or Close write at once).
+const FlushEvery = 100 * time.Millisecond
 
 // Open starts a Writer. path is a folder (it exists, or ends with a
 // slash: the log is path/turns.jsonl) or a file.
@@ -103,7 +116,8 @@ func Open(path string, opts Options) (*Writer, error) {
 		}
 		file = filepath.Join(path, CurrentName)
 	}
-	w := &Writer{path: file, opts: opts, items: make(chan item, opts.Queue), done: make(chan struct{}), stopped: make(chan struct{})}
+	w := &Writer{path: file, opts: opts, hashes: map[string]string{},
+		wake: make(chan struct{}, 1), flushes: make(chan chan struct{}), done: make(chan struct{}), stopped: make(chan struct{})}
 	if err := w.open(); err != nil {
 		return nil, err
 	}
@@ -120,35 +134,48 @@ func (w *Writer) Dropped() int64 { return w.dropped.Load() }
 // Failed is how many lines could not be written (a disk error).
 func (w *Writer) Failed() int64 { return w.failed.Load() }
 
-// Observe logs a completed turn: the line is made on the caller's
-// goroutine and queued; a full queue drops it (Dropped).
+// Observe logs a completed turn: it is queued, and its line made and
+// written by the writing goroutine; a full queue drops it (Dropped). The
+// turn never waits for the disk, nor wakes the writing goroutine (but
+// when the queue is half full).
 func (w *Writer) Observe(r *turn.Request, o *turn.Outcome) {
 	if o.Bot == nil {
 		return
 	}
-	rec := New(r, o, w.opts.Now())
-	if !w.opts.PersonalData {
-		Redact(&rec)
-	}
-	line, err := rec.Marshal()
-	if err != nil {
-		w.failed.Add(1)
+	at := w.opts.Now()
+	w.mu.Lock()
+	n, limit := len(w.queue), w.opts.Queue
+	if n >= limit {
+		w.mu.Unlock()
+		w.dropped.Add(1)
 		return
 	}
-	f := o.Bot.Flow()
-	it := item{line: line, version: &Version{Kind: KindVersion, Flow: f.Name, Version: f.ShortHash(), File: f.File, Source: string(f.Source)}}
-	select {
-	case w.items <- it:
-	default:
-		w.dropped.Add(1)
+	w.queue = append(w.queue, item{req: *r, out: *o, at: at})
+	w.mu.Unlock()
+	if n+1 == limit/2 {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// Flush waits until every line queued so far is written to the file.
+// line is the turn's line, redacted unless PersonalData, in w.scratch.
+func (w *Writer) line(it *item) ([]byte, error) {
+	rec := New(&it.req, &it.out, it.at)
+	if !w.opts.PersonalData {
+		redactWith(&rec, w.hashes)
+	}
+	var err error
+	w.scratch, err = rec.AppendJSON(w.scratch[:0])
+	return w.scratch, err
+}
+
+// Flush waits until every turn queued so far is written to the file.
 func (w *Writer) Flush() {
 	ch := make(chan struct{})
 	select {
-	case w.items <- item{flushed: ch}:
+	case w.flushes <- ch:
 		select {
 		case <-ch:
 		case <-w.stopped:
@@ -170,54 +197,76 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-// loop writes the queued lines until Close.
+// loop writes the queued turns every FlushEvery, when woken, on Flush,
+// and on Close.
 func (w *Writer) loop() {
 	defer close(w.stopped)
+	tick := time.NewTicker(FlushEvery)
+	defer tick.Stop()
+	var batch []item
 	for {
+		var flushed chan struct{}
+		closing := false
 		select {
-		case it := <-w.items:
-			w.handle(it)
+		case <-tick.C:
+		case <-w.wake:
+		case flushed = <-w.flushes:
 		case <-w.done:
-			for {
-				select {
-				case it := <-w.items:
-					w.handle(it)
-				default:
-					w.buf.Flush()
-					w.f.Close()
-					return
-				}
-			}
+			closing = true
+		}
+		w.mu.Lock()
+		batch, w.queue = w.queue, batch[:0]
+		if closing {
+			w.opts.Queue = 0 // later turns are dropped
+		}
+		w.mu.Unlock()
+		for i := range batch {
+			w.handle(&batch[i])
+			batch[i] = item{} // let the turn's data go
+		}
+		if err := w.buf.Flush(); err != nil {
+			w.failed.Add(1)
+			w.opts.Logger.Error("turn log: cannot write", "file", w.path, "error", err.Error())
+		}
+		if flushed != nil {
+			close(flushed)
+		}
+		if closing {
+			w.f.Close()
+			return
 		}
 	}
 }
 
-func (w *Writer) handle(it item) {
-	if it.flushed != nil {
-		if err := w.buf.Flush(); err != nil {
-			w.opts.Logger.Error("turn log: cannot write", "file", w.path, "error", err.Error())
-		}
-		close(it.flushed)
-		return
-	}
+// handle writes one turn's line, after a line counting the turns dropped
+// since the last one, and before it its version's source if the file
+// does not have it yet.
+func (w *Writer) handle(it *item) {
 	if n := w.dropped.Load(); n > w.reported {
 		b, _ := json.Marshal(map[string]any{"kind": KindDropped, "count": n - w.reported})
 		w.write(b)
 		w.reported = n
-		w.opts.Logger.Warn("turn log: lines dropped, the queue was full", "file", w.path, "dropped", n)
+		if now := w.opts.Now(); now.Sub(w.warned) >= time.Minute {
+			w.warned = now
+			w.opts.Logger.Warn("turn log: lines dropped, the queue was full (the disk is too slow?); flowbot_turn_log_dropped_total counts them", "file", w.path, "dropped", n)
+		}
 	}
-	if v := it.version; v != nil && !w.seen[v.Flow+" "+v.Version] {
-		b, _ := json.Marshal(v)
-		if w.size+int64(len(b)+len(it.line)+2) > w.opts.MaxBytes && w.size > 0 {
+	line, err := w.line(it)
+	if err != nil {
+		w.failed.Add(1)
+		w.opts.Logger.Error("turn log: cannot make a line", "error", err.Error())
+		return
+	}
+	f := it.out.Bot.Flow()
+	if key := VersionKey(f.Name, f.ShortHash()); !w.seen[key] {
+		b, _ := json.Marshal(Version{Kind: KindVersion, Flow: f.Name, Version: f.ShortHash(), File: f.File, Source: string(f.Source)})
+		if w.size+int64(len(b)+len(line)+2) > w.opts.MaxBytes && w.size > 0 {
 			w.rotate()
 		}
 		w.write(b)
-		w.seen[v.Flow+" "+v.Version] = true
+		w.seen[key] = true
 	}
-	w.write(it.line)
-	if len(w.items) == 0 {
-		w.buf.Flush()
-	}
+	w.write(line)
 }
 
 // write writes one line, rotating first when it would not fit.
