@@ -49,21 +49,7 @@ func TestTurnLogReplaysWebshopOverHTTP(t *testing.T) {
 	bot := ch.do(201, "POST", "/api/bots", map[string]any{"name": "Shop", "flow": "webshop"})["bot"].(map[string]any)["id"].(string)
 	conv := ch.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "user_log",
 		"create_user_if_not_exists": true, "webhook": hook.url})["conversation"].(map[string]any)["id"].(string)
-	expect := func(texts ...string) {
-		t.Helper()
-		for _, want := range texts {
-			if d := hook.next(t); !strings.HasPrefix(d.Text, want) {
-				t.Fatalf("webhook got %q, want %q", d.Text, want)
-			}
-		}
-	}
-	expect("Welcome", "Please reply")
-	ch.send(conv, "1")
-	expect("Please send")
-	ch.send(conv, "a 12345")
-	expect("Thanks!", "Order A-12345: shipped.", "Please reply")
-	ch.send(conv, "Talk to a human")
-	expect("I'll connect you")
+	talkWebshop(t, ch, hook, conv)
 	ch.drained(conv)
 	if err := r.stop(); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package turnlog
 import (
 	"encoding/base64"
 	"encoding/json"
-	"sort"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -42,9 +41,7 @@ func (rec *Record) AppendJSON(b []byte) ([]byte, error) {
 	e.optStr("context_error", rec.ContextError)
 	e.field("event").event(&rec.Event)
 	if len(rec.Jobs) > 0 {
-		e.open("jobs", '[')
-		for i := range rec.Jobs {
-			e.comma(i)
+		e.field("jobs").list(false, len(rec.Jobs), func(i int) {
 			j := &rec.Jobs[i]
 			e.b = append(e.b, '{')
 			e.field("job").job(&j.Job)
@@ -53,29 +50,21 @@ func (rec *Record) AppendJSON(b []byte) ([]byte, error) {
 				e.field("took_ns").int(j.TookNS)
 			}
 			e.end()
-		}
-		e.b = append(e.b, ']')
+		})
 	}
 	e.field("to").session(&rec.To)
 	if len(rec.Trace) > 0 {
-		e.open("trace", '[')
-		for i, t := range rec.Trace {
-			e.comma(i)
+		e.field("trace").list(false, len(rec.Trace), func(i int) {
+			t := &rec.Trace[i]
 			e.b = append(e.b, '{')
 			e.field("From").str(t.From)
 			e.field("Trigger").str(t.Trigger)
 			e.field("To").str(t.To)
 			e.end()
-		}
-		e.b = append(e.b, ']')
+		})
 	}
 	if len(rec.Actions) > 0 {
-		e.open("actions", '[')
-		for i := range rec.Actions {
-			e.comma(i)
-			e.action(&rec.Actions[i])
-		}
-		e.b = append(e.b, ']')
+		e.field("actions").list(false, len(rec.Actions), func(i int) { e.action(&rec.Actions[i]) })
 	}
 	if rec.Queued != nil {
 		e.field("queued").job(rec.Queued)
@@ -90,12 +79,7 @@ func (rec *Record) AppendJSON(b []byte) ([]byte, error) {
 	}
 	e.field("outcome").str(rec.Outcome)
 	if len(rec.Errors) > 0 {
-		e.open("errors", '[')
-		for i, k := range rec.Errors {
-			e.comma(i)
-			e.str(k)
-		}
-		e.b = append(e.b, ']')
+		e.field("errors").list(false, len(rec.Errors), func(i int) { e.str(rec.Errors[i]) })
 	}
 	e.field("digest").str(rec.Digest)
 	e.end()
@@ -123,6 +107,29 @@ func (e *enc) field(name string) *enc {
 func (e *enc) open(name string, c byte) { e.field(name).b = append(e.b, c) }
 
 func (e *enc) end() { e.b = append(e.b, '}') }
+
+// list appends a JSON array of n items (null when isNil), item(i)
+// appending each.
+func (e *enc) list(isNil bool, n int, item func(i int)) {
+	if isNil {
+		e.b = append(e.b, "null"...)
+		return
+	}
+	e.b = append(e.b, '[')
+	for i := range n {
+		e.comma(i)
+		item(i)
+	}
+	e.b = append(e.b, ']')
+}
+
+// pair appends an object of two string fields.
+func (e *enc) pair(k1, v1, k2, v2 string) {
+	e.b = append(e.b, '{')
+	e.field(k1).str(v1)
+	e.field(k2).str(v2)
+	e.end()
+}
 
 func (e *enc) comma(i int) {
 	if i > 0 {
@@ -239,20 +246,7 @@ func (e *enc) session(s *Session) {
 	}
 	if p := s.Pending; p != nil {
 		e.open("pending", '{')
-		e.field("Options")
-		if p.Options == nil {
-			e.b = append(e.b, "null"...)
-		} else {
-			e.b = append(e.b, '[')
-			for i, o := range p.Options {
-				e.comma(i)
-				e.b = append(e.b, '{')
-				e.field("ID").str(o.ID)
-				e.field("Label").str(o.Label)
-				e.end()
-			}
-			e.b = append(e.b, ']')
-		}
+		e.field("Options").list(p.Options == nil, len(p.Options), func(i int) { e.pair("ID", p.Options[i].ID, "Label", p.Options[i].Label) })
 		e.field("Numbered").bool(p.Numbered)
 		e.end()
 	}
@@ -320,16 +314,13 @@ func (e *enc) job(j *engine.Job) {
 	e.optStr("Method", j.Method)
 	e.optStr("URL", j.URL)
 	if j.Headers != nil {
-		e.open("Headers", '[')
-		for i, h := range j.Headers {
-			e.comma(i)
+		e.field("Headers").list(false, len(j.Headers), func(i int) {
 			e.b = append(e.b, '[')
-			e.str(h[0])
+			e.str(j.Headers[i][0])
 			e.b = append(e.b, ',')
-			e.str(h[1])
+			e.str(j.Headers[i][1])
 			e.b = append(e.b, ']')
-		}
-		e.b = append(e.b, ']')
+		})
 	}
 	if j.Body != nil {
 		e.field("Body").bytes(j.Body)
@@ -341,20 +332,7 @@ func (e *enc) job(j *engine.Job) {
 	if l := j.LLM; l != nil {
 		e.open("LLM", '{')
 		e.field("System").str(l.System)
-		e.field("Messages")
-		if l.Messages == nil {
-			e.b = append(e.b, "null"...)
-		} else {
-			e.b = append(e.b, '[')
-			for i, m := range l.Messages {
-				e.comma(i)
-				e.b = append(e.b, '{')
-				e.field("Role").str(m.Role)
-				e.field("Content").str(m.Content)
-				e.end()
-			}
-			e.b = append(e.b, ']')
-		}
+		e.field("Messages").list(l.Messages == nil, len(l.Messages), func(i int) { e.pair("Role", l.Messages[i].Role, "Content", l.Messages[i].Content) })
 		if l.MaxTokens != 0 {
 			e.field("MaxTokens").int(int64(l.MaxTokens))
 		}
@@ -379,15 +357,7 @@ func (e *enc) action(a *engine.Action) {
 		e.end()
 	}
 	if a.Buttons != nil {
-		e.open("Buttons", '[')
-		for i, b := range a.Buttons {
-			e.comma(i)
-			e.b = append(e.b, '{')
-			e.field("Label").str(b.Label)
-			e.field("URL").str(b.URL)
-			e.end()
-		}
-		e.b = append(e.b, ']')
+		e.field("Buttons").list(false, len(a.Buttons), func(i int) { e.pair("Label", a.Buttons[i].Label, "URL", a.Buttons[i].URL) })
 	}
 	e.optStr("URL", a.URL)
 	if a.Seconds != 0 {
@@ -401,33 +371,21 @@ func (e *enc) action(a *engine.Action) {
 		e.optStr("Header", c.Header)
 		e.optStr("Footer", c.Footer)
 		e.optStr("Button", c.Button)
-		e.field("Options")
-		if c.Options == nil {
-			e.b = append(e.b, "null"...)
-		} else {
-			e.b = append(e.b, '[')
-			for i, o := range c.Options {
-				e.comma(i)
-				e.b = append(e.b, '{')
-				e.field("ID").str(o.ID)
-				e.field("Label").str(o.Label)
-				e.optStr("Description", o.Description)
-				e.optStr("Image", o.Image)
-				e.end()
-			}
-			e.b = append(e.b, ']')
-		}
+		e.field("Options").list(c.Options == nil, len(c.Options), func(i int) {
+			o := &c.Options[i]
+			e.b = append(e.b, '{')
+			e.field("ID").str(o.ID)
+			e.field("Label").str(o.Label)
+			e.optStr("Description", o.Description)
+			e.optStr("Image", o.Image)
+			e.end()
+		})
 		e.end()
 	}
 	e.optStr("Name", a.Name)
 	if a.Payload != nil {
 		e.open("Payload", '{')
-		keys := make([]string, 0, len(a.Payload))
-		for k := range a.Payload {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for i, k := range keys {
+		for i, k := range sortedKeys(a.Payload) {
 			e.comma(i)
 			e.str(k)
 			e.b = append(e.b, ':')

@@ -24,7 +24,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash/fnv"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -320,12 +319,7 @@ func (d *digester) action(a *engine.Action) {
 	}
 	d.str(a.Name)
 	d.int(len(a.Payload))
-	keys := make([]string, 0, len(a.Payload))
-	for k := range a.Payload {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(a.Payload) {
 		d.str(k)
 		switch v := a.Payload[k].(type) {
 		case string:

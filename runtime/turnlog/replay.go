@@ -273,7 +273,8 @@ func diffLines(want, got []string) []string {
 	return out
 }
 
-func sortedKeys(m map[string]string) []string {
+// sortedKeys are m's keys, sorted.
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
