@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,9 +20,10 @@ import (
 // the folder reads back as every turn of the files kept, each replayable.
 func TestRotation(t *testing.T) {
 	dir := t.TempDir()
-	clock := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var ticks atomic.Int64 // the clock is read by the turns and by the writer (rotated files' names)
+	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	w, err := turnlog.Open(dir, turnlog.Options{MaxBytes: 16 << 10, Keep: 3, PersonalData: true, Queue: 1 << 14,
-		Now: func() time.Time { clock = clock.Add(time.Millisecond); return clock }})
+		Now: func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }})
 	if err != nil {
 		t.Fatal(err)
 	}
