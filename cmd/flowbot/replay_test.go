@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/compile"
 	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/turnlog"
+	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
 )
 
 const orderAPI = "ORDER_API_URL=http://orders.test"
@@ -135,5 +137,38 @@ func TestStatsCommand(t *testing.T) {
 	var got struct{ Rows []turnlog.FunnelRow }
 	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || len(got.Rows) != 2 || got.Rows[0].State != "welcome" || got.Rows[1].State != "menu" {
 		t.Fatalf("json: exit %d, %v:\n%s", code, err, out)
+	}
+}
+
+// TestServeTurnLog: serve --turn-log DIR/ logs each webhook turn, redacted
+// (the name the contact typed is not in the file); stopped with SIGTERM,
+// the log is complete, replays by hash where it can, and gives a funnel.
+func TestServeTurnLog(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "turns") + "/"
+	p := startServe(t, nil, "--flows", examples(t), "--data", "", "--database", "", "--turn-log", dir)
+	plat := platformtest.New("http://" + p.addr + "/bots/name-email-forward/webhook")
+	c := plat.Conversation("chatbot::logged", "web")
+	if r, err := c.Start(""); err != nil || r.Status != 200 {
+		t.Fatalf("start: %v %d", err, r.Status)
+	}
+	if r, err := c.Say("Alan Turing"); err != nil || r.Status != 200 {
+		t.Fatalf("name: %v %d", err, r.Status)
+	}
+	if code, logs := p.stop(t, syscall.SIGTERM); code != 0 || !strings.Contains(logs, "turn log on; personal data hashed") {
+		t.Fatalf("exit %d\n%s", code, logs)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, turnlog.CurrentName))
+	if err != nil || strings.Contains(string(raw), "Alan") || strings.Count(string(raw), `"kind":"turn"`) != 2 {
+		t.Fatalf("%v:\n%s", err, raw)
+	}
+	code, out, errOut := flowbot(t, nil, "replay", dir, "--flows", examples(t))
+	if code != 0 || !strings.Contains(out, "2 turn(s): 1 identical on their own version, 0 differ, 1 not replayed (redacted inputs)") {
+		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ = flowbot(t, nil, "stats", dir); code != 0 || !strings.Contains(out, "ask_name") {
+		t.Fatalf("stats: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := flowbot(t, nil, "serve", "--turn-log-personal-data"); code != 2 || !strings.Contains(errOut, "needs --turn-log") {
+		t.Fatalf("--turn-log-personal-data alone: exit %d\n%s", code, errOut)
 	}
 }

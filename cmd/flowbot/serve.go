@@ -208,6 +208,9 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	if f.workers < 1 {
 		return usagef("--workers must be at least 1, not %d", f.workers)
 	}
+	if err := f.turnLog.check(); err != nil {
+		return err
+	}
 	network, err := netguard.ParsePolicy(f.network)
 	if err != nil {
 		return usagef("--%s: %v", netguard.Flag, err)

@@ -35,18 +35,23 @@ func (l *openedLog) Observer() turn.Observer {
 	return l.Writer
 }
 
-// open opens the turn log the flags ask for; nil when off.
+// check reports a usage error in the flags.
+func (f *turnLogFlags) check() error {
+	if f.path == "" && f.personal {
+		return usagef("--turn-log-personal-data needs --turn-log FILE|DIR")
+	}
+	if _, err := flows.ParseSize(f.maxSize); err != nil {
+		return usagef("--turn-log-max-size: %v", err)
+	}
+	return nil
+}
+
+// open opens the turn log the flags ask for (checked); nil when off.
 func (f *turnLogFlags) open(logger *slog.Logger) (*openedLog, error) {
 	if f.path == "" {
-		if f.personal {
-			return nil, usagef("--turn-log-personal-data needs --turn-log FILE|DIR")
-		}
 		return nil, nil
 	}
-	size, err := flows.ParseSize(f.maxSize)
-	if err != nil {
-		return nil, usagef("--turn-log-max-size: %v", err)
-	}
+	size, _ := flows.ParseSize(f.maxSize)
 	w, err := turnlog.Open(f.path, turnlog.Options{PersonalData: f.personal, MaxBytes: size, Logger: logger})
 	if err != nil {
 		return nil, err
