@@ -102,8 +102,9 @@ func WriteReport(w io.Writer, checked []Checked) Summary {
 			fmt.Fprintf(w, ": identical on its version %s", rec.Version)
 		default:
 			s.OwnDiffer++
-			fmt.Fprintf(w, ": DIFFERS on its own version %s (a turn must replay identically: please report it)\n", rec.Version)
+			fmt.Fprintf(w, ": DIFFERS on its own version %s (a turn must replay identically: please report it):\n", rec.Version)
 			writeDiff(w, c.Own.Diff)
+			fmt.Fprint(w, "    and") // the current flow's verdict follows
 		}
 		switch {
 		case c.Current == nil && c.CurrentNote != "":

@@ -31,6 +31,17 @@ func exampleBots(t testing.TB) []*engine.Bot {
 	return bots
 }
 
+// diceBot is a flow whose answers depend on its script's Math.random and
+// Date.now.
+func diceBot(t testing.TB) *engine.Bot {
+	t.Helper()
+	bot, _, err := compile.File("testdata/dice.yaml", compile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bot
+}
+
 // words are what a random contact types: the examples' commands and
 // answers, numbers, and noise.
 var words = []string{"1", "2", "3", "4", "9", "menu", "human", "A-12345", "a 12345", "B-99", "yes", "no", "hello",
@@ -93,14 +104,14 @@ func walk(bot *engine.Bot, rnd *rand.Rand, cid string, n int, obs turn.Observer,
 }
 
 // FuzzReplayIdentical: every turn of random conversations on the
-// examples, logged with personal data and read back from the file,
+// examples (and a flow whose script rolls a die and reads the clock), logged with personal data and read back from the file,
 // replays identically on its own version; logged redacted, every turn
 // whose inputs held no personal data still replays identically by hash.
 func FuzzReplayIdentical(f *testing.F) {
 	for seed := range uint64(8) {
 		f.Add(seed)
 	}
-	bots := exampleBots(f)
+	bots := append(exampleBots(f), diceBot(f))
 	keys, err := engine.ParseContextKeys("k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=:enc")
 	if err != nil {
 		f.Fatal(err)
