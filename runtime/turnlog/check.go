@@ -88,6 +88,7 @@ func WriteReport(w io.Writer, checked []Checked) Summary {
 			from = "(new)"
 		}
 		fmt.Fprintf(w, "  turn %d %s %s: %s → %s", n, rec.ID, describeEvent(&rec.Event), from, rec.To.State)
+		sep := "; " // before the current flow's verdict
 		switch {
 		case c.OwnErr != nil:
 			s.OwnDiffer++
@@ -104,19 +105,19 @@ func WriteReport(w io.Writer, checked []Checked) Summary {
 			s.OwnDiffer++
 			fmt.Fprintf(w, ": DIFFERS on its own version %s (a turn must replay identically: please report it):\n", rec.Version)
 			writeDiff(w, c.Own.Diff)
-			fmt.Fprint(w, "    and") // the current flow's verdict follows
+			sep = "    "
 		}
 		switch {
 		case c.Current == nil && c.CurrentNote != "":
-			fmt.Fprintf(w, "; current flow: %s\n", c.CurrentNote)
+			fmt.Fprintf(w, "%scurrent flow: %s\n", sep, c.CurrentNote)
 		case c.Current == nil:
 			fmt.Fprintln(w)
 		case c.Current.Same:
 			s.Current++
-			fmt.Fprintf(w, "; the same on the current flow (%s)\n", c.CurrentNote)
+			fmt.Fprintf(w, "%sthe same on the current flow (%s)\n", sep, c.CurrentNote)
 		default:
 			s.CurrentDiffer++
-			fmt.Fprintf(w, "; differs on the current flow (%s):\n", c.CurrentNote)
+			fmt.Fprintf(w, "%sdiffers on the current flow (%s):\n", sep, c.CurrentNote)
 			writeDiff(w, c.Current.Diff)
 		}
 	}
