@@ -48,6 +48,7 @@ type serveFlags struct {
 	network     string
 	scriptTime  time.Duration
 	scriptMem   string
+	turnLog     turnLogFlags
 }
 
 // defaultDataPath is where serve keeps its outbox unless --data says
@@ -188,6 +189,7 @@ is given.`,
 	fl.StringVar(&f.network, netguard.Flag, "", "non-public addresses HTTP steps and webhooks may reach: loopback, private, link-local, cgnat, all, CIDRs (default $"+netguard.EnvVar+"; none: public addresses only)")
 	fl.DurationVar(&f.scriptTime, "script-timeout-max", engine.DefaultMaxScriptTimeout, "the longest time limit a flow's scripts may ask for (scripts: {timeout})")
 	fl.StringVar(&f.scriptMem, "script-memory-max", "128MiB", "the largest memory budget a flow's scripts may ask for (scripts: {memory})")
+	f.turnLog.register(cmd)
 	fl.BoolVar(&f.watch, "watch", false, "reload flows when their files change (SIGHUP reloads too); a flow with errors keeps its old version serving")
 	return cmd
 }
@@ -215,6 +217,9 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	}
 	if f.workers < 1 {
 		return usagef("--workers must be at least 1, not %d", f.workers)
+	}
+	if err := f.turnLog.check(); err != nil {
+		return err
 	}
 	network, err := netguard.ParsePolicy(f.network)
 	if err != nil {
@@ -306,6 +311,13 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		logger.Warn("Userlike mode now keeps its pending work in the PostgreSQL --database; what is left in " + defaultDataPath +
 			" is not taken over: run once with --data " + defaultDataPath + " until flowbot_outbox_pending is 0, then remove the file")
 	}
+	turnLog, err := f.turnLog.open(logger)
+	if err != nil {
+		return err
+	}
+	if turnLog != nil {
+		defer turnLog.Close()
+	}
 	srv, err := server.New(server.Config{
 		Addr:        f.addr,
 		FlowSet:     set,
@@ -320,6 +332,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		ContextKeys: contextKeys,
 		Network:     network,
 		LLM:         model,
+		TurnLog:     turnLog.Observer(),
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,9 @@
 //	flowbot_llm_request_seconds                         time a language model took to answer
 //	flowbot_timers_total{timer, outcome}                timers: reply (aggregated messages, Chat API), silence (follow-ups, both modes); fired, dropped, failed, released
 //	flowbot_messages_cancelled_total                    unsent bot messages cancelled by a user's interruption
+//	flowbot_funnel_total{flow, state, outcome}          per state: entered, done, error, gave_up, silent (Funnel)
+//	flowbot_funnel_transitions_total{flow, from, to}    conversations leaving a state, by the state they went to (Funnel)
+//	flowbot_turn_log_dropped_total                      turn log lines dropped, the log's queue full (WatchTurnLog)
 //
 // A Metrics implements userlike.Observer and netguard.Observer. Label sets
 // known at start (every flow's states, the usual status codes) are resolved

@@ -140,6 +140,9 @@ type Options struct {
 	// LLM says a language model is configured (Jobs runs llm steps):
 	// without it, persona bots (no flow) are refused with 422.
 	LLM bool
+	// Turns, when set, is told of every turn (turn.Request.Observe): the
+	// funnel metrics, the turn log.
+	Turns turn.Observer
 }
 
 // DefaultMaxPending is the default of Options.MaxPending.
@@ -164,6 +167,7 @@ type API struct {
 	pending  int
 	obs      Observer
 	llm      bool
+	turns    turn.Observer // nil: no one is told of turns
 	jobWake  chan struct{}
 	// botCache keeps the bots read from the store by id: a bot never
 	// changes once created, so each message need not read it again.
@@ -189,7 +193,7 @@ func New(opts Options) (*API, error) {
 	}
 	a := &API{store: opts.Store, bots: opts.Bots, insecure: opts.InsecureNoAuth, wake: opts.Deliveries, network: opts.Network, jobs: opts.Jobs,
 		clock: opts.Clock, newID: opts.NewID, log: opts.Logger, owner: opts.Owner, lease: opts.JobLease, poll: opts.JobPoll,
-		workers: opts.JobWorkers, pending: opts.MaxPending, llm: opts.LLM, jobWake: make(chan struct{}, 1)}
+		workers: opts.JobWorkers, pending: opts.MaxPending, llm: opts.LLM, turns: opts.Turns, jobWake: make(chan struct{}, 1)}
 	if a.pending <= 0 {
 		a.pending = DefaultMaxPending
 	}

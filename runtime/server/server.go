@@ -50,6 +50,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/platform"
 	"github.com/flowbot/flowbot/runtime/store"
+	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/worker"
 )
@@ -118,6 +119,10 @@ type Config struct {
 	// persona bots (FLOWBOT_LLM_*); nil: llm steps take their error path
 	// and the Chat API refuses persona bots.
 	LLM *llm.Config
+	// TurnLog, when set, is told of every turn of both modes (the turn
+	// log, runtime/turnlog); one with a Dropped() int64 method has it
+	// exported as flowbot_turn_log_dropped_total.
+	TurnLog turn.Observer
 }
 
 // Platform configures platform mode: the Chat API (runtime/platform) over
@@ -155,6 +160,7 @@ type Server struct {
 	webhook  *userlike.Handler
 	metrics  *metrics.Metrics
 	network  *netguard.Policy // Config.Network, reporting to metrics
+	turns    turn.Observer    // the funnel metrics and Config.TurnLog, told of every turn
 	store    *outbox.Store    // nil without DataPath
 	worker   *worker.Worker   // nil without DataPath
 	stopping atomic.Bool
@@ -209,6 +215,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	s.metrics = m
+	funnel, err := metrics.NewFunnel(reg)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	s.turns = funnel
+	if cfg.TurnLog != nil {
+		s.turns = turn.Observers{funnel, cfg.TurnLog}
+		if d, ok := cfg.TurnLog.(interface{ Dropped() int64 }); ok {
+			if err := metrics.WatchTurnLog(reg, d.Dropped); err != nil {
+				return nil, fmt.Errorf("metrics: %w", err)
+			}
+		}
+	}
 	// One policy, reporting its refusals to the metrics, for every guarded
 	// client; one runner for the flows' HTTP steps.
 	s.network = cfg.Network.WithObserver(m)
@@ -252,7 +271,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	opts := userlike.Options{
 		Token: cfg.Token, TokenHeader: cfg.TokenHeader, LogBodies: cfg.LogBodies,
-		Logger: s.log, Observer: m, Now: cfg.Now, Queue: queue, ContextKeys: cfg.ContextKeys, Jobs: jobs,
+		Logger: s.log, Observer: m, Now: cfg.Now, Queue: queue, ContextKeys: cfg.ContextKeys, Jobs: jobs, Turns: s.turns,
 	}
 	if bots == nil {
 		s.webhook, err = userlike.New(current, opts)
@@ -361,7 +380,7 @@ func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.
 		bots = fixed
 	}
 	s.chat, err = platform.New(platform.Options{Store: st, Bots: bots, APIKeys: p.APIKeys, InsecureNoAuth: p.InsecureNoAuth,
-		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease, Observer: m, Jobs: jobs, Network: s.network, LLM: withLLM})
+		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease, Observer: m, Jobs: jobs, Network: s.network, LLM: withLLM, Turns: s.turns})
 	if err != nil {
 		return err
 	}
