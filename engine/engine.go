@@ -24,6 +24,11 @@ const newState = "(new)"
 // loop of states that never wait cannot spin forever.
 const MaxStepsPerTurn = 64
 
+// MaxMessagesPerTurn bounds the messages (texts, media, buttons, choices)
+// the bot sends for one event: a turn that would send more sends the first
+// MaxMessagesPerTurn-1 and the error text, and stops.
+const MaxMessagesPerTurn = 25
+
 // Bot runs conversations on one compiled flow. It is safe for concurrent use.
 type Bot struct {
 	flow    *flows.Flow
@@ -121,6 +126,7 @@ func NewWithOptions(f *flows.Flow, opts Options) *Bot {
 			continue
 		}
 		b.scripts[name] = prog
+		b.lints = append(b.lints, scriptReturnLints(f.States[name])...)
 	}
 	all := append([]string{newState}, f.Order...)
 	b.events = append(b.events, fsm.EventDesc{Name: "start", Src: all, Dst: f.Start})
@@ -258,6 +264,7 @@ func (b *Bot) StepSealed(ctx context.Context, s Session, ev Event, keys *Context
 	if len(r.s.Vars) == 0 {
 		r.s.Vars = nil
 	}
+	r.capMessages()
 	r.res.Session = r.s
 	r.res.Actions = r.out
 	r.res.Timer = r.timer()
@@ -299,6 +306,16 @@ type run struct {
 	// stays there.
 	stayedAfter int
 	stayedIn    string
+	// picked is the option the turn's event answered a choice with (nil:
+	// none); with ev.ClickID it makes a typed answer read as its click.
+	picked *picked
+	// failed is set once the turn took the error path; a second failure
+	// then only says the error text (once: erred) and stops the turn.
+	failed, erred, stop bool
+	// visits fingerprints (state, variables) of each state entered in this
+	// turn: entering the same state with the same variables again is a
+	// loop that can never end, since the engine is deterministic.
+	visits []uint64
 }
 
 // begin starts the flow from its start state. When the starting event carries
@@ -324,7 +341,7 @@ func (r *run) begin(withInput bool) {
 	if r.ev.ClickID != "" && r.s.Pending.Has(r.ev.ClickID) {
 		id, ok = r.ev.ClickID, true
 	}
-	if !ok {
+	if !ok || optionOf(st.Choice, id) == nil {
 		return
 	}
 	// The first message already answers the first choice: drop the choice
@@ -462,6 +479,12 @@ func (r *run) answerChoice(st *flows.State) {
 		r.enter()
 		return
 	}
+	r.s.Retries++
+	if n := st.Choice.Retries; n > 0 && r.s.Retries >= n {
+		r.fire("give_up")
+		r.enter()
+		return
+	}
 	inv := st.Choice.Invalid
 	if inv.IsZero() {
 		inv = r.flow.Texts.Invalid
@@ -489,13 +512,37 @@ func optionOf(c *flows.Choice, id string) *flows.Option {
 	return nil
 }
 
+// choose takes option id of st's choice, however the contact picked it
+// (a click, a typed number, a typed label): from here on the turn's event
+// reads as a click on it (event.click, event.label, event.index), the
+// choice's `save` receives the id, and the option's `goto` (or the state's
+// `next`) moves on.
 func (r *run) choose(st *flows.State, id string) {
+	o := optionOf(st.Choice, id)
+	r.ev.ClickID = id
+	r.picked = &picked{index: slices.Index(st.Choice.Options, o) + 1}
+	r.picked.label, _ = o.Label.Render(r.lookup)
 	r.s.Pending = nil
+	if c := st.Choice; c.Save != "" && !r.setVar(c.Save, id) {
+		return
+	}
 	if !r.complete(st) {
+		return
+	}
+	if o.Goto.State == "" {
+		if !r.next(st) {
+			r.s.Done = true
+		}
 		return
 	}
 	r.fire("option:" + id)
 	r.enter()
+}
+
+// picked is the option a choice was answered with in this turn.
+type picked struct {
+	label string
+	index int // 1-based
 }
 
 func (r *run) answerQuestion(st *flows.State) {
@@ -556,15 +603,24 @@ func (r *run) setVar(name, value string) bool {
 // the flow ends.
 func (r *run) enter() {
 	for {
+		if r.stop {
+			return
+		}
 		r.steps++
 		if r.steps > MaxStepsPerTurn {
 			r.res.Errors = append(r.res.Errors, fmt.Errorf("state %q: more than %d states in one turn without waiting; is there a loop?", r.s.State, MaxStepsPerTurn))
-			r.say(r.flow.Texts.Error)
+			r.sayError()
 			r.s.Done = true
 			return
 		}
 		st := r.current()
 		if st == nil {
+			return
+		}
+		if r.looped(st) {
+			r.res.Errors = append(r.res.Errors, fmt.Errorf("state %q: entered again in the same turn with the same variables; the states it passes through never wait, so it would loop forever", st.Name))
+			r.sayError()
+			r.s.Done = true
 			return
 		}
 		r.s.Retries = 0
@@ -688,17 +744,82 @@ func (r *run) fire(trigger string) {
 
 // fail takes the error path: the state's `on: error`, the flow's, or the
 // error text while staying in the current state.
+//
+// A failure ends the chain of states the turn was running: the
+// conversation waits for the contact's next message. A failure on the
+// error path itself (the handler fails too) only says the error text, so
+// one message never yields the error text twice.
 func (r *run) fail(err error) {
 	r.res.Errors = append(r.res.Errors, err)
 	st := r.current()
-	if (st != nil && st.On["error"].State != "") || r.flow.On["error"].State != "" {
+	if !r.failed && ((st != nil && st.On["error"].State != "") || r.flow.On["error"].State != "") {
 		if r.steps < MaxStepsPerTurn {
+			r.failed = true
 			r.fire("on:error")
 			r.enter()
+			r.stop = true
 			return
 		}
 	}
-	r.say(r.flow.Texts.Error)
+	r.failed = true
+	r.sayError()
+	r.stop = true
+}
+
+// sayError says the flow's error text, at most once a turn.
+func (r *run) sayError() {
+	if !r.erred {
+		r.erred = true
+		r.say(r.flow.Texts.Error)
+	}
+}
+
+// looped reports whether st was entered before in this turn with the
+// same variables (and records this visit).
+func (r *run) looped(st *flows.State) bool {
+	h := fnvInt(fnv(fnv(fnvOffset, st.Name), r.ev.ClickID), varsHash(r.s.Vars))
+	if slices.Contains(r.visits, h) {
+		return true
+	}
+	r.visits = append(r.visits, h)
+	return false
+}
+
+// isMessage reports whether an action is something the contact sees.
+func isMessage(a Action) bool {
+	switch a.Kind {
+	case ActText, ActMedia, ActButtons, ActChoice:
+		return true
+	}
+	return false
+}
+
+// capMessages keeps a turn within MaxMessagesPerTurn messages: past the
+// limit, the last message kept is the error text and the rest is dropped.
+func (r *run) capMessages() {
+	n := 0
+	for i, a := range r.out {
+		if !isMessage(a) {
+			continue
+		}
+		n++
+		if n == MaxMessagesPerTurn {
+			rest := 0
+			for _, b := range r.out[i:] {
+				if isMessage(b) {
+					rest++
+				}
+			}
+			if rest == 1 {
+				return
+			}
+			r.res.Errors = append(r.res.Errors, fmt.Errorf("state %q: the turn would send more than %d messages; the rest was dropped", r.s.State, MaxMessagesPerTurn))
+			r.out = r.out[:i]
+			r.erred = false
+			r.sayError()
+			return
+		}
+	}
 }
 
 func (r *run) say(t flows.Template) {
@@ -812,6 +933,16 @@ func (r *run) lookup(path string) (string, bool) {
 			return r.ev.MediaURL, true
 		case "name":
 			return r.ev.Name, true
+		case "label":
+			if r.picked != nil {
+				return r.picked.label, true
+			}
+			return "", true
+		case "index":
+			if r.picked != nil {
+				return strconv.Itoa(r.picked.index), true
+			}
+			return "", true
 		}
 		return "", false
 	case "channel":

@@ -61,6 +61,7 @@ func check(p *parser, f *Flow) {
 	}
 	checkReachable(p, f)
 	checkDeadEnds(p, f)
+	checkLoops(p, f)
 	checkVars(p, f)
 	checkContextBound(p, f)
 	checkEnv(p, f)
@@ -98,7 +99,15 @@ func edges(st *State) func(func(Edge) bool) {
 			}
 		}
 		if c := st.Choice; c != nil {
+			if c.OnGiveUp.State != "" {
+				if !yield(Edge{Target: c.OnGiveUp, Trigger: "give_up", What: fmt.Sprintf("`on_give_up` of state %q", st.Name), Error: true}) {
+					return
+				}
+			}
 			for _, o := range c.Options {
+				if o.Goto.State == "" {
+					continue
+				}
 				if !yield(Edge{Target: o.Goto, Trigger: "option:" + o.ID, What: fmt.Sprintf("option %q of state %q", o.ID, st.Name)}) {
 					return
 				}
@@ -179,6 +188,46 @@ func checkReachable(p *parser, f *Flow) {
 			p.add(Warning, f.States[name].Pos, "state %q is unreachable: no transition, command or handler leads to it", name)
 		}
 	}
+}
+
+// checkLoops reports cycles of states that never wait and always go on to
+// the next state of the cycle: entering one, a turn would loop until the
+// engine stops it.
+func checkLoops(p *parser, f *Flow) {
+	// sure is the state a state always moves on to without waiting.
+	sure := func(st *State) string {
+		if st.Waits() || st.Terminal() || len(st.Next) == 0 || st.Next[0].If != nil {
+			return ""
+		}
+		return st.Next[0].Goto.State
+	}
+	done := map[string]bool{}
+	for _, name := range f.Order {
+		path := []string{}
+		at := map[string]int{}
+		for cur := name; cur != "" && !done[cur]; cur = sure(f.States[cur]) {
+			if i, ok := at[cur]; ok {
+				cycle := append(path[i:], cur)
+				st := f.States[cycle[0]]
+				p.add(Error, st.Next[0].Goto.Pos, "states %s never wait for the contact and always go on to each other, so a conversation entering them loops; make one wait (ask, choice, wait) or leave the loop with an `if` branch",
+					strings.Join(quoteAll(cycle), " → "))
+				break
+			}
+			at[cur] = len(path)
+			path = append(path, cur)
+		}
+		for _, n := range path {
+			done[n] = true
+		}
+	}
+}
+
+func quoteAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strconv.Quote(n)
+	}
+	return out
 }
 
 func checkDeadEnds(p *parser, f *Flow) {
@@ -276,6 +325,9 @@ func stateSets(st *State) []string {
 	var out []string
 	if st.Ask != nil && st.Ask.Save != "" {
 		out = append(out, st.Ask.Save)
+	}
+	if st.Choice != nil && st.Choice.Save != "" {
+		out = append(out, st.Choice.Save)
 	}
 	if st.HTTP != nil {
 		for _, fs := range st.HTTP.Save {
@@ -430,6 +482,13 @@ func ContextBound(f *Flow) (int, []VarBound) {
 		st := f.States[name]
 		if q := st.Ask; q != nil && q.Save != "" {
 			size[q.Save] = max(size[q.Save], q.MaxLength*bytesPerRune)
+		}
+		if c := st.Choice; c != nil && c.Save != "" {
+			longest := 0
+			for _, o := range c.Options {
+				longest = max(longest, len(o.ID))
+			}
+			size[c.Save] = max(size[c.Save], 2*longest)
 		}
 		if st.HTTP != nil {
 			for _, fs := range st.HTTP.Save {

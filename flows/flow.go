@@ -2,6 +2,7 @@ package flows
 
 import (
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -231,6 +232,9 @@ type Choice struct {
 	Options   []*Option
 	Otherwise Target   // where any other answer goes; empty: say Invalid and re-send the choice
 	Invalid   Template // said before the choice is sent again
+	Save      string   // variable that receives the picked option's id
+	Retries   int      // invalid answers allowed before giving up; 0 means ask forever
+	OnGiveUp  Target
 }
 
 // Forms are the choice forms an author may ask for.
@@ -243,7 +247,7 @@ type Option struct {
 	Label       Template
 	Description Template
 	Image       Template
-	Goto        Target
+	Goto        Target // empty: the state's `next` decides
 }
 
 // Assignment sets a variable from a template.
@@ -326,6 +330,17 @@ type Script struct {
 	Line   int    // where the first line of Source is
 	Column int    // the column of Source's first character on that line
 	Indent int    // columns to add to the following lines (block scalars)
+}
+
+// PosOf is the position in the flow file (or .js file) of the byte at
+// offset in Source.
+func (sc *Script) PosOf(offset int) Pos {
+	before := sc.Source[:offset]
+	line := strings.Count(before, "\n")
+	if line == 0 {
+		return Pos{sc.Line, sc.Column + offset}
+	}
+	return Pos{sc.Line + line, sc.Indent + offset - strings.LastIndex(before, "\n")}
 }
 
 // HTTPStep is a request a state makes.

@@ -438,6 +438,10 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 					p.errorf(keys[k], "`save` belongs to a question, but %s has no `ask`; to keep the model's reply, write `save` inside `llm`", what)
 					continue
 				}
+				if vals["choice"] != nil && (k == "save" || k == "retries" || k == "on_give_up") {
+					p.errorf(keys[k], "`%s` of a choice is written inside `choice`, next to its `options`", k)
+					continue
+				}
 				p.errorf(keys[k], "`%s` belongs to a question, but %s has no `ask`", k, what)
 			}
 		}
@@ -447,6 +451,12 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 			p.errorf(v, "%s has both `ask` and `choice`; a state waits for one thing — split it into two states", what)
 		}
 		st.Choice = p.choice(v, what)
+		if inv := vals["invalid"]; inv != nil && st.Choice != nil {
+			if !st.Choice.Invalid.IsZero() {
+				p.errorf(keys["invalid"], "%s has `invalid` twice, in the state and inside `choice`; keep one", what)
+			}
+			st.Choice.Invalid = p.template(inv)
+		}
 	}
 	if v := vals["wait"]; v != nil && v.Value == "true" {
 		if st.Ask != nil || st.Choice != nil {
@@ -519,13 +529,24 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 		}
 	}
 	if v := vals["next"]; v != nil {
-		st.Next = p.next(v, what)
+		st.Next = p.next(v, what, st.Script != nil)
 	}
 	if v := vals["on"]; v != nil {
 		st.On = p.onMap(v, what+"'s `on`")
 	}
-	if st.Choice != nil && len(st.Next) > 0 {
-		p.errorf(keys["next"], "%s has a choice and `next`; a choice moves on by each option's `goto` — remove `next`", what)
+	if c := st.Choice; c != nil {
+		free := 0
+		for _, o := range c.Options {
+			if o.Goto.State == "" {
+				free++
+				if len(st.Next) == 0 {
+					p.add(Error, o.Pos, "option %q of %s has no `goto`, and the state has no `next`; give the option a `goto`, or the state a `next` for every option without one", o.ID, what)
+				}
+			}
+		}
+		if free == 0 && len(st.Next) > 0 {
+			p.errorf(keys["next"], "%s has a choice whose options all have a `goto`, so its `next` is never used — remove `next`, or the `goto` of the options that should follow it", what)
+		}
 	}
 	if v := vals["timing"]; v != nil {
 		st.Timing = p.timing(v, what)
@@ -909,21 +930,7 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 	if v := vals["invalid"]; v != nil {
 		q.Invalid = p.template(v)
 	}
-	if v := vals["retries"]; v != nil {
-		q.Retries, _ = strconv.Atoi(v.Value)
-		if q.Retries < 1 || q.Retries > 100 {
-			p.errorf(v, "retries must be between 1 and 100, not %s", v.Value)
-		}
-		if vals["on_give_up"] == nil {
-			p.errorf(v, "`retries` needs `on_give_up`: the state to go to after %s invalid answers", v.Value)
-		}
-	}
-	if v := vals["on_give_up"]; v != nil {
-		q.OnGiveUp = p.target(v)
-		if vals["retries"] == nil {
-			q.Retries = 3
-		}
-	}
+	q.Retries, q.OnGiveUp = p.retries(vals)
 	if v := vals["save"]; v != nil {
 		q.Save = p.saveVar(v)
 	}
@@ -935,6 +942,33 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 		}
 	}
 	return q
+}
+
+// DefaultRetries is the number of invalid answers allowed when a question
+// or choice names `on_give_up` without `retries`.
+const DefaultRetries = 3
+
+// retries reads `retries` and `on_give_up`, which mean the same on a
+// question and on a choice: how many invalid answers are allowed, and
+// where the conversation goes after the last.
+func (p *parser) retries(vals map[string]*yaml.Node) (int, Target) {
+	n, giveUp := 0, Target{}
+	if v := vals["retries"]; v != nil {
+		n, _ = strconv.Atoi(v.Value)
+		if n < 1 || n > 100 {
+			p.errorf(v, "retries must be between 1 and 100, not %s", v.Value)
+		}
+		if vals["on_give_up"] == nil {
+			p.errorf(v, "`retries` needs `on_give_up`: the state to go to after %s invalid answers", v.Value)
+		}
+	}
+	if v := vals["on_give_up"]; v != nil {
+		giveUp = p.target(v)
+		if vals["retries"] == nil {
+			n = DefaultRetries
+		}
+	}
+	return n, giveUp
 }
 
 // reservedVar reports whether name is a built-in variable root.
@@ -975,15 +1009,25 @@ func (p *parser) choice(n *yaml.Node, stateWhat string) *Choice {
 	if v := vals["otherwise"]; v != nil {
 		c.Otherwise = p.target(v)
 	}
+	if v := vals["save"]; v != nil {
+		c.Save = p.saveVar(v)
+	}
+	c.Retries, c.OnGiveUp = p.retries(vals)
+	if vals["retries"] != nil && c.Otherwise.State != "" {
+		p.errorf(vals["retries"], "a choice with `otherwise` sends every other answer there, so `retries` never counts one; keep one of them")
+	}
 	if v := vals["options"]; v != nil {
 		ids := map[string]Pos{}
 		labels := map[string]Pos{}
 		for _, on := range v.Content {
 			ov, _, ok := p.fields(on, "option", "an option")
-			if !ok || ov["id"] == nil || ov["label"] == nil || ov["goto"] == nil {
+			if !ok || ov["id"] == nil || ov["label"] == nil {
 				continue
 			}
-			o := &Option{Pos: posOf(on), ID: ov["id"].Value, Label: p.template(ov["label"]), Goto: p.target(ov["goto"])}
+			o := &Option{Pos: posOf(on), ID: ov["id"].Value, Label: p.template(ov["label"])}
+			if g := ov["goto"]; g != nil {
+				o.Goto = p.target(g)
+			}
 			if first, dup := ids[o.ID]; dup {
 				p.errorf(ov["id"], "duplicate option id %q (first used at line %d); option ids must be unique within a choice", o.ID, first.Line)
 			} else {
@@ -1122,7 +1166,10 @@ func (p *parser) value(n *yaml.Node) Value {
 	return Value{Str: &t}
 }
 
-func (p *parser) next(n *yaml.Node, what string) []Branch {
+// next reads a state's `next`; scripted says the state has a script,
+// whose `return` may pick any branch, so that branches after one without
+// `if` are not dead.
+func (p *parser) next(n *yaml.Node, what string, scripted bool) []Branch {
 	if isScalar(n) {
 		return []Branch{{Pos: posOf(n), Goto: p.target(n)}}
 	}
@@ -1139,7 +1186,7 @@ func (p *parser) next(n *yaml.Node, what string) []Branch {
 		b := Branch{Pos: posOf(bn), Goto: p.target(bv["goto"])}
 		if c := bv["if"]; c != nil {
 			b.If = p.condition(c)
-		} else if i < len(n.Content)-1 {
+		} else if i < len(n.Content)-1 && !scripted {
 			p.add(Warning, posOf(bn), "this branch has no `if`, so it always matches and the branches after it never run")
 		}
 		out = append(out, b)

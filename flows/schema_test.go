@@ -194,7 +194,7 @@ func TestSchemaValidatesExamples(t *testing.T) {
 
 func TestSchemaRejectsMistakes(t *testing.T) {
 	s := loadSchema(t)
-	for _, name := range []string{"key_typo", "unknown_action", "wrong_type", "missing_start", "unknown_event", "option_missing_goto", "contact_update_field"} {
+	for _, name := range []string{"key_typo", "unknown_action", "wrong_type", "missing_start", "unknown_event", "contact_update_field"} {
 		src, err := os.ReadFile("testdata/lint/" + name + ".yaml")
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,73 @@
+package engine
+
+import "testing"
+
+// industryFlow saves a choice's answer and shows what a script and a
+// template see of it; two options go on by the state's `next`.
+const industryFlow = `
+name: lead
+start: industry
+states:
+  industry:
+    choice:
+      text: "Your industry?"
+      save: industry
+      retries: 2
+      on_give_up: human
+      options:
+        - {id: retail, label: Retail}
+        - {id: health, label: Health care}
+        - {id: other, label: Something else, goto: human}
+    script: |
+      say("script: " + event.click + "|" + event.label + "|" + event.index + "|" + vars.industry);
+    next: thanks
+  thanks:
+    say: "template: {{ event.click }}|{{ event.label }}|{{ event.index }}|{{ industry }}"
+    do: [end]
+  human:
+    say: "A colleague will help you."
+    do: [forward_any]
+`
+
+// TestChoiceAnswerIsData: a click, a typed number (on a numbered-text
+// channel) and a typed label give scripts and templates the same answer.
+func TestChoiceAnswerIsData(t *testing.T) {
+	want := []string{"script: health|Health care|2|health", "template: health|Health care|2|health", "end {}"}
+	for name, ev := range map[string]Event{
+		"click":        click("health"),
+		"typed number": msg("2"),
+		"typed label":  msg(" health CARE "),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := &convo{t: t, bot: load(t, industryFlow)}
+			c.send(start())
+			s, _ := DecodeContext(c.ctx)
+			s.Pending.Numbered = true // as the SMS renderer marks it
+			c.ctx, _ = EncodeContext(s)
+			expect(t, c.send(ev), want...)
+			if got := c.res.Session.Vars["industry"]; got != "health" {
+				t.Errorf("industry = %q, want health", got)
+			}
+		})
+	}
+}
+
+// TestChoiceRetriesGiveUp: retries counts answers that are none of the
+// options, as on a question; the last goes to on_give_up.
+func TestChoiceRetriesGiveUp(t *testing.T) {
+	c := &convo{t: t, bot: load(t, industryFlow)}
+	c.send(start())
+	expect(t, c.send(msg("banana")), "Sorry, I didn't get that.", "choice bubbles retail,health,other")
+	expect(t, c.send(msg("kiwi")), "A colleague will help you.", `forward_any {}`)
+	if c.res.Session.State != "human" {
+		t.Errorf("state = %q, want human", c.res.Session.State)
+	}
+	// An option with its own goto still takes it, after the state
+	// completes (its script runs), and the id is saved.
+	c = &convo{t: t, bot: load(t, industryFlow)}
+	c.send(start())
+	expect(t, c.send(msg("Something else")), "script: other|Something else|3|other", "A colleague will help you.", `forward_any {}`)
+	if s := c.res.Session; s.State != "human" || s.Vars["industry"] != "other" {
+		t.Errorf("state %q vars %v, want human with industry=other", s.State, s.Vars)
+	}
+}
