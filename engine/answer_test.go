@@ -71,3 +71,20 @@ func TestChoiceRetriesGiveUp(t *testing.T) {
 		t.Errorf("state %q vars %v, want human with industry=other", s.State, s.Vars)
 	}
 }
+
+// TestSilentStartTakesTheMessage: a flow that starts by waiting silently
+// says nothing to the start event, so the platform keeps no context; the
+// next message, arriving without one, is the one the start waits for.
+func TestSilentStartTakesTheMessage(t *testing.T) {
+	c := &convo{t: t, bot: load(t, `
+name: echo
+start: listen
+states:
+  listen: {wait: true, next: reply}
+  reply: {say: "You said {{ event.text }}.", next: listen}
+`)}
+	expect(t, c.send(start()))
+	c.ctx = nil // the platform kept nothing
+	expect(t, c.send(msg("hi")), "You said hi.")
+	expect(t, c.send(msg("again")), "You said again.")
+}

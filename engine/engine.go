@@ -334,6 +334,14 @@ func (r *run) begin(withInput bool) {
 	r.fire("start")
 	r.enter()
 	st := r.current()
+	if withInput && st != nil && st.Wait && len(st.Say) == 0 && r.ev.Name != EvStart && r.steps == 1 {
+		// A message without a context, to a flow that starts by waiting
+		// silently: the start said nothing, so the platform kept no
+		// context; the message is the one the start waits for.
+		r.visits = nil // the wait takes the input: what follows is a new chain
+		r.answerStep(st.Waiting(), st)
+		return
+	}
 	if !withInput || st == nil || st.Choice == nil || r.ev.Text == "" && r.ev.ClickID == "" {
 		return
 	}
@@ -352,6 +360,7 @@ func (r *run) begin(withInput bool) {
 			break
 		}
 	}
+	r.visits = nil
 	r.choose(st, id)
 }
 

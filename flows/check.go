@@ -62,6 +62,7 @@ func check(p *parser, f *Flow) {
 	checkReachable(p, f)
 	checkDeadEnds(p, f)
 	checkLoops(p, f)
+	checkProtocol(p, f)
 	checkVars(p, f)
 	checkContextBound(p, f)
 	checkEnv(p, f)
@@ -229,6 +230,80 @@ func quoteAll(names []string) []string {
 	}
 	return out
 }
+
+// The web widget's limits of the platform's templates (seed 003): a
+// button template shows at most 3 buttons, a list template 10 rows.
+const (
+	WebButtonTemplateMax = 3
+	WebListTemplateMax   = 10
+)
+
+// checkProtocol reports what the chat platform's protocol makes
+// impossible or lossy: forward_failed handlers that can never fire,
+// forwards that ask for feedback nobody handles, states that are entered
+// silently and wait after an answer (the new state travels only with a
+// message; a silent start is fine, since its first message answers it), and
+// templates longer than the web widget shows.
+func checkProtocol(p *parser, f *Flow) {
+	feedback := false // some forward asks for forward_failed
+	for _, name := range f.Order {
+		st := f.States[name]
+		forwards, asks := forwardsOf(st)
+		feedback = feedback || asks
+		if t, ok := st.On["forward_failed"]; ok {
+			switch {
+			case !forwards:
+				p.add(Error, t.Pos, "`on: forward_failed` of state %q never fires: the platform sends forward_failed only to the state that forwarded; move it to the state with the forward action, or to the flow's `on`", name)
+			case !asks:
+				p.add(Error, t.Pos, "`on: forward_failed` of state %q never fires: its forward has no `on_failure: feedback`, so the platform never sends forward_failed; add it to the forward's payload", name)
+			}
+		}
+		if asks && st.On["forward_failed"].State == "" && f.On["forward_failed"].State == "" {
+			p.add(Warning, st.Pos, "state %q forwards with `on_failure: feedback`, but no `on: forward_failed` handles the platform's answer; add one to the state or the flow", name)
+		}
+		if c := st.Choice; c != nil {
+			switch {
+			case c.Form == "button_template" && len(c.Options) > WebButtonTemplateMax:
+				p.add(Warning, c.Pos, "state %q: a button_template shows at most %d buttons on web, and this one has %d; use bubbles or list_template, or fewer options", name, WebButtonTemplateMax, len(c.Options))
+			case c.Form == "list_template" && len(c.Options) > WebListTemplateMax:
+				p.add(Warning, c.Pos, "state %q: a list_template shows at most %d rows on web, and this one has %d; use bubbles, or fewer options", name, WebListTemplateMax, len(c.Options))
+			}
+		}
+	}
+	if t, ok := f.On["forward_failed"]; ok && !feedback {
+		p.add(Error, t.Pos, "`on: forward_failed` never fires: no forward of this flow has `on_failure: feedback`, so the platform never sends forward_failed; add it to the forwards' payloads")
+	}
+	for _, name := range f.Order {
+		st := f.States[name]
+		if (st.Ask == nil && st.Choice == nil && !st.Wait) || st.Script != nil || len(st.Do) > 0 {
+			continue // requests say their result; scripts and actions may send something
+		}
+		for e := range edges(st) {
+			if t := f.States[e.Target.State]; t != nil && t != st && silentWait(t) && !e.Error {
+				p.add(Warning, e.Target.Pos, "%s leads to state %q, which says nothing and waits; on Userlike the new state travels only with a message, so the conversation would stay in %q — give %q a `say`", e.What, t.Name, name, t.Name)
+			}
+		}
+	}
+}
+
+// forwardsOf reports whether a state forwards, and whether a forward asks
+// for forward_failed (on_failure: feedback).
+func forwardsOf(st *State) (forwards, feedback bool) {
+	for _, a := range st.Do {
+		if !strings.HasPrefix(a.Name, "forward_") {
+			continue
+		}
+		forwards = true
+		if v, ok := a.Payload["on_failure"]; ok && v.Str != nil && v.Str.Source == "feedback" {
+			feedback = true
+		}
+	}
+	return forwards, feedback
+}
+
+// silentWait reports whether a state waits for the contact (wait: true)
+// without saying anything on entry.
+func silentWait(st *State) bool { return st.Wait && len(st.Say) == 0 }
 
 func checkDeadEnds(p *parser, f *Flow) {
 	for _, name := range f.Order {

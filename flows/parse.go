@@ -37,7 +37,10 @@ func Parse(file string, src []byte, opts Options) (*Flow, Lints) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		p.lints = append(p.lints, yamlErrorLint(file, err))
+		p.lints = append(p.lints, yamlErrorLint(file, src, err))
+		return nil, p.lints
+	}
+	if p.checkNoAnchors(&doc); len(p.lints) > 0 {
 		return nil, p.lints
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -65,16 +68,28 @@ func Parse(file string, src []byte, opts Options) (*Flow, Lints) {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func yamlErrorLint(file string, err error) Lint {
+// yamlErrorLint turns a YAML syntax error into a lint at the mistake
+// itself when the file's lines show it (see locateYAMLError), else at the
+// line the parser names.
+func yamlErrorLint(file string, src []byte, err error) Lint {
 	msg := err.Error()
-	line := 1
+	line := 0
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	return Lint{File: file, Line: line, Column: 1, Level: Error, What: "not valid YAML: " + msg + " (check quotes, colons and indentation near here)"}
+	if strings.Contains(msg, "anchor") {
+		if pos, name, ok := findAlias(src); ok {
+			return Lint{File: file, Line: pos.Line, Column: pos.Column, Level: Error,
+				What: fmt.Sprintf("aliases (*%s) are not supported in flows; write the values out where they are used", name)}
+		}
+	}
+	if m, ok := locateYAMLError(src, line); ok {
+		return Lint{File: file, Line: m.pos.Line, Column: m.pos.Column, Level: Error, What: "not valid YAML: " + m.what}
+	}
+	return Lint{File: file, Line: max(line, 1), Column: 1, Level: Error, What: "not valid YAML: " + msg + " (check quotes, colons and indentation near here)"}
 }
 
 type parser struct {
@@ -148,6 +163,14 @@ func findKey(n *yaml.Node, name string) (*yaml.Node, bool) {
 		}
 	}
 	return nil, false
+}
+
+// oneOf is a did-you-mean for a value, or the list of allowed values.
+func oneOf(word string, values []string) string {
+	if h := didYouMean(word, values); h != "" {
+		return h
+	}
+	return " (one of: " + strings.Join(values, ", ") + ")"
 }
 
 func hintOrList(word string, names []string) string {
@@ -238,6 +261,14 @@ func (p *parser) shapeOK(v *yaml.Node, f Field, what string) bool {
 		if v.Kind != yaml.SequenceNode {
 			return bad("a list")
 		}
+	}
+	if f.Enum != nil && isScalar(v) && !strings.Contains(v.Value, "{{") && !contains(f.Enum, v.Value) {
+		p.errorf(v, "unknown value %q for `%s` in %s%s", v.Value, f.Name, what, oneOf(v.Value, f.Enum))
+		return false
+	}
+	if f.Min != nil && isScalar(v) && floatValue(v) < *f.Min {
+		p.errorf(v, "`%s` in %s must be at least %g, not %s", f.Name, what, *f.Min, v.Value)
+		return false
 	}
 	return true
 }
@@ -854,6 +885,9 @@ func (p *parser) message(n *yaml.Node) (Message, bool) {
 		return m, false
 	}
 	if len(kinds) == 0 {
+		if len(vals) < len(n.Content)/2 {
+			return m, false // a key was already reported
+		}
 		if vals["text"] == nil {
 			p.errorf(n, "a message needs one of text, markdown, image, video, audio, file, buttons, navigate or delay")
 			return m, false
@@ -906,11 +940,7 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 		q.Markdown = v.Value == "true"
 	}
 	if v := vals["expect"]; v != nil {
-		if !contains(Validators, v.Value) {
-			p.errorf(v, "unknown validator %q%s", v.Value, hintOrList(v.Value, Validators))
-		} else {
-			q.Expect = v.Value
-		}
+		q.Expect = v.Value
 	}
 	if v := vals["pattern"]; v != nil {
 		re, err := regexp.Compile(v.Value)
@@ -995,11 +1025,7 @@ func (p *parser) choice(n *yaml.Node, stateWhat string) *Choice {
 		c.Fallback = c.Body
 	}
 	if v := vals["form"]; v != nil {
-		if !contains(Forms, v.Value) {
-			p.errorf(v, "unknown choice form %q%s", v.Value, hintOrList(v.Value, Forms))
-		} else {
-			c.Form = v.Value
-		}
+		c.Form = v.Value
 	}
 	for key, dst := range map[string]*Template{"header": &c.Header, "footer": &c.Footer, "button": &c.Button, "invalid": &c.Invalid} {
 		if v := vals[key]; v != nil {
@@ -1088,6 +1114,10 @@ func (p *parser) action(n *yaml.Node) *PlatformAction {
 		return nil
 	}
 	a := &PlatformAction{Pos: posOf(n), Name: name, Payload: map[string]Value{}}
+	if updates[name] && (payload == nil || len(payload.Content) == 0) {
+		p.errorf(n, "%s needs at least one of %s; an empty update changes nothing", name, strings.Join(fieldNamesOf(spec), ", "))
+		return nil
+	}
 	if payload == nil || (payload.Kind == yaml.ScalarNode && payload.Tag == "!!null") {
 		for _, f := range spec {
 			if f.Required {
@@ -1118,10 +1148,10 @@ func (p *parser) action(n *yaml.Node) *PlatformAction {
 			}
 			continue
 		}
+		seen[k.Value] = true // present, even if malformed: reported once
 		if !p.shapeOK(v, f, name) {
 			continue
 		}
-		seen[k.Value] = true
 		a.Payload[k.Value] = p.value(v)
 	}
 	for _, f := range spec {
@@ -1129,10 +1159,18 @@ func (p *parser) action(n *yaml.Node) *PlatformAction {
 			p.errorf(payload, "action %s needs `%s`", name, f.Name)
 		}
 	}
-	if name == "contact_update" && len(payload.Content) == 0 {
-		p.errorf(payload, "contact_update needs at least one of name, email, mobile_number, external_customer_id, custom_fields, campaigns")
-	}
 	return a
+}
+
+// updates are the actions that need at least one field.
+var updates = map[string]bool{"contact_update": true, "conversation_update": true}
+
+func fieldNamesOf(fields []Field) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = f.Name
+	}
+	return out
 }
 
 func (p *parser) value(n *yaml.Node) Value {
@@ -1328,7 +1366,8 @@ func (p *parser) scriptFile(n *yaml.Node) *Script {
 	return &Script{Source: string(src), File: filepath.ToSlash(path), Line: 1, Column: 1}
 }
 
-var httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+// HTTPMethods are the methods an http step may use.
+var HTTPMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 var fieldPathRe = regexp.MustCompile(`^(@status|[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)$`)
 
@@ -1340,8 +1379,8 @@ func (p *parser) httpStep(n *yaml.Node) *HTTPStep {
 	h := &HTTPStep{Pos: posOf(n), Method: "GET", URL: p.template(vals["url"]), Timeout: 10}
 	if v := vals["method"]; v != nil {
 		h.Method = strings.ToUpper(v.Value)
-		if !contains(httpMethods, h.Method) {
-			p.errorf(v, "unknown HTTP method %q (use %s)", v.Value, strings.Join(httpMethods, ", "))
+		if !contains(HTTPMethods, h.Method) {
+			p.errorf(v, "unknown HTTP method %q (use %s)", v.Value, strings.Join(HTTPMethods, ", "))
 		}
 	}
 	if v := vals["headers"]; v != nil {

@@ -37,7 +37,12 @@ type Field struct {
 	Object   string // for KObject and lists of objects: the name of the object's field table
 	Required bool
 	Doc      string
+	Enum     []string // the values a text may take (nil: any)
+	Min      *float64 // the smallest number allowed (nil: none)
 }
+
+// atLeast is a Field's Min.
+func atLeast(v float64) *float64 { return &v }
 
 // Language lists, for each kind of mapping, the keys it accepts.
 var Language = map[string][]Field{
@@ -79,7 +84,7 @@ var Language = map[string][]Field{
 		{Name: "say", Kind: KMessages, Object: "message", Doc: "Messages said when the state is entered."},
 		{Name: "ask", Kind: KString, Doc: "A question; the state waits for the answer."},
 		{Name: "markdown", Kind: KBool, Doc: "The question text uses markdown."},
-		{Name: "expect", Kind: KString, Doc: "How to check the answer: text, email, phone, number, yes_no, regex, media or location."},
+		{Name: "expect", Kind: KString, Enum: Validators, Doc: "How to check the answer: text, email, phone, number, yes_no, regex, media or location."},
 		{Name: "pattern", Kind: KString, Doc: "The regular expression an answer must match (expect: regex)."},
 		{Name: "invalid", Kind: KString, Doc: "Said when the answer is not valid, before asking again."},
 		{Name: "retries", Kind: KInt, Doc: "Invalid answers allowed before going to on_give_up."},
@@ -127,7 +132,7 @@ var Language = map[string][]Field{
 		{Name: "caption", Kind: KString, Doc: "A caption for media."},
 		{Name: "buttons", Kind: KList, Object: "button", Doc: "URL buttons, shown under `text`."},
 		{Name: "navigate", Kind: KString, Doc: "A URL the contact's browser opens."},
-		{Name: "delay", Kind: KNumber, Doc: "Seconds of typing indicator before the next message."},
+		{Name: "delay", Kind: KNumber, Min: atLeast(0), Doc: "Seconds of typing indicator before the next message."},
 	},
 	"button": {
 		{Name: "label", Kind: KString, Required: true, Doc: "The button's text."},
@@ -136,7 +141,7 @@ var Language = map[string][]Field{
 	"choice": {
 		{Name: "text", Kind: KString, Required: true, Doc: "The question shown with the options."},
 		{Name: "fallback", Kind: KString, Doc: "Shown before a numbered list where buttons are impossible (default: text)."},
-		{Name: "form", Kind: KString, Doc: "bubbles (default), button_template, list_template or carousel."},
+		{Name: "form", Kind: KString, Enum: Forms, Doc: "bubbles (default), button_template, list_template or carousel."},
 		{Name: "header", Kind: KString, Doc: "Header of a button or list template."},
 		{Name: "footer", Kind: KString, Doc: "Footer of a button or list template."},
 		{Name: "button", Kind: KString, Doc: "The text of a list template's button."},
@@ -177,6 +182,10 @@ var Language = map[string][]Field{
 	},
 }
 
+// OnFailure are the values of a forward's `on_failure`: "feedback" asks
+// the platform for a forward_failed event when no operator is available.
+var OnFailure = []string{"feedback"}
+
 // PlatformActions lists the Userlike platform actions a state may `do`, with
 // the payload keys each accepts.
 var PlatformActions = map[string][]Field{
@@ -188,12 +197,12 @@ var PlatformActions = map[string][]Field{
 		{Name: "subject", Kind: KString}, {Name: "topics", Kind: KStrings}, {Name: "locale", Kind: KString}, {Name: "custom_fields", Kind: KMap},
 	},
 	"note_create":    {{Name: "body", Kind: KString, Required: true}, {Name: "contact_identity_id", Kind: KAny}},
-	"forward_group":  {{Name: "group_id", Kind: KAny, Required: true}, {Name: "on_failure", Kind: KString}},
-	"forward_skills": {{Name: "skills", Kind: KStrings, Required: true}, {Name: "on_failure", Kind: KString}},
-	"forward_any":    {{Name: "on_failure", Kind: KString}},
+	"forward_group":  {{Name: "group_id", Kind: KAny, Required: true}, {Name: "on_failure", Kind: KString, Enum: OnFailure}},
+	"forward_skills": {{Name: "skills", Kind: KStrings, Required: true}, {Name: "on_failure", Kind: KString, Enum: OnFailure}},
+	"forward_any":    {{Name: "on_failure", Kind: KString, Enum: OnFailure}},
 	"abort":          {},
 	"end":            {},
 	"addon_dispatch": {{Name: "type", Kind: KString, Required: true}},
-	"email_dispatch": {{Name: "recipient_type", Kind: KString, Required: true}, {Name: "recipient_id", Kind: KAny}},
-	"delay":          {{Name: "seconds", Kind: KNumber, Required: true}},
+	"email_dispatch": {{Name: "recipient_type", Kind: KString, Required: true, Enum: []string{"operator", "contact"}}, {Name: "recipient_id", Kind: KAny}},
+	"delay":          {{Name: "seconds", Kind: KNumber, Required: true, Min: atLeast(0)}},
 }
