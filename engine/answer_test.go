@@ -88,3 +88,22 @@ states:
 	expect(t, c.send(msg("hi")), "You said hi.")
 	expect(t, c.send(msg("again")), "You said again.")
 }
+
+// TestDeclaredSizeIsEnforced: a value longer than `sizes` declares takes
+// the error path, so the context budget validate computed holds.
+func TestDeclaredSizeIsEnforced(t *testing.T) {
+	c := &convo{t: t, bot: load(t, `
+name: sized
+start: ask
+sizes: {code: 3}
+states:
+  ask: {ask: "Code?", save: code, next: done}
+  done: {say: "Code {{ code }}.", do: [end]}
+`)}
+	c.send(start())
+	expect(t, c.send(msg("abcd")), "Sorry, something went wrong on my side. Let's try that again.")
+	if _, set := c.res.Session.Vars["code"]; set || len(c.res.Errors) != 1 {
+		t.Errorf("vars %v errors %v: the long value must be refused", c.res.Session.Vars, c.res.Errors)
+	}
+	expect(t, c.send(msg("abc")), "Code abc.", "end {}")
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/looplab/fsm"
 
@@ -591,6 +592,10 @@ func (r *run) answerQuestion(st *flows.State) {
 // setVar stores a variable unless the context would outgrow its limit; then
 // it takes the error path and reports false.
 func (r *run) setVar(name, value string) bool {
+	if n, ok := r.flow.Sizes[name]; ok && len(value) > n && utf8.RuneCountInString(value) > n {
+		r.fail(fmt.Errorf("variable %q refused: %d characters, more than its declared size (sizes: %d)", name, utf8.RuneCountInString(value), n))
+		return false
+	}
 	if r.s.Vars == nil {
 		r.s.Vars = map[string]string{}
 	}

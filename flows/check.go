@@ -458,6 +458,11 @@ func checkVars(p *parser, f *Flow) {
 			setAnywhere[v] = true
 		}
 	}
+	for _, v := range sortedKeys(f.Sizes) {
+		if !setAnywhere[v] {
+			p.add(Warning, f.sizesPos[v], "`sizes` declares %q, but no state sets it%s", v, didYouMean(v, sortedKeys(setAnywhere)))
+		}
+	}
 	// Must-analysis: in[s] is the set of variables set on every path to s.
 	all := map[string]bool{}
 	for v := range setAnywhere {
@@ -547,39 +552,60 @@ const bytesPerRune = 4
 type VarBound struct {
 	Name  string
 	Bytes int
+	Kind  string // what sets it at its largest: question, choice, http, llm, script, set or sizes
+	Pos   Pos    // where that is written
 }
 
+// Defaults of the context budget for variables whose length nothing
+// bounds, in characters; `sizes` declares others.
+const (
+	DefaultScriptVarLength = 100 // a variable a script sets
+	DefaultHTTPVarLength   = 250 // a field an http step saves (at most MaxSavedField)
+)
+
 // ContextBound is an upper bound of the serialized context of a flow, and
-// the variables that dominate it, largest first.
+// the variables that dominate it, largest first. Variables the flow's
+// `sizes` declares count their declared length; others count their
+// question's max_length, or the defaults above.
 func ContextBound(f *Flow) (int, []VarBound) {
-	size := map[string]int{}
+	size := map[string]VarBound{}
+	grow := func(v string, bytes int, kind string, pos Pos) {
+		if n, ok := f.Sizes[v]; ok {
+			bytes, kind, pos = n*bytesPerRune, "sizes", f.sizesPos[v]
+		}
+		if old, ok := size[v]; !ok || bytes > old.Bytes {
+			size[v] = VarBound{Name: v, Bytes: bytes, Kind: kind, Pos: pos}
+		}
+	}
 	for _, name := range f.Order {
 		st := f.States[name]
 		if q := st.Ask; q != nil && q.Save != "" {
-			size[q.Save] = max(size[q.Save], q.MaxLength*bytesPerRune)
+			grow(q.Save, q.MaxLength*bytesPerRune, "question", q.Pos)
 		}
 		if c := st.Choice; c != nil && c.Save != "" {
 			longest := 0
 			for _, o := range c.Options {
 				longest = max(longest, len(o.ID))
 			}
-			size[c.Save] = max(size[c.Save], 2*longest)
+			grow(c.Save, 2*longest, "choice", c.Pos)
 		}
 		if st.HTTP != nil {
 			for _, fs := range st.HTTP.Save {
-				size[fs.Var] = max(size[fs.Var], MaxSavedField*bytesPerRune)
+				grow(fs.Var, DefaultHTTPVarLength*bytesPerRune, "http", st.HTTP.Pos)
 			}
 		}
 		if l := st.LLM; l != nil {
 			if l.History > 0 {
-				size[HistoryVar] = max(size[HistoryVar], MaxHistoryBytes)
+				grow(HistoryVar, MaxHistoryBytes, "llm", l.Pos)
 			}
 			if l.Save != "" {
-				size[l.Save] = max(size[l.Save], MaxLLMReply*bytesPerRune)
+				grow(l.Save, MaxLLMReply*bytesPerRune, "llm", l.Pos)
 			}
 		}
-		for _, v := range scriptVars(st.Script) {
-			size[v] = max(size[v], DefaultMaxLength["text"]*bytesPerRune)
+		if sc := st.Script; sc != nil {
+			for _, v := range scriptVars(sc) {
+				grow(v, DefaultScriptVarLength*bytesPerRune, "script", Pos{sc.Line, sc.Column})
+			}
 		}
 	}
 	for _, name := range f.Order {
@@ -587,12 +613,12 @@ func ContextBound(f *Flow) (int, []VarBound) {
 			n := a.Value.MaxLiteralLen() * 2
 			for _, v := range a.Value.Vars() {
 				if s, ok := size[v]; ok {
-					n += s
+					n += s.Bytes
 				} else {
 					n += DefaultMaxLength["text"] * bytesPerRune
 				}
 			}
-			size[a.Var] = max(size[a.Var], n)
+			grow(a.Var, n, "set", a.Pos)
 		}
 	}
 	var vars []VarBound
@@ -602,9 +628,10 @@ func ContextBound(f *Flow) (int, []VarBound) {
 		longestState = max(longestState, len(name))
 	}
 	total += longestState
-	for v, n := range size {
-		vars = append(vars, VarBound{Name: v, Bytes: n + len(v) + 6})
-		total += n + len(v) + 6
+	for _, v := range size {
+		v.Bytes += len(v.Name) + 6
+		vars = append(vars, v)
+		total += v.Bytes
 	}
 	pending := 0
 	for _, name := range f.Order {
@@ -632,31 +659,42 @@ func ContextBound(f *Flow) (int, []VarBound) {
 	return total, vars
 }
 
+// checkContextBound refuses a flow whose context may outgrow the
+// platform's limit, at the line of its largest variable, with advice for
+// what sets that variable.
 func checkContextBound(p *parser, f *Flow) {
 	total, vars := ContextBound(f)
-	if total <= MaxContextBytes {
+	if total <= MaxContextBytes || len(vars) == 0 {
 		return
 	}
-	llmVars := map[string]bool{HistoryVar: true}
-	for _, name := range f.Order {
-		if l := f.States[name].LLM; l != nil && l.Save != "" {
-			llmVars[l.Save] = true
-		}
-	}
 	var top []string
-	hint := "lower their questions' max_length"
 	for i, v := range vars {
 		if i == 3 {
 			break
 		}
 		top = append(top, fmt.Sprintf("%s (%d bytes)", v.Name, v.Bytes))
-		if llmVars[v.Name] {
-			hint = fmt.Sprintf("lower their questions' max_length; an llm step's `save` may take %d bytes and its transcript (%s) %d (`history: 0` keeps none)",
-				MaxLLMReply*bytesPerRune, HistoryVar, MaxHistoryBytes)
-		}
 	}
-	p.add(Error, Pos{1, 1}, "the context may grow to %d bytes, over the platform's limit of %d; the largest variables are %s — %s",
-		total, MaxContextBytes, strings.Join(top, ", "), hint)
+	big := vars[0]
+	over := total - MaxContextBytes
+	chars := max(1, (big.Bytes-len(big.Name)-6-over)/bytesPerRune)
+	var hint string
+	switch big.Kind {
+	case "question":
+		hint = fmt.Sprintf("lower this question's max_length (to %d or less would do)", chars)
+	case "llm":
+		hint = fmt.Sprintf("an llm step's `save` may take %d bytes and its transcript (%s) %d: give `history: 0` to keep none, or drop the `save`",
+			MaxLLMReply*bytesPerRune, HistoryVar, MaxHistoryBytes)
+	case "sizes":
+		hint = fmt.Sprintf("lower its declared size (to %d or less would do)", chars)
+	default:
+		hint = fmt.Sprintf("declare how long it gets at the top of the flow — sizes: {%s: %d} (characters) would do; a longer value then takes the error path", big.Name, chars)
+	}
+	pos := big.Pos
+	if pos.Line == 0 {
+		pos = Pos{1, 1}
+	}
+	p.add(Error, pos, "the context may grow to %d bytes, over the platform's limit of %d; the largest variables are %s — %s: %s",
+		total, MaxContextBytes, strings.Join(top, ", "), big.Name, hint)
 }
 
 func checkEnv(p *parser, f *Flow) {

@@ -36,6 +36,8 @@ type Flow struct {
 	Migrate     map[string]Target // old state name → state, for conversations on earlier versions
 	Texts       Texts
 	Scripts     ScriptLimits // limits of script steps the flow asks for (zero: the server's defaults)
+	Sizes       map[string]int // declared longest values of variables, in characters (`sizes`)
+	sizesPos    map[string]Pos
 	Source      []byte       // the file's bytes, for version history
 	Lints       Lints        // the warnings found while loading
 }

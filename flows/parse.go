@@ -348,6 +348,19 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 	if v := vals["scripts"]; v != nil {
 		f.Scripts = p.scriptLimits(v)
 	}
+	if v := vals["sizes"]; v != nil {
+		f.Sizes, f.sizesPos = map[string]int{}, map[string]Pos{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, n := v.Content[i], v.Content[i+1]
+			name := p.saveVar(k)
+			chars, ok := intValue(n)
+			if !ok || n.Tag != "!!int" || chars < 1 || chars > 5000 {
+				p.errorf(n, "the size of %q is a number of characters from 1 to 5000, not %s", name, describe(n))
+				continue
+			}
+			f.Sizes[name], f.sizesPos[name] = chars, posOf(n)
+		}
+	}
 	if f.Texts.Invalid.IsZero() {
 		f.Texts.Invalid, _, _ = compileTemplate("Sorry, I didn't get that.", nil)
 	}

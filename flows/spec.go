@@ -59,6 +59,7 @@ var Language = map[string][]Field{
 		{Name: "migrate", Kind: KStateMap, Doc: "For redeploys: states of earlier versions that were renamed or removed → the state their conversations continue in."},
 		{Name: "texts", Kind: KObject, Object: "texts", Doc: "The messages flowbot itself says."},
 		{Name: "scripts", Kind: KObject, Object: "scripts", Doc: "Limits of this flow's script steps (each within what the server allows)."},
+		{Name: "sizes", Kind: KVarMap, Doc: "The longest value of variables, in characters (1–5000), for the context budget: variable: 40. A longer value takes the error path."},
 	},
 	"scripts": {
 		{Name: "timeout", Kind: KDuration, Doc: "How long one script step may run, as a duration: \"100ms\" (the default), at most \"10s\"."},
