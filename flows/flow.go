@@ -35,11 +35,11 @@ type Flow struct {
 	On          map[string]Target // flow-wide handlers: event name or "error" → state
 	Migrate     map[string]Target // old state name → state, for conversations on earlier versions
 	Texts       Texts
-	Scripts     ScriptLimits // limits of script steps the flow asks for (zero: the server's defaults)
+	Scripts     ScriptLimits   // limits of script steps the flow asks for (zero: the server's defaults)
 	Sizes       map[string]int // declared longest values of variables, in characters (`sizes`)
 	sizesPos    map[string]Pos
-	Source      []byte       // the file's bytes, for version history
-	Lints       Lints        // the warnings found while loading
+	Source      []byte // the file's bytes, for version history
+	Lints       Lints  // the warnings found while loading
 }
 
 // ShortHash is the first 12 hex digits of Hash, as carried in contexts.
