@@ -107,3 +107,29 @@ states:
 	}
 	expect(t, c.send(msg("abc")), "Code abc.", "end {}")
 }
+
+// TestDefaultsAndTemplateDefaults: `defaults` are set before anything
+// runs, even a global command on the first message; a template default
+// stands in for an unset or empty variable.
+func TestDefaultsAndTemplateDefaults(t *testing.T) {
+	src := `
+name: defaults
+start: hello
+defaults: {tier: basic}
+commands:
+  - {match: [status], goto: status}
+states:
+  hello:
+    say: "Hi {{ contact.name | default: \"there\" }}!"
+    next: status
+  status:
+    say: "Tier {{ tier }}."
+    do: [end]
+`
+	c := &convo{t: t, bot: load(t, src)}
+	expect(t, c.send(Event{Name: EvMessage, Text: "status"}), "Tier basic.", "end {}")
+	c = &convo{t: t, bot: load(t, src)}
+	expect(t, c.send(Event{Name: EvStart, Contact: map[string]string{"name": ""}}), "Hi there!", "Tier basic.", "end {}")
+	c = &convo{t: t, bot: load(t, src)}
+	expect(t, c.send(Event{Name: EvStart, Contact: map[string]string{"name": "Ada"}}), "Hi Ada!", "Tier basic.", "end {}")
+}

@@ -328,6 +328,19 @@ func (r *run) begin(withInput bool) {
 	if r.res.Recovery == RecoveryRestarted {
 		r.s.Vars = nil
 	}
+	for _, a := range r.flow.Defaults {
+		if _, set := r.s.Vars[a.Var]; set {
+			continue
+		}
+		v, err := a.Value.Render(r.lookup)
+		if err != nil {
+			r.fail(fmt.Errorf("defaults: %s: %w", a.Var, err))
+			return
+		}
+		if !r.setVar(a.Var, clean(v)) {
+			return
+		}
+	}
 	if withInput && r.command() {
 		return
 	}

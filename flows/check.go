@@ -325,11 +325,13 @@ func checkDeadEnds(p *parser, f *Flow) {
 }
 
 // stateUses calls fn for each variable path a state reads; early reports
-// whether the read happens on entry (before the state's own answer is saved).
-func stateUses(st *State, fn func(path string, pos Pos, early bool)) {
+// whether the read happens on entry (before the state's own answer is
+// saved), guarded whether an unset variable is expected there (a template
+// default, a present/absent test).
+func stateUses(st *State, fn func(path string, pos Pos, early, guarded bool)) {
 	tpl := func(t Template, pos Pos, early bool) {
-		for _, v := range t.Vars() {
-			fn(v, pos, early)
+		for _, r := range t.Reads() {
+			fn(r.Path, pos, early, r.Defaulted)
 		}
 	}
 	for _, m := range st.Say {
@@ -390,7 +392,7 @@ func stateUses(st *State, fn func(path string, pos Pos, early bool)) {
 	}
 	for _, b := range st.Next {
 		if b.If != nil {
-			fn(b.If.Var, b.If.Pos, false)
+			fn(b.If.Var, b.If.Pos, false, b.If.Op == "present" || b.If.Op == "absent")
 		}
 	}
 }
@@ -453,6 +455,9 @@ func builtinRoot(path string) bool {
 
 func checkVars(p *parser, f *Flow) {
 	setAnywhere := map[string]bool{}
+	for _, a := range f.Defaults {
+		setAnywhere[a.Var] = true
+	}
 	for _, name := range f.Order {
 		for _, v := range stateSets(f.States[name]) {
 			setAnywhere[v] = true
@@ -476,6 +481,9 @@ func checkVars(p *parser, f *Flow) {
 	for _, name := range f.Order {
 		if isRoot[name] {
 			in[name] = map[string]bool{}
+			for _, a := range f.Defaults {
+				in[name][a.Var] = true // set before anything runs, even a command
+			}
 		} else {
 			in[name] = copySet(all)
 		}
@@ -491,6 +499,9 @@ func checkVars(p *parser, f *Flow) {
 						out[v] = true
 					}
 				}
+				if c := branchOf(st, e.Trigger); c != nil && c.Op == "present" && !builtinRoot(c.Var) {
+					out[c.Var] = true // the branch is taken only when it is set
+				}
 				dst := in[e.Target.State]
 				for v := range dst {
 					if !out[v] {
@@ -505,7 +516,7 @@ func checkVars(p *parser, f *Flow) {
 	for _, name := range f.Order {
 		st := f.States[name]
 		own := stateSets(st)
-		stateUses(st, func(path string, pos Pos, early bool) {
+		stateUses(st, func(path string, pos Pos, early, guarded bool) {
 			if builtinRoot(path) {
 				return
 			}
@@ -523,13 +534,30 @@ func checkVars(p *parser, f *Flow) {
 				p.add(Error, pos, "variable %q is used in state %q but no state sets it (with `save` or `set`)%s", root, name, didYouMean(root, known))
 				return
 			}
-			if in[name][root] || (!early && contains(own, root)) {
+			if guarded || in[name][root] || (!early && contains(own, root)) {
 				return
 			}
 			reported[key] = true
 			p.add(Warning, pos, "variable %q may be read in state %q before any state sets it; it would be empty", root, name)
 		})
 	}
+}
+
+// branchOf is the condition of the `next` branch an edge's trigger names
+// (nil: not a branch, or one without `if`).
+func branchOf(st *State, trigger string) *Condition {
+	i := 0
+	switch {
+	case trigger == "next":
+	case strings.HasPrefix(trigger, "next#"):
+		i, _ = strconv.Atoi(trigger[len("next#"):])
+	default:
+		return nil
+	}
+	if i < 0 || i >= len(st.Next) {
+		return nil
+	}
+	return st.Next[i].If
 }
 
 func copySet(s map[string]bool) map[string]bool {
@@ -608,18 +636,20 @@ func ContextBound(f *Flow) (int, []VarBound) {
 			}
 		}
 	}
+	sets := slices.Clone(f.Defaults)
 	for _, name := range f.Order {
-		for _, a := range f.States[name].Set {
-			n := a.Value.MaxLiteralLen() * 2
-			for _, v := range a.Value.Vars() {
-				if s, ok := size[v]; ok {
-					n += s.Bytes
-				} else {
-					n += DefaultMaxLength["text"] * bytesPerRune
-				}
+		sets = append(sets, f.States[name].Set...)
+	}
+	for _, a := range sets {
+		n := a.Value.MaxLiteralLen() * 2
+		for _, v := range a.Value.Vars() {
+			if s, ok := size[v]; ok {
+				n += s.Bytes
+			} else {
+				n += DefaultMaxLength["text"] * bytesPerRune
 			}
-			grow(a.Var, n, "set", a.Pos)
 		}
+		grow(a.Var, n, "set", a.Pos)
 	}
 	var vars []VarBound
 	total := contextOverhead + len(f.Name) + 12
@@ -756,7 +786,7 @@ func (f *Flow) UsesContact() bool {
 		if st.Script != nil {
 			return true
 		}
-		stateUses(st, func(path string, _ Pos, _ bool) {
+		stateUses(st, func(path string, _ Pos, _, _ bool) {
 			if root, _, _ := strings.Cut(path, "."); root == "contact" {
 				uses = true
 			}

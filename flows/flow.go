@@ -37,6 +37,7 @@ type Flow struct {
 	Texts       Texts
 	Scripts     ScriptLimits   // limits of script steps the flow asks for (zero: the server's defaults)
 	Sizes       map[string]int // declared longest values of variables, in characters (`sizes`)
+	Defaults    []Assignment   // variables set when a conversation starts, before anything else (`defaults`)
 	sizesPos    map[string]Pos
 	Source      []byte // the file's bytes, for version history
 	Lints       Lints  // the warnings found while loading

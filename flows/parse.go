@@ -348,6 +348,9 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 	if v := vals["scripts"]; v != nil {
 		f.Scripts = p.scriptLimits(v)
 	}
+	if v := vals["defaults"]; v != nil {
+		f.Defaults = p.assignments(v)
+	}
 	if v := vals["sizes"]; v != nil {
 		f.Sizes, f.sizesPos = map[string]int{}, map[string]Pos{}
 		for i := 0; i+1 < len(v.Content); i += 2 {
@@ -552,18 +555,7 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 		}
 	}
 	if v := vals["set"]; v != nil {
-		for i := 0; i+1 < len(v.Content); i += 2 {
-			k, val := v.Content[i], v.Content[i+1]
-			if !validIdent(k.Value) {
-				p.errorf(k, "%q is not a variable name (use letters, digits and _)", k.Value)
-				continue
-			}
-			if !isScalar(val) {
-				p.errorf(val, "the value of variable %q must be a text, not %s", k.Value, describe(val))
-				continue
-			}
-			st.Set = append(st.Set, Assignment{Pos: posOf(k), Var: k.Value, Value: p.template(val)})
-		}
+		st.Set = p.assignments(v)
 	}
 	if v := vals["do"]; v != nil {
 		for _, an := range v.Content {
@@ -602,6 +594,24 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 		}
 	}
 	return st
+}
+
+// assignments reads a mapping of variables to templates (`set`, `defaults`).
+func (p *parser) assignments(v *yaml.Node) []Assignment {
+	var out []Assignment
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		if !validIdent(k.Value) {
+			p.errorf(k, "%q is not a variable name (use letters, digits and _)", k.Value)
+			continue
+		}
+		if !isScalar(val) {
+			p.errorf(val, "the value of variable %q must be a text, not %s", k.Value, describe(val))
+			continue
+		}
+		out = append(out, Assignment{Pos: posOf(k), Var: k.Value, Value: p.template(val)})
+	}
+	return out
 }
 
 // saveVar checks the name of a variable a step saves its result into.

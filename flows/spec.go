@@ -59,6 +59,7 @@ var Language = map[string][]Field{
 		{Name: "migrate", Kind: KStateMap, Doc: "For redeploys: states of earlier versions that were renamed or removed → the state their conversations continue in."},
 		{Name: "texts", Kind: KObject, Object: "texts", Doc: "The messages flowbot itself says."},
 		{Name: "scripts", Kind: KObject, Object: "scripts", Doc: "Limits of this flow's script steps (each within what the server allows)."},
+		{Name: "defaults", Kind: KVarMap, Doc: "Variables set when a conversation starts, before anything else runs (even a global command): variable: value (a template)."},
 		{Name: "sizes", Kind: KVarMap, Doc: "The longest value of variables, in characters (1–5000), for the context budget: variable: 40. A longer value takes the error path."},
 	},
 	"scripts": {

@@ -23,8 +23,28 @@ const (
 )
 
 type part struct {
-	kind partKind
-	text string // literal text, variable path, or missing env name
+	kind   partKind
+	text   string // literal text, variable path, or missing env name
+	def    string // a variable's default: said when it is unset or empty
+	hasDef bool
+}
+
+// Read is one variable a template reads; Defaulted says it has a default
+// ({{ name | default: "there" }}), so an unset variable is no gap.
+type Read struct {
+	Path      string
+	Defaulted bool
+}
+
+// Reads lists the variables the template reads, in order.
+func (t Template) Reads() []Read {
+	var out []Read
+	for _, p := range t.parts {
+		if p.kind == partVar {
+			out = append(out, Read{Path: p.text, Defaulted: p.hasDef})
+		}
+	}
+	return out
 }
 
 // Lookup returns the value of a variable path such as "name" or "contact.email".
@@ -83,11 +103,14 @@ func (t Template) Render(lookup Lookup) (string, error) {
 		case partText:
 			b.WriteString(p.text)
 		case partVar:
+			v := ""
 			if lookup != nil {
-				if v, ok := lookup(p.text); ok {
-					b.WriteString(v)
-				}
+				v, _ = lookup(p.text)
 			}
+			if v == "" && p.hasDef {
+				v = p.def
+			}
+			b.WriteString(v)
 		case partMissingEnv:
 			return "", &MissingEnvError{Name: p.text}
 		}
@@ -128,12 +151,22 @@ func compileTemplate(src string, env EnvFunc) (Template, string, int) {
 			if end < 0 {
 				return t, `"{{" without a closing "}}"`, i
 			}
-			path := strings.TrimSpace(src[i+2 : i+2+end])
+			inner := src[i+2 : i+2+end]
+			path, filter, filtered := strings.Cut(inner, "|")
+			path = strings.TrimSpace(path)
 			if !validPath(path) {
 				return t, fmt.Sprintf("%q is not a variable name (use letters, digits, _ and dots, e.g. {{ name }} or {{ contact.email }})", path), i
 			}
+			pt := part{kind: partVar, text: path}
+			if filtered {
+				def, ok := defaultFilter(filter)
+				if !ok {
+					return t, fmt.Sprintf("%q is not a default; write {{ %s | default: \"text\" }}", strings.TrimSpace(filter), path), i
+				}
+				pt.def, pt.hasDef = def, true
+			}
 			flush()
-			t.parts = append(t.parts, part{kind: partVar, text: path})
+			t.parts = append(t.parts, pt)
 			i += 2 + end + 2
 		case strings.HasPrefix(src[i:], "${env."):
 			end := strings.IndexByte(src[i:], '}')
@@ -166,6 +199,20 @@ func compileTemplate(src string, env EnvFunc) (Template, string, int) {
 	}
 	flush()
 	return t, "", 0
+}
+
+// defaultFilter reads ` default: "text"` (or 'text'), the one filter a
+// template variable may have.
+func defaultFilter(f string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(f), "default:")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimSpace(rest)
+	if len(rest) < 2 || (rest[0] != '"' && rest[0] != '\'') || rest[len(rest)-1] != rest[0] {
+		return "", false
+	}
+	return rest[1 : len(rest)-1], true
 }
 
 func validPath(p string) bool {
