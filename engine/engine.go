@@ -286,7 +286,7 @@ func (s Session) clone() Session {
 		p.Options = append([]PendingOption(nil), s.Pending.Options...)
 		c.Pending = &p
 	}
-	return c
+	return c // Recent is never changed in place: offer replaces it
 }
 
 // run is one turn in progress.
@@ -497,6 +497,9 @@ func (r *run) answerChoice(st *flows.State) {
 		r.choose(st, id)
 		return
 	}
+	if r.lateTap() {
+		return
+	}
 	if st.Choice.Otherwise.State != "" {
 		r.fire("otherwise")
 		r.enter()
@@ -586,6 +589,9 @@ func (r *run) answerQuestion(st *flows.State) {
 		if r.complete(st) {
 			r.next(st)
 		}
+		return
+	}
+	if r.lateTap() {
 		return
 	}
 	r.s.Retries++
@@ -941,6 +947,53 @@ func (r *run) offer(st *flows.State) {
 	}
 	r.out = append(r.out, Action{Kind: ActChoice, Choice: ch})
 	r.s.Pending = pending
+	recent := []string{st.Name}
+	for _, name := range r.s.Recent {
+		if name != st.Name && len(recent) <= LateTapDepth {
+			recent = append(recent, name)
+		}
+	}
+	r.s.Recent = recent
+}
+
+// lateTap reads the event as a late tap on an earlier choice: a click on,
+// or the typed label of, an option of one of the LateTapDepth choices
+// offered before the current state's (newest first). The conversation goes
+// back to that choice's state and takes the option there. Callers try it
+// only where the event is no valid answer to the current state, so a late
+// tap never takes the place of one.
+func (r *run) lateTap() bool {
+	if r.ev.Name != EvClick && r.ev.Name != EvMessage {
+		return false
+	}
+	text := strings.TrimSpace(r.ev.Text)
+	seen := 0
+	for _, name := range r.s.Recent {
+		if name == r.s.State {
+			continue
+		}
+		if seen++; seen > LateTapDepth {
+			return false
+		}
+		st := r.flow.States[name]
+		if st == nil || st.Choice == nil {
+			continue // a state of an earlier version
+		}
+		for _, o := range st.Choice.Options {
+			hit := r.ev.Name == EvClick && o.ID == r.ev.ClickID
+			if r.ev.Name == EvMessage && text != "" {
+				label, _ := o.Label.Render(r.lookup)
+				hit = strings.EqualFold(strings.TrimSpace(label), text)
+			}
+			if hit {
+				r.res.Trace = append(r.res.Trace, Transition{From: r.s.State, Trigger: "late_tap", To: name})
+				r.s.State, r.s.Retries = name, 0
+				r.choose(st, o.ID)
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // lookup resolves template and condition variables.

@@ -584,6 +584,10 @@ type VarBound struct {
 	Pos   Pos    // where that is written
 }
 
+// lateTapStates is how many choice states a context remembers for late
+// taps (engine.LateTapDepth+1).
+const lateTapStates = 3
+
 // Defaults of the context budget for variables whose length nothing
 // bounds, in characters; `sizes` declares others.
 const (
@@ -658,6 +662,7 @@ func ContextBound(f *Flow) (int, []VarBound) {
 		longestState = max(longestState, len(name))
 	}
 	total += longestState
+	total += (lateTapStates) * (longestState + 3) // the recent choices (engine.Session.Recent)
 	for _, v := range size {
 		v.Bytes += len(v.Name) + 6
 		vars = append(vars, v)
