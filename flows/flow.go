@@ -211,14 +211,26 @@ type Question struct {
 	OnGiveUp  Target
 	Save      string // variable that receives the answer
 	MaxLength int    // longest accepted answer, in characters
+	// Min and Max bound a number (expect: number); Integer refuses fractions.
+	Min, Max *float64
+	Integer  bool
+	// DateMin and DateMax bound a date (expect: date), in days from the
+	// day of the answer (nil: no bound); Zone is the day's time zone (the
+	// state's timing time_zone, else UTC).
+	DateMin, DateMax *int
+	Zone             *time.Location
 }
 
 // Validators are the built-in answer checks a question may expect.
-var Validators = []string{"text", "email", "phone", "number", "yes_no", "regex", "media", "location"}
+var Validators = []string{"text", "email", "phone", "number", "date", "yes_no", "regex", "media", "location"}
+
+// DateFormats are the ways a date answer may be written (Go layouts), besides
+// "today" and "tomorrow"; the saved value is always 2006-01-02.
+var DateFormats = []string{"2006-01-02", "2.1.2006", "2/1/2006", "2 Jan 2006", "Jan 2 2006", "2 January 2006", "January 2 2006"}
 
 // DefaultMaxLength is the longest answer kept for each validator, in characters.
 var DefaultMaxLength = map[string]int{
-	"text": 500, "email": 254, "phone": 32, "number": 32, "yes_no": 16,
+	"text": 500, "email": 254, "phone": 32, "number": 32, "date": 40, "yes_no": 16,
 	"regex": 500, "media": 2000, "location": 64,
 }
 
@@ -280,6 +292,9 @@ type Value struct {
 func (v Value) Render(lookup Lookup) (any, error) {
 	switch {
 	case v.Str != nil:
+		if typed, ok, err := v.Str.TypedJSON(lookup); ok {
+			return typed, err
+		}
 		return v.Str.Render(lookup)
 	case v.Num != nil:
 		return *v.Num, nil

@@ -475,7 +475,7 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 	if v := vals["say"]; v != nil {
 		st.Say = p.messages(v)
 	}
-	questionKeys := []string{"expect", "pattern", "invalid", "retries", "on_give_up", "save", "max_length", "markdown"}
+	questionKeys := []string{"expect", "pattern", "invalid", "retries", "on_give_up", "save", "max_length", "markdown", "min", "max", "integer"}
 	if v := vals["ask"]; v != nil {
 		st.Ask = p.question(v, vals)
 	} else {
@@ -586,6 +586,14 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 	}
 	if v := vals["timing"]; v != nil {
 		st.Timing = p.timing(v, what)
+	}
+	if q := st.Ask; q != nil && q.Expect == "date" {
+		q.Zone = time.UTC
+		if st.Timing != nil && st.Timing.TimeZone != nil && *st.Timing.TimeZone != "" {
+			if loc, err := time.LoadLocation(*st.Timing.TimeZone); err == nil {
+				q.Zone = loc
+			}
+		}
 	}
 	if v := vals["on_silence"]; v != nil {
 		st.Silence = p.silence(v, what)
@@ -987,6 +995,7 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 	if v := vals["save"]; v != nil {
 		q.Save = p.saveVar(v)
 	}
+	p.bounds(q, vals)
 	q.MaxLength = DefaultMaxLength[q.Expect]
 	if v := vals["max_length"]; v != nil {
 		q.MaxLength, _ = strconv.Atoi(v.Value)
@@ -995,6 +1004,69 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 		}
 	}
 	return q
+}
+
+// bounds reads a question's `min`, `max` and `integer`: numbers for
+// expect: number, days from today for expect: date.
+func (p *parser) bounds(q *Question, vals map[string]*yaml.Node) {
+	if v := vals["integer"]; v != nil {
+		q.Integer = v.Value == "true"
+		if q.Expect != "number" {
+			p.errorf(v, "`integer` needs `expect: number` (this question expects %s)", q.Expect)
+		}
+	}
+	for _, key := range []string{"min", "max"} {
+		v := vals[key]
+		if v == nil {
+			continue
+		}
+		switch q.Expect {
+		case "number":
+			n, err := strconv.ParseFloat(v.Value, 64)
+			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+				p.errorf(v, "`%s` of a number question must be a number, not %s", key, describe(v))
+				continue
+			}
+			if key == "min" {
+				q.Min = &n
+			} else {
+				q.Max = &n
+			}
+		case "date":
+			days, ok := relativeDay(v.Value)
+			if !ok {
+				p.errorf(v, "`%s` of a date question is today, today+N or today-N (days), not %s", key, describe(v))
+				continue
+			}
+			if key == "min" {
+				q.DateMin = &days
+			} else {
+				q.DateMax = &days
+			}
+		default:
+			p.errorf(v, "`%s` needs `expect: number` or `expect: date` (this question expects %s)", key, q.Expect)
+		}
+	}
+	if q.Min != nil && q.Max != nil && *q.Min > *q.Max || q.DateMin != nil && q.DateMax != nil && *q.DateMin > *q.DateMax {
+		p.errorf(vals["max"], "`max` is below `min`; no answer could pass")
+	}
+}
+
+// relativeDay reads today, today+N or today-N as a number of days.
+func relativeDay(s string) (int, bool) {
+	s = strings.ReplaceAll(strings.TrimSpace(s), " ", "")
+	rest, ok := strings.CutPrefix(s, "today")
+	if !ok {
+		return 0, false
+	}
+	if rest == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < -36600 || n > 36600 || rest[0] != '+' && rest[0] != '-' {
+		return 0, false
+	}
+	return n, true
 }
 
 // DefaultRetries is the number of invalid answers allowed when a question

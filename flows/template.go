@@ -1,7 +1,10 @@
 package flows
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 )
 
@@ -27,6 +30,7 @@ type part struct {
 	text   string // literal text, variable path, or missing env name
 	def    string // a variable's default: said when it is unset or empty
 	hasDef bool
+	typ    string // number, boolean or json: the JSON type in an http `json` body
 }
 
 // Read is one variable a template reads; Defaulted says it has a default
@@ -118,6 +122,49 @@ func (t Template) Render(lookup Lookup) (string, error) {
 	return b.String(), nil
 }
 
+// TypedJSON renders a template that is exactly one variable with a type
+// filter ({{ score | number }}) as that JSON value; ok is false for any
+// other template. A value that is not of the type is an error.
+func (t Template) TypedJSON(lookup Lookup) (v any, ok bool, err error) {
+	if len(t.parts) != 1 || t.parts[0].typ == "" {
+		return nil, false, nil
+	}
+	p := t.parts[0]
+	text := ""
+	if lookup != nil {
+		text, _ = lookup(p.text)
+	}
+	text = strings.TrimSpace(text)
+	switch p.typ {
+	case "number":
+		if n, err := strconv.ParseFloat(text, 64); err == nil && !math.IsInf(n, 0) && !math.IsNaN(n) {
+			return n, true, nil
+		}
+	case "boolean":
+		switch strings.ToLower(text) {
+		case "true", "yes":
+			return true, true, nil
+		case "false", "no", "":
+			return false, true, nil
+		}
+	case "json":
+		if text == "" {
+			return nil, true, nil
+		}
+		if err := json.Unmarshal([]byte(text), &v); err == nil {
+			return v, true, nil
+		}
+	}
+	return nil, true, fmt.Errorf("{{ %s | %s }}: %q is not a %s", p.text, p.typ, clipText(text, 40), p.typ)
+}
+
+func clipText(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
 // MaxLiteralLen is the number of bytes of literal text in the template.
 func (t Template) MaxLiteralLen() int {
 	n := 0
@@ -159,11 +206,16 @@ func compileTemplate(src string, env EnvFunc) (Template, string, int) {
 			}
 			pt := part{kind: partVar, text: path}
 			if filtered {
-				def, ok := defaultFilter(filter)
-				if !ok {
-					return t, fmt.Sprintf("%q is not a default; write {{ %s | default: \"text\" }}", strings.TrimSpace(filter), path), i
+				switch f := strings.TrimSpace(filter); f {
+				case "number", "boolean", "json":
+					pt.typ = f
+				default:
+					def, ok := defaultFilter(filter)
+					if !ok {
+						return t, fmt.Sprintf("%q is not a filter; write {{ %s | default: \"text\" }}, or in an http `json` body | number, | boolean or | json", f, path), i
+					}
+					pt.def, pt.hasDef = def, true
 				}
-				pt.def, pt.hasDef = def, true
 			}
 			flush()
 			t.parts = append(t.parts, pt)
