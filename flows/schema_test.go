@@ -178,6 +178,8 @@ func yamlToJSON(t *testing.T, src []byte) any {
 func TestSchemaValidatesExamples(t *testing.T) {
 	s := loadSchema(t)
 	files, _ := filepath.Glob("../examples/*.yaml")
+	more, _ := filepath.Glob("../examples/newcomer/*.yaml")
+	files = append(files, more...)
 	n := 0
 	for _, f := range files {
 		if !IsFlowFile(f) {
