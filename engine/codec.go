@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/flowbot/flowbot/flows"
 )
@@ -39,7 +40,7 @@ type wireContext struct {
 	Done    bool              `json:"d,omitempty"`
 	Jobs    int               `json:"jn,omitempty"`
 	Await   int               `json:"jw,omitempty"`
-	Recent  []string          `json:"rc,omitempty"`
+	Recent  string            `json:"rc,omitempty"`
 	// Sealed contexts only (ContextKeys); the encoder appends them itself,
 	// in this order, after the fields above.
 	Enc string `json:"e,omitempty"` // base64url(nonce ‖ AES-256-GCM(x, p))
@@ -133,7 +134,7 @@ func DecodeContext(raw []byte) (Session, error) {
 // session checks the wire form's numbers and returns its Session.
 func (w *wireContext) session() (Session, error) {
 	s := Session{Flow: w.Flow, Version: w.Version, State: w.State, Vars: w.Vars, Retries: w.Retries, Done: w.Done, JobSeq: w.Jobs, AwaitSeq: w.Await, Recent: w.Recent}
-	if s.Retries < 0 || s.Retries > 1000 || s.JobSeq < 0 || s.AwaitSeq < 0 || s.AwaitSeq > s.JobSeq || len(s.Recent) > LateTapDepth+1 {
+	if s.Retries < 0 || s.Retries > 1000 || s.JobSeq < 0 || s.AwaitSeq < 0 || s.AwaitSeq > s.JobSeq || strings.Count(s.Recent, " ") > LateTapDepth {
 		return Session{Foreign: true}, ErrForeignContext
 	}
 	if w.Pending != nil {

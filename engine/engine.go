@@ -307,16 +307,17 @@ type run struct {
 	// stays there.
 	stayedAfter int
 	stayedIn    string
-	// picked is the option the turn's event answered a choice with (nil:
+	// picked is the option the turn's event answered a choice with (zero:
 	// none); with ev.ClickID it makes a typed answer read as its click.
-	picked *picked
+	picked picked
 	// failed is set once the turn took the error path; a second failure
 	// then only says the error text (once: erred) and stops the turn.
 	failed, erred, stop bool
-	// visits fingerprints (state, variables) of each state entered in this
-	// turn: entering the same state with the same variables again is a
-	// loop that can never end, since the engine is deterministic.
-	visits []uint64
+	// seen and visits remember the states entered in this turn: entering
+	// the same state with the same variables again is a loop that can
+	// never end, since the engine is deterministic.
+	seen   uint64   // a bit per state entered (by a hash of its name)
+	visits []uint64 // fingerprints of states entered again
 }
 
 // begin starts the flow from its start state. When the starting event carries
@@ -352,7 +353,7 @@ func (r *run) begin(withInput bool) {
 		// A message without a context, to a flow that starts by waiting
 		// silently: the start said nothing, so the platform kept no
 		// context; the message is the one the start waits for.
-		r.visits = nil // the wait takes the input: what follows is a new chain
+		r.seen, r.visits = 0, nil // the wait takes the input: what follows is a new chain
 		r.answerStep(st.Waiting(), st)
 		return
 	}
@@ -374,7 +375,7 @@ func (r *run) begin(withInput bool) {
 			break
 		}
 	}
-	r.visits = nil
+	r.seen, r.visits = 0, nil
 	r.choose(st, id)
 }
 
@@ -546,8 +547,8 @@ func optionOf(c *flows.Choice, id string) *flows.Option {
 func (r *run) choose(st *flows.State, id string) {
 	o := optionOf(st.Choice, id)
 	r.ev.ClickID = id
-	r.picked = &picked{index: slices.Index(st.Choice.Options, o) + 1}
-	r.picked.label, _ = o.Label.Render(r.lookup)
+	label, _ := o.Label.Render(r.lookup)
+	r.picked = picked{label: label, index: slices.Index(st.Choice.Options, o) + 1}
 	r.s.Pending = nil
 	if c := st.Choice; c.Save != "" && !r.setVar(c.Save, id) {
 		return
@@ -568,7 +569,7 @@ func (r *run) choose(st *flows.State, id string) {
 // picked is the option a choice was answered with in this turn.
 type picked struct {
 	label string
-	index int // 1-based
+	index int // 1-based; 0: no choice was answered
 }
 
 func (r *run) answerQuestion(st *flows.State) {
@@ -808,8 +809,16 @@ func (r *run) sayError() {
 }
 
 // looped reports whether st was entered before in this turn with the
-// same variables (and records this visit).
+// same variables, and records this visit. An ordinary turn costs a bit
+// test per state: only a state whose bit in seen is already set (entered
+// before, or sharing a bit with one that was) is fingerprinted, so a loop
+// is caught on its third time round.
 func (r *run) looped(st *flows.State) bool {
+	bit := uint64(1) << (fnv(fnvOffset, st.Name) & 63)
+	if r.seen&bit == 0 {
+		r.seen |= bit
+		return false
+	}
 	h := fnvInt(fnv(fnv(fnvOffset, st.Name), r.ev.ClickID), varsHash(r.s.Vars))
 	if slices.Contains(r.visits, h) {
 		return true
@@ -830,6 +839,9 @@ func isMessage(a Action) bool {
 // capMessages keeps a turn within MaxMessagesPerTurn messages: past the
 // limit, the last message kept is the error text and the rest is dropped.
 func (r *run) capMessages() {
+	if len(r.out) < MaxMessagesPerTurn {
+		return
+	}
 	n := 0
 	for i, a := range r.out {
 		if !isMessage(a) {
@@ -947,10 +959,15 @@ func (r *run) offer(st *flows.State) {
 	}
 	r.out = append(r.out, Action{Kind: ActChoice, Choice: ch})
 	r.s.Pending = pending
-	recent := []string{st.Name}
-	for _, name := range r.s.Recent {
-		if name != st.Name && len(recent) <= LateTapDepth {
-			recent = append(recent, name)
+	if first, _, _ := strings.Cut(r.s.Recent, " "); first == st.Name {
+		return // offered again: the list stays as it is
+	}
+	recent := st.Name
+	n := 1
+	for name := range strings.FieldsSeq(r.s.Recent) {
+		if name != st.Name && n <= LateTapDepth {
+			recent += " " + name
+			n++
 		}
 	}
 	r.s.Recent = recent
@@ -968,7 +985,7 @@ func (r *run) lateTap() bool {
 	}
 	text := strings.TrimSpace(r.ev.Text)
 	seen := 0
-	for _, name := range r.s.Recent {
+	for name := range strings.FieldsSeq(r.s.Recent) {
 		if name == r.s.State {
 			continue
 		}
@@ -1014,12 +1031,9 @@ func (r *run) lookup(path string) (string, bool) {
 		case "name":
 			return r.ev.Name, true
 		case "label":
-			if r.picked != nil {
-				return r.picked.label, true
-			}
-			return "", true
+			return r.picked.label, true
 		case "index":
-			if r.picked != nil {
+			if r.picked.index > 0 {
 				return strconv.Itoa(r.picked.index), true
 			}
 			return "", true

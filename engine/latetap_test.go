@@ -69,7 +69,7 @@ func TestLateTapDepth(t *testing.T) {
 	}
 	bot := load(t, lateTapFlow)
 	s.Flow, s.Version = bot.Flow().Name, bot.Flow().ShortHash()
-	s.Recent = []string{"size", "size2", "menu"}
+	s.Recent = "size size2 menu"
 	r := bot.Step(s, msg("Opening hours"))
 	if r.Session.State != "email" || r.Session.Retries != 1 {
 		t.Errorf("a choice three back must not be read: state %q retries %d", r.Session.State, r.Session.Retries)

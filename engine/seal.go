@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -478,14 +477,11 @@ func appendMACInput(b []byte, w *wireContext, binding string) []byte {
 			b = appendLP(b, o[1])
 		}
 	}
-	if len(w.Recent) > 0 {
+	if w.Recent != "" {
 		// 1 cannot start appendLP(w.Enc): Enc is empty or tens of bytes
 		// long, so contexts without Recent keep their earlier MAC input.
 		b = append(b, 1)
-		b = binary.AppendUvarint(b, uint64(len(w.Recent)))
-		for _, name := range w.Recent {
-			b = appendLP(b, name)
-		}
+		b = appendLP(b, w.Recent)
 	}
 	return appendLP(b, w.Enc)
 }
@@ -509,12 +505,7 @@ func appendBool(b []byte, v bool) []byte {
 // map is never changed.
 func validUTF8(w *wireContext) {
 	w.Flow, w.Version, w.State = fixUTF8(w.Flow), fixUTF8(w.Version), fixUTF8(w.State)
-	for i, name := range w.Recent {
-		if !utf8.ValidString(name) {
-			w.Recent = slices.Clone(w.Recent) // the caller's slice stays as it was
-			w.Recent[i] = fixUTF8(name)
-		}
-	}
+	w.Recent = fixUTF8(w.Recent)
 	for name, v := range w.Vars {
 		if !utf8.ValidString(name) || !utf8.ValidString(v) {
 			fixed := make(map[string]string, len(w.Vars))

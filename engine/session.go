@@ -14,9 +14,9 @@ type Session struct {
 	AwaitSeq int               // the sequence number of the job the current state waits for (0: none)
 	Foreign  bool              // the context could not be read: Step restarts politely (never serialized)
 	// Recent names the states whose choices were offered last, newest
-	// first (at most LateTapDepth+1), so that a late tap on an earlier
-	// choice's button can still be read as its click.
-	Recent []string
+	// first, separated by spaces (at most LateTapDepth+1), so that a late
+	// tap on an earlier choice's button can still be read as its click.
+	Recent string
 }
 
 // LateTapDepth is how many earlier choices a late tap may answer: a click,

@@ -126,7 +126,7 @@ func validVarName(k string) bool {
 // eventData is the event as a script sees it.
 func (r *run) eventData() map[string]any {
 	e := map[string]any{"name": r.ev.Name, "text": r.ev.Text, "click": r.ev.ClickID, "media": r.ev.MediaURL}
-	if r.picked != nil {
+	if r.picked.index > 0 {
 		e["label"], e["index"] = r.picked.label, r.picked.index
 	}
 	if l := r.ev.Location; l != nil {
