@@ -134,7 +134,7 @@ func DecodeContext(raw []byte) (Session, error) {
 // session checks the wire form's numbers and returns its Session.
 func (w *wireContext) session() (Session, error) {
 	s := Session{Flow: w.Flow, Version: w.Version, State: w.State, Vars: w.Vars, Retries: w.Retries, Done: w.Done, JobSeq: w.Jobs, AwaitSeq: w.Await, Recent: w.Recent}
-	if s.Retries < 0 || s.Retries > 1000 || s.JobSeq < 0 || s.AwaitSeq < 0 || s.AwaitSeq > s.JobSeq || strings.Count(s.Recent, " ") > LateTapDepth {
+	if s.Retries < 0 || s.Retries > 1000 || s.JobSeq < 0 || s.AwaitSeq < 0 || s.AwaitSeq > s.JobSeq || strings.Count(s.Recent, " ") >= LateTapDepth {
 		return Session{Foreign: true}, ErrForeignContext
 	}
 	if w.Pending != nil {

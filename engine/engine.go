@@ -773,6 +773,9 @@ func (r *run) fire(trigger string) {
 	}
 	to := r.m.Current()
 	r.res.Trace = append(r.res.Trace, Transition{From: from, Trigger: trigger, To: to})
+	if st := r.flow.States[from]; st != nil && st.Choice != nil && to != from {
+		r.leftChoice(from) // its buttons may still be tapped
+	}
 	r.s.State = to
 }
 
@@ -959,14 +962,18 @@ func (r *run) offer(st *flows.State) {
 	}
 	r.out = append(r.out, Action{Kind: ActChoice, Choice: ch})
 	r.s.Pending = pending
-	if first, _, _ := strings.Cut(r.s.Recent, " "); first == st.Name {
-		return // offered again: the list stays as it is
+}
+
+// leftChoice remembers that the conversation left the choice of state
+// name, newest first, for late taps (at most LateTapDepth choices).
+func (r *run) leftChoice(name string) {
+	if first, _, _ := strings.Cut(r.s.Recent, " "); first == name {
+		return
 	}
-	recent := st.Name
-	n := 1
-	for name := range strings.FieldsSeq(r.s.Recent) {
-		if name != st.Name && n <= LateTapDepth {
-			recent += " " + name
+	recent, n := name, 1
+	for other := range strings.FieldsSeq(r.s.Recent) {
+		if other != name && n < LateTapDepth {
+			recent += " " + other
 			n++
 		}
 	}
@@ -974,8 +981,8 @@ func (r *run) offer(st *flows.State) {
 }
 
 // lateTap reads the event as a late tap on an earlier choice: a click on,
-// or the typed label of, an option of one of the LateTapDepth choices
-// offered before the current state's (newest first). The conversation goes
+// or the typed label of, an option of one of the LateTapDepth choices the
+// conversation left last (newest first). The conversation goes
 // back to that choice's state and takes the option there. Callers try it
 // only where the event is no valid answer to the current state, so a late
 // tap never takes the place of one.

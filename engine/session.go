@@ -13,9 +13,9 @@ type Session struct {
 	JobSeq   int               // the sequence number of the last job (http or llm request) made; the next is JobSeq+1
 	AwaitSeq int               // the sequence number of the job the current state waits for (0: none)
 	Foreign  bool              // the context could not be read: Step restarts politely (never serialized)
-	// Recent names the states whose choices were offered last, newest
-	// first, separated by spaces (at most LateTapDepth+1), so that a late
-	// tap on an earlier choice's button can still be read as its click.
+	// Recent names the states whose choices the conversation left last,
+	// newest first, separated by spaces (at most LateTapDepth), so that a
+	// late tap on an earlier choice's button can still be read as its click.
 	Recent string
 }
 

@@ -585,8 +585,8 @@ type VarBound struct {
 }
 
 // lateTapStates is how many choice states a context remembers for late
-// taps (engine.LateTapDepth+1).
-const lateTapStates = 3
+// taps (engine.LateTapDepth).
+const lateTapStates = 2
 
 // Defaults of the context budget for variables whose length nothing
 // bounds, in characters; `sizes` declares others.
