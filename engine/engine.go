@@ -286,7 +286,7 @@ func (s Session) clone() Session {
 		p.Options = append([]PendingOption(nil), s.Pending.Options...)
 		c.Pending = &p
 	}
-	return c // Recent is never changed in place: offer replaces it
+	return c // Recent is a string: leftChoice replaces it
 }
 
 // run is one turn in progress.
@@ -506,11 +506,12 @@ func (r *run) answerChoice(st *flows.State) {
 		r.enter()
 		return
 	}
-	r.s.Retries++
-	if n := st.Choice.Retries; n > 0 && r.s.Retries >= n {
-		r.fire("give_up")
-		r.enter()
-		return
+	if n := st.Choice.Retries; n > 0 {
+		if r.s.Retries++; r.s.Retries >= n {
+			r.fire("give_up")
+			r.enter()
+			return
+		}
 	}
 	inv := st.Choice.Invalid
 	if inv.IsZero() {
