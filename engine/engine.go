@@ -266,6 +266,9 @@ func (b *Bot) StepSealed(ctx context.Context, s Session, ev Event, keys *Context
 		r.s.Vars = nil
 	}
 	r.capMessages()
+	if st := r.current(); r.s.Done || st == nil || st.Ask == nil && st.Choice == nil {
+		r.s.Recent = "" // only a question or a choice reads late taps
+	}
 	r.res.Session = r.s
 	r.res.Actions = r.out
 	r.res.Timer = r.timer()
