@@ -5,6 +5,7 @@
 //	flowbot test examples/                                 run the conversation tests (*_test.yaml)
 //	flowbot chat examples/webshop.yaml --channel sms       talk to a flow in the terminal
 //	flowbot graph examples/webshop.yaml                    draw a flow (Mermaid or DOT)
+//	flowbot playground --flows examples                    try flows in the browser, every channel side by side
 //	flowbot schema                                         print the flow language's JSON Schema
 //	flowbot version                                        print the version
 //
@@ -135,6 +136,6 @@ no memory per conversation.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newServeCmd(stderr), newValidateCmd(stdout), newTestCmd(stdout), newChatCmd(os.Stdin, stdout),
-		newGraphCmd(stdout), newSchemaCmd(stdout), newVersionCmd(stdout))
+		newGraphCmd(stdout), newSchemaCmd(stdout), newVersionCmd(stdout), newPlaygroundCmd(stderr))
 	return root
 }
