@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -20,6 +21,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/flowset"
 	"github.com/flowbot/flowbot/runtime/llm"
 	"github.com/flowbot/flowbot/runtime/netguard"
+	"github.com/flowbot/flowbot/runtime/playground"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/worker"
@@ -46,6 +48,7 @@ type serveFlags struct {
 	network     string
 	scriptTime  time.Duration
 	scriptMem   string
+	playground  bool
 }
 
 // defaultDataPath is where serve keeps its outbox unless --data says
@@ -118,6 +121,11 @@ HTTPS_PROXY (the guard could only check the proxy); with "all" nothing is
 guarded and the proxy is used. Pushes to a Userlike bot's api_url are not
 restricted: the operator sets that URL.
 
+--playground also serves the page of flowbot playground at /playground/ for
+the flows of --flows: with FLOWBOT_API_KEYS set, open it once as
+/playground/?key=YOUR_KEY. There its requests are answered by the page's
+mocks only, and saved tests are downloaded, not written.
+
 Logs go to stderr, one line per turn (bot, cid, event, from → to state,
 duration). Message texts and contact data are left out unless --log-bodies
 is given.`,
@@ -178,6 +186,7 @@ is given.`,
 	fl.StringVar(&f.network, netguard.Flag, "", "non-public addresses HTTP steps and webhooks may reach: loopback, private, link-local, cgnat, all, CIDRs (default $"+netguard.EnvVar+"; none: public addresses only)")
 	fl.DurationVar(&f.scriptTime, "script-timeout-max", engine.DefaultMaxScriptTimeout, "the longest time limit a flow's scripts may ask for (scripts: {timeout})")
 	fl.StringVar(&f.scriptMem, "script-memory-max", "128MiB", "the largest memory budget a flow's scripts may ask for (scripts: {memory})")
+	fl.BoolVar(&f.playground, "playground", false, "also serve the playground page at /playground/ (behind FLOWBOT_API_KEYS when set; mocks only, no test files written)")
 	fl.BoolVar(&f.watch, "watch", false, "reload flows when their files change (SIGHUP reloads too); a flow with errors keeps its old version serving")
 	return cmd
 }
@@ -242,13 +251,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		if sync := strings.ToLower(f.sqliteSync); sync != "full" && sync != "normal" {
 			return usagef("--sqlite-sync must be full or normal, not %q", f.sqliteSync)
 		}
-		var keys []string
-		for _, k := range strings.Split(os.Getenv("FLOWBOT_API_KEYS"), ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				keys = append(keys, k)
-			}
-		}
-		platform = &server.Platform{Database: f.database, SQLiteSynchronous: f.sqliteSync, APIKeys: keys, InsecureNoAuth: f.insecure,
+		platform = &server.Platform{Database: f.database, SQLiteSynchronous: f.sqliteSync, APIKeys: apiKeys(), InsecureNoAuth: f.insecure,
 			WebhookSecret: os.Getenv("FLOWBOT_WEBHOOK_SECRET"), Schedule: schedule, Lease: f.lease, Concurrency: f.deliveries}
 		if f.insecure {
 			logger.Warn("--insecure-no-auth: anyone who can reach the server can use the Chat API")
@@ -292,6 +295,15 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	if f.logBodies {
 		logger.Warn("--log-bodies is on: logs will contain message texts and contact data")
 	}
+	var mount map[string]http.Handler
+	if f.playground {
+		mount = map[string]http.Handler{"/playground/": playground.New(playground.Options{Dir: f.flowsDir, Env: os.LookupEnv, APIKeys: apiKeys()})}
+		if len(apiKeys()) == 0 {
+			logger.Warn("--playground without FLOWBOT_API_KEYS: anyone who can reach the server can use the playground at /playground/")
+		} else {
+			logger.Info("playground at /playground/?key=YOUR_API_KEY")
+		}
+	}
 	srv, err := server.New(server.Config{
 		Addr:        f.addr,
 		FlowSet:     set,
@@ -306,6 +318,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		ContextKeys: contextKeys,
 		Network:     network,
 		LLM:         model,
+		Mount:       mount,
 	})
 	if err != nil {
 		return err
@@ -323,6 +336,18 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		}
 	}()
 	return srv.Run(cmd.Context())
+}
+
+// apiKeys are the Chat API's keys (FLOWBOT_API_KEYS, comma-separated),
+// which also open the playground.
+func apiKeys() []string {
+	var keys []string
+	for _, k := range strings.Split(os.Getenv("FLOWBOT_API_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // watchEvery is how often --watch looks at the flow files.

@@ -61,18 +61,18 @@ type turnRequest struct {
 
 // call is one HTTP or llm request a turn made, with its answer.
 type call struct {
-	Kind     string              `json:"kind"` // http or llm
-	State    string              `json:"state"`
-	Method   string              `json:"method,omitempty"`
-	URL      string              `json:"url,omitempty"`
-	Headers  [][2]string         `json:"headers,omitempty"`
-	Body     string              `json:"body,omitempty"`
-	LLM      *engine.LLMRequest  `json:"llm,omitempty"`
-	Async    bool                `json:"async,omitempty"` // in serve: answered at once, the result pushed later
-	Answer   string              `json:"answered_by"`     // mock, live or none
-	Status   int                 `json:"status,omitempty"`
-	Response string              `json:"response,omitempty"`
-	Error    string              `json:"error,omitempty"`
+	Kind     string             `json:"kind"` // http or llm
+	State    string             `json:"state"`
+	Method   string             `json:"method,omitempty"`
+	URL      string             `json:"url,omitempty"`
+	Headers  [][2]string        `json:"headers,omitempty"`
+	Body     string             `json:"body,omitempty"`
+	LLM      *engine.LLMRequest `json:"llm,omitempty"`
+	Async    bool               `json:"async,omitempty"` // in serve: answered at once, the result pushed later
+	Answer   string             `json:"answered_by"`     // mock, live or none
+	Status   int                `json:"status,omitempty"`
+	Response string             `json:"response,omitempty"`
+	Error    string             `json:"error,omitempty"`
 }
 
 // scriptError is an error path the flow took, with its position when a

@@ -197,4 +197,3 @@ func (p *server) etag(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"etag": etagOf(src)})
 }
-

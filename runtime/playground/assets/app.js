@@ -570,7 +570,7 @@ async function save() {
   try {
     const r = await api("api/save", { ...setup(), channels });
     $("#saved-panel").hidden = false;
-    $("#saved").textContent = r.yaml;
+    $("#saved").textContent = (r.failures.length ? "flowbot test says:\n" + r.failures.join("\n") + "\n\n" : "") + (r.warnings || []).map((w) => "warning: " + w + "\n").join("") + r.yaml;
     const ok = r.failures.length === 0;
     $("#saved-status").textContent = (ok ? "✔ passes flowbot test: " : "✘ ") + r.passed + " passed, " + r.failures.length + " failed" + (r.written ? " — written to " + r.written : "");
     $("#saved-status").className = ok ? "ok" : "error";

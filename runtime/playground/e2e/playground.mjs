@@ -111,16 +111,34 @@ try {
   assert.equal(await col("whatsapp_business").locator(".msg.bot b").filter({ hasText: "Returns are free within 30 days." }).count(), 1, "WhatsApp's *bold*");
   assert.ok((await col("whatsapp_business").innerText()).includes("Returns portal: https://shop.example.com/returns"));
   assert.equal(await col("sms").locator(".msg.contact").last().innerText(), "2");
-  await page.locator("#graph-panel").scrollIntoViewIfNeeded();
+  // Messenger's quick replies go once another message came; WhatsApp keeps its buttons.
+  assert.equal(await col("facebook").locator('[data-form="fb-quick"] .options:visible').count(), 1);
   await page.screenshot({ path: path.join(shots, "playground-webshop.png") });
 
   // Save as test file: it passes flowbot test.
   await page.click("#save");
   await page.waitForSelector("#saved-panel:not([hidden])");
-  assert.match(await page.locator("#saved-status").textContent(), /passes flowbot test: 4 passed, 0 failed — written to /);
+  assert.match(await page.locator("#saved-status").textContent(), /passes flowbot test: 4 passed, 0 failed — written to /, await page.locator("#saved").textContent());
   assert.ok(fs.existsSync(path.join(flowsDir, "webshop_playground_test.yaml")));
   const yaml = await page.locator("#saved").textContent();
   assert.match(yaml, /url: http:\/\/orders.test\/orders\/A-12345/);
+
+  // Start from a state with variables.
+  await page.selectOption("#start-state", "ask_order");
+  await page.fill("#start-vars", "name: Ada");
+  await page.click("#start-here");
+  await settled();
+  for (const ch of ["web", "whatsapp_business", "facebook", "sms"]) {
+    assert.equal(await state(ch), "ask_order", ch);
+    assert.match(await col(ch).innerText(), /starts in state ask_order/);
+  }
+  assert.equal(await currentNode(), "ask_order");
+  assert.match(await page.locator("#vars").innerText(), /name\s+Ada/);
+  await page.fill("#say-all", "no idea");
+  await page.press("#say-all", "Enter");
+  await settled();
+  assert.ok((await lastBot("facebook").innerText()).startsWith("Order ids look like A-12345"));
+  assert.equal(await state("sms"), "ask_order");
 
   // ---- campaign ----
   await page.selectOption("#flow", "campaign-signup.yaml");
