@@ -253,7 +253,7 @@ func (p *server) turn(w http.ResponseWriter, r *http.Request) {
 		se := scriptError{Text: e.Error()}
 		var serr *script.Error
 		if errors.As(e, &serr) {
-			se.File, se.Line, se.Column = serr.File, serr.Line, serr.Column
+			se.File, se.Line, se.Column = filepath.Base(serr.File), serr.Line, serr.Column
 		}
 		out.Errors = append(out.Errors, se)
 	}

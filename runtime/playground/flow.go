@@ -145,9 +145,12 @@ type problem struct {
 	Level  string `json:"level"` // error or warning
 }
 
+// problemsOf lists lints for the page, naming files by their name in
+// the folder.
 func problemsOf(lints flows.Lints) []problem {
 	out := []problem{}
 	for _, l := range lints {
+		l.File = filepath.Base(l.File)
 		lv := "error"
 		if l.Level == flows.Warning {
 			lv = "warning"

@@ -142,7 +142,7 @@ func TestRequestsAnsweredByThePageOnly(t *testing.T) {
 func TestScriptErrorsCarryTheirPosition(t *testing.T) {
 	h := playground.New(playground.Options{Dir: flowsDir(t, "broken-script.yaml")})
 	out := turn(t, h, map[string]any{"file": "broken-script.yaml", "channel": "web", "start": map[string]any{"state": "ask"}, "event": map[string]any{"name": "message", "text": "hello"}})
-	if len(out.Errors) != 1 || out.Errors[0].Line != 9 || out.Errors[0].Column == 0 || !strings.Contains(out.Errors[0].Text, "no 5") || out.State != "ask" {
+	if len(out.Errors) != 1 || out.Errors[0].File != "broken-script.yaml" || out.Errors[0].Line != 9 || out.Errors[0].Column == 0 || !strings.Contains(out.Errors[0].Text, "no 5") || out.State != "ask" {
 		t.Fatalf("want the script's error at its line, got %+v", out)
 	}
 }

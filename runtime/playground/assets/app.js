@@ -536,6 +536,7 @@ async function loadFlow(file, keep) {
     $("#env").value = unset.join("\n");
   }
   const ss = $("#start-state");
+  const chosen = ss.value;
   ss.innerHTML = "";
   const first = el("option", "", "(the flow's start)");
   first.value = "";
@@ -545,6 +546,7 @@ async function loadFlow(file, keep) {
     o.value = s;
     ss.append(o);
   }
+  if ((S.info.states || []).includes(chosen)) ss.value = chosen;
   await drawGraph();
 }
 
@@ -609,6 +611,12 @@ async function main() {
     restart();
   };
   $("#focus").onchange = (e) => setFocus(Number(e.target.value));
+  let envEdit;
+  $("#env").addEventListener("input", () => {
+    // validate's problems depend on the environment
+    clearTimeout(envEdit);
+    envEdit = setTimeout(() => loadFlow(S.file, true).catch((e) => setStatus(e.message, "error")), 300);
+  });
   $("#restart").onclick = () => restart();
   $("#save").onclick = () => save();
   $("#send-all").onsubmit = (e) => {

@@ -72,6 +72,11 @@ try {
 
   // A tap on a WhatsApp list row is the same tap everywhere; SMS types 1.
   await wa.locator(".wa-list-button").click();
+  assert.equal(await wa.locator(".wa-sheet").isVisible(), true);
+  assert.deepEqual(await wa.locator(".wa-row .row-title").allTextContents(), ["Delivery status", "Return an item", "Opening hours", "Talk to a human"]);
+  await page.waitForFunction(() => !document.querySelector("#problems").innerText.includes("ORDER_API_URL"));
+  await page.evaluate(() => document.querySelector("#side").scrollTo(0, 0));
+  await page.screenshot({ path: path.join(shots, "playground-menu.png") });
   await wa.locator('.wa-row[data-option="delivery"]').click();
   await settled();
   for (const ch of ["web", "whatsapp_business", "facebook", "sms"]) assert.equal(await state(ch), "ask_order", ch);
@@ -113,6 +118,8 @@ try {
   assert.equal(await col("sms").locator(".msg.contact").last().innerText(), "2");
   // Messenger's quick replies go once another message came; WhatsApp keeps its buttons.
   assert.equal(await col("facebook").locator('[data-form="fb-quick"] .options:visible').count(), 1);
+  assert.match(await page.locator("#problems").innerText(), /^webshop\.yaml:8:10: warning: environment variable USERLIKE_API_URL is not set/);
+  await page.evaluate(() => document.querySelector("#side").scrollTo(0, 0));
   await page.screenshot({ path: path.join(shots, "playground-webshop.png") });
 
   // Save as test file: it passes flowbot test.
