@@ -324,7 +324,7 @@ func (p *server) save(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"file": name, "yaml": b.String(), "warnings": warnings}
 	passed, failures, err := p.check(name, file)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, http.StatusUnprocessableEntity, "the saved test does not run: "+err.Error())
 		return
 	}
 	out["passed"], out["failures"] = passed, failures

@@ -291,3 +291,48 @@ func TestFlowInfo(t *testing.T) {
 		t.Fatalf("after an edit: %v", after)
 	}
 }
+
+// TestLLMCallMockedFromThePage: an llm step is answered by the page's
+// llm mock, and the call shows the prompt it sent.
+func TestLLMCallMockedFromThePage(t *testing.T) {
+	h := playground.New(playground.Options{Dir: flowsDir(t, "coach.yaml")})
+	rec := httptest.NewRecorder()
+	b, _ := json.Marshal(map[string]any{"file": "coach.yaml", "channel": "sms", "start": map[string]any{"state": "ask_goal"},
+		"mocks": "- llm: run 5 km\n  reply: Start with three easy runs a week.\n", "event": map[string]any{"name": "message", "text": "run 5 km"}})
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/turn", bytes.NewReader(b)))
+	var out struct {
+		Packets []map[string]any `json:"packets"`
+		Calls   []struct {
+			Kind   string `json:"kind"`
+			Answer string `json:"answered_by"`
+			LLM    struct {
+				System   string
+				Messages []map[string]string
+			} `json:"llm"`
+			Response string `json:"response"`
+		} `json:"calls"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Calls) != 1 || out.Calls[0].Kind != "llm" || out.Calls[0].Answer != "mock" || !strings.Contains(out.Calls[0].LLM.System, "The user's goal: run 5 km") ||
+		out.Calls[0].Response != "Start with three easy runs a week." {
+		t.Fatalf("the llm call: %s", rec.Body)
+	}
+	if body, _ := out.Packets[len(out.Packets)-1]["payload"].(map[string]any); body["body"] != "Start with three easy runs a week." {
+		t.Fatalf("the reply: %s", rec.Body)
+	}
+}
+
+// TestTypedLabelPicksOnEveryChannel: an option's label typed as text is
+// its click on every channel.
+func TestTypedLabelPicksOnEveryChannel(t *testing.T) {
+	h := playground.New(playground.Options{Dir: flowsDir(t, "webshop.yaml")})
+	for _, ch := range []string{"web", "whatsapp_business", "facebook", "sms"} {
+		start := turn(t, h, map[string]any{"file": "webshop.yaml", "channel": ch, "event": map[string]any{"name": "start"}})
+		out := turn(t, h, map[string]any{"file": "webshop.yaml", "channel": ch, "context": start.Context, "event": map[string]any{"name": "message", "text": " opening HOURS"}})
+		if len(out.Packets) == 0 || !strings.HasPrefix(out.Packets[0]["payload"].(map[string]any)["body"].(string), "We're open Monday to Friday") {
+			t.Errorf("%s: %+v", ch, out.Packets)
+		}
+	}
+}
