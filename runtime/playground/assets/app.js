@@ -607,6 +607,7 @@ async function main() {
     S.start = {};
     $("#mocks").value = "";
     $("#saved-panel").hidden = true;
+    setStatus("");
     await loadFlow(sel.value);
     restart();
   };
