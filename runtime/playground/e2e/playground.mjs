@@ -49,17 +49,17 @@ try {
     await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
     const png = await page.screenshot({ animations: "disabled", caret: "hide" });
     const file = path.join(shots, name);
-    if (fs.existsSync(file) && (await differing(fs.readFileSync(file), png)) < 0.001) return; // the same picture, but for antialiasing
+    if (fs.existsSync(file) && (await differing(fs.readFileSync(file), png)) < 100) return; // the same picture but for antialiasing (a few dozen pixels)
     fs.writeFileSync(file, png);
   }
-  // differing is the share of pixels two PNGs do not share (1 for other sizes).
+  // differing counts the pixels in which two PNGs differ (Infinity for other sizes).
   async function differing(a, b) {
     const scratch = await context.newPage();
     try {
       return await scratch.evaluate(async ([a, b]) => {
         const load = (s) => new Promise((ok, fail) => { const i = new Image(); i.onload = () => ok(i); i.onerror = fail; i.src = "data:image/png;base64," + s; });
         const [ia, ib] = [await load(a), await load(b)];
-        if (ia.width !== ib.width || ia.height !== ib.height) return 1;
+        if (ia.width !== ib.width || ia.height !== ib.height) return Infinity;
         const pixels = (i) => {
           const c = document.createElement("canvas");
           c.width = i.width; c.height = i.height;
@@ -70,7 +70,7 @@ try {
         const [pa, pb] = [pixels(ia), pixels(ib)];
         let n = 0;
         for (let k = 0; k < pa.length; k += 4) if (pa[k] !== pb[k] || pa[k + 1] !== pb[k + 1] || pa[k + 2] !== pb[k + 2]) n++;
-        return n / (pa.length / 4);
+        return n;
       }, [a.toString("base64"), b.toString("base64")]);
     } finally {
       await scratch.close();
