@@ -353,6 +353,7 @@ async function playOn(col, ev) {
   col.events.push(r.event);
   col.ctx = r.context;
   renderContact(col, r.event);
+  if (r.recovery) bubble(col, "system", "the context was " + esc(r.recovery) + " (the flow changed under the conversation)");
   for (const p of r.packets) renderPacket(col, p);
   col.trace.push(...r.trace);
   col.calls.push(...r.calls);
