@@ -21,6 +21,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/flowset"
 	"github.com/flowbot/flowbot/runtime/llm"
 	"github.com/flowbot/flowbot/runtime/netguard"
+	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/playground"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike"
@@ -37,6 +38,7 @@ type serveFlags struct {
 	logFormat   string
 	logLevel    string
 	data        string
+	dataShared  bool // data is the postgres:// --database (not given itself)
 	lease       time.Duration
 	workers     int
 	watch       bool
@@ -85,7 +87,10 @@ the request runs in the background and its result is pushed to the flow's
 api_url (for the example flows: USERLIKE_API_URL, with the token
 USERLIKE_API_TOKEN). The pending work is kept in an SQLite file (--data), so a
 restart or a crash loses none of it. --data '' keeps nothing and runs async
-steps during the webhook call instead.
+steps during the webhook call instead. Instances behind a load balancer
+must share it: give them one PostgreSQL database (--database postgres://…,
+or --data postgres://…), where their jobs, follow-ups, pushes and flow
+versions live (docs/userlike.md, "Many instances").
 
 Platform mode: the same server also hosts the Chat API for apps without a
 chat platform (docs/platform.md): POST /api/bots, POST /api/conversations,
@@ -164,6 +169,11 @@ is given.`,
 					f.database = v
 				}
 			}
+			if !cmd.Flags().Changed("data") && outbox.IsPostgres(f.database) {
+				// Instances sharing a PostgreSQL database share Userlike
+				// mode's pending work and flow versions there too.
+				f.data, f.dataShared = f.database, true
+			}
 			return serve(cmd, f, stderr)
 		},
 	}
@@ -175,7 +185,7 @@ is given.`,
 	fl.BoolVar(&f.logBodies, "log-bodies", false, "also log message texts, clicks, contact data and answers (personal data!)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "least important logs shown: debug, info, warn or error")
-	fl.StringVar(&f.data, "data", defaultDataPath, "the SQLite file keeping background jobs and pushes (its folder is created; '' keeps nothing)")
+	fl.StringVar(&f.data, "data", defaultDataPath, "where Userlike mode keeps background jobs, follow-ups, pushes and flow versions: a SQLite file (its folder is created) or a postgres:// URL shared by instances (default: --database when it is a postgres:// URL, else this file; '' keeps nothing)")
 	fl.DurationVar(&f.lease, "lease", worker.DefaultLease, "how long a crashed process's background work stays claimed before another takes it up")
 	fl.IntVar(&f.workers, "workers", worker.DefaultWorkers, "background HTTP requests run at once")
 	fl.StringVar(&f.database, "database", defaultDatabase, "the Chat API's data: a SQLite file or a postgres:// URL (default $FLOWBOT_DATABASE, else this file; '' turns the Chat API off)")
@@ -294,6 +304,10 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	}
 	if f.logBodies {
 		logger.Warn("--log-bodies is on: logs will contain message texts and contact data")
+	}
+	if _, err := os.Stat(defaultDataPath); err == nil && f.dataShared {
+		logger.Warn("Userlike mode now keeps its pending work in the PostgreSQL --database; what is left in " + defaultDataPath +
+			" is not taken over: run once with --data " + defaultDataPath + " until flowbot_outbox_pending is 0, then remove the file")
 	}
 	var mount map[string]http.Handler
 	if f.playground {

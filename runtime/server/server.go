@@ -94,9 +94,10 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, ShutdownTimeout time.Duration
 	// Now is the clock given to the engine; nil is time.Now.
 	Now func() time.Time
-	// DataPath is the outbox file (SQLite) that keeps async HTTP jobs and
-	// the pushes of their results; its folder is created. Empty keeps
-	// nothing: async steps then run during the webhook call.
+	// DataPath is the outbox that keeps async HTTP jobs, follow-ups, the
+	// pushes of their results and the flow versions served: a SQLite file
+	// (its folder is created) or a postgres:// URL that instances share.
+	// Empty keeps nothing: async steps then run during the webhook call.
 	DataPath string
 	// Worker tunes the background work (workers, lease, backoff, clock…);
 	// its Store, Logger and Observer are set by New.
@@ -241,7 +242,11 @@ func New(cfg Config) (*Server, error) {
 		if cfg.FlowSet != nil {
 			// Keep every flow version served in the data file, so that
 			// conversations on an earlier version survive restarts.
-			vs, err := flowset.NewSQLStore(context.Background(), st.DB())
+			newStore := flowset.NewSQLStore
+			if st.Postgres() {
+				newStore = flowset.NewPostgresStore
+			}
+			vs, err := newStore(context.Background(), st.DB())
 			if err == nil {
 				err = cfg.FlowSet.UseStore(context.Background(), vs)
 			}
@@ -444,7 +449,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.Close()
 			return fmt.Errorf("background worker: %w", err)
 		}
-		s.log.Info("background work enabled", "data", s.store.Path())
+		s.log.Info("background work enabled", "data", s.store.Where())
 	}
 	var platformDone chan struct{}
 	stopPlatform := func() {}
