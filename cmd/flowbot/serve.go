@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -21,6 +22,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/llm"
 	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/outbox"
+	"github.com/flowbot/flowbot/runtime/playground"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/worker"
@@ -49,6 +51,7 @@ type serveFlags struct {
 	scriptTime  time.Duration
 	scriptMem   string
 	turnLog     turnLogFlags
+	playground  bool
 }
 
 // defaultDataPath is where serve keeps its outbox unless --data says
@@ -124,6 +127,11 @@ HTTPS_PROXY (the guard could only check the proxy); with "all" nothing is
 guarded and the proxy is used. Pushes to a Userlike bot's api_url are not
 restricted: the operator sets that URL.
 
+--playground also serves the page of flowbot playground at /playground/ for
+the flows of --flows: with FLOWBOT_API_KEYS set, open it once as
+/playground/?key=YOUR_KEY. There its requests are answered by the page's
+mocks only, and saved tests are downloaded, not written.
+
 Logs go to stderr, one line per turn (bot, cid, event, from → to state,
 duration). Message texts and contact data are left out unless --log-bodies
 is given.`,
@@ -190,6 +198,7 @@ is given.`,
 	fl.DurationVar(&f.scriptTime, "script-timeout-max", engine.DefaultMaxScriptTimeout, "the longest time limit a flow's scripts may ask for (scripts: {timeout})")
 	fl.StringVar(&f.scriptMem, "script-memory-max", "128MiB", "the largest memory budget a flow's scripts may ask for (scripts: {memory})")
 	f.turnLog.register(cmd)
+	fl.BoolVar(&f.playground, "playground", false, "also serve the playground page at /playground/ (behind FLOWBOT_API_KEYS when set; mocks only, no test files written)")
 	fl.BoolVar(&f.watch, "watch", false, "reload flows when their files change (SIGHUP reloads too); a flow with errors keeps its old version serving")
 	return cmd
 }
@@ -257,13 +266,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		if sync := strings.ToLower(f.sqliteSync); sync != "full" && sync != "normal" {
 			return usagef("--sqlite-sync must be full or normal, not %q", f.sqliteSync)
 		}
-		var keys []string
-		for _, k := range strings.Split(os.Getenv("FLOWBOT_API_KEYS"), ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				keys = append(keys, k)
-			}
-		}
-		platform = &server.Platform{Database: f.database, SQLiteSynchronous: f.sqliteSync, APIKeys: keys, InsecureNoAuth: f.insecure,
+		platform = &server.Platform{Database: f.database, SQLiteSynchronous: f.sqliteSync, APIKeys: apiKeys(), InsecureNoAuth: f.insecure,
 			WebhookSecret: os.Getenv("FLOWBOT_WEBHOOK_SECRET"), Schedule: schedule, Lease: f.lease, Concurrency: f.deliveries}
 		if f.insecure {
 			logger.Warn("--insecure-no-auth: anyone who can reach the server can use the Chat API")
@@ -318,6 +321,15 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	if turnLog != nil {
 		defer turnLog.Close()
 	}
+	var mount map[string]http.Handler
+	if f.playground {
+		mount = map[string]http.Handler{"/playground/": playground.New(playground.Options{Dir: f.flowsDir, Env: os.LookupEnv, APIKeys: apiKeys()})}
+		if len(apiKeys()) == 0 {
+			logger.Warn("--playground without FLOWBOT_API_KEYS: anyone who can reach the server can use the playground at /playground/")
+		} else {
+			logger.Info("playground at /playground/?key=YOUR_API_KEY")
+		}
+	}
 	srv, err := server.New(server.Config{
 		Addr:        f.addr,
 		FlowSet:     set,
@@ -333,6 +345,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		Network:     network,
 		LLM:         model,
 		TurnLog:     turnLog.Observer(),
+		Mount:       mount,
 	})
 	if err != nil {
 		return err
@@ -350,6 +363,18 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		}
 	}()
 	return srv.Run(cmd.Context())
+}
+
+// apiKeys are the Chat API's keys (FLOWBOT_API_KEYS, comma-separated),
+// which also open the playground.
+func apiKeys() []string {
+	var keys []string
+	for _, k := range strings.Split(os.Getenv("FLOWBOT_API_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // watchEvery is how often --watch looks at the flow files.

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,6 +124,11 @@ type Config struct {
 	// log, runtime/turnlog); one with a Dropped() int64 method has it
 	// exported as flowbot_turn_log_dropped_total.
 	TurnLog turn.Observer
+	// Mount serves more handlers, each under its path prefix (ending in
+	// "/"; the prefix is stripped), such as the playground of flowbot
+	// serve --playground. They answer for themselves (authentication
+	// included) and are counted as handler "other".
+	Mount map[string]http.Handler
 }
 
 // Platform configures platform mode: the Chat API (runtime/platform) over
@@ -294,6 +300,9 @@ func New(cfg Config) (*Server, error) {
 		api := mux.NewRouter()
 		s.chat.Register(api)
 		r.PathPrefix("/api/").Handler(s.counted("api", api))
+	}
+	for prefix, h := range cfg.Mount {
+		r.PathPrefix(prefix).Handler(s.counted("other", http.StripPrefix(strings.TrimSuffix(prefix, "/"), h)))
 	}
 	r.Handle("/bots/{name}/webhook", s.webhook)
 	r.Handle("/healthz", s.counted("healthz", http.HandlerFunc(s.healthz))).Methods(http.MethodGet, http.MethodHead)
