@@ -393,6 +393,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 		h.reject(w, r, s, http.StatusBadRequest, name, err.Error())
 		return
 	}
+	in.Event.Locale = in.Event.Contact["locale"] // the platform's locale, for multilingual flows
 	if !in.Known {
 		s.out = append(s.out[:0], "[]"...)
 		h.write(w, s, http.StatusOK)
