@@ -156,6 +156,7 @@ func (p *parser) locales(f *Flow, n *yaml.Node) {
 type textRef struct {
 	t   *Template
 	pos Pos
+	key string // set only to remember what was reported
 }
 
 // contactTexts lists every text of the flow a contact reads.
@@ -164,7 +165,7 @@ func (f *Flow) contactTexts() []textRef {
 	add := func(pos Pos, ts ...*Template) {
 		for _, t := range ts {
 			if !t.IsZero() {
-				out = append(out, textRef{t, pos})
+				out = append(out, textRef{t: t, pos: pos})
 			}
 		}
 	}
@@ -213,11 +214,17 @@ func (p *parser) translate(f *Flow) {
 			continue
 		}
 		used := map[string]bool{}
+		reported := map[textRef]bool{} // a body doubling as the fallback is one text
 		for _, ref := range texts {
 			key := ref.t.Source
+			first := !reported[textRef{pos: ref.pos, key: key}]
+			reported[textRef{pos: ref.pos, key: key}] = true
 			src, ok := table[key]
 			if !ok {
 				src, ok = builtinTexts[loc][key]
+			}
+			if !ok && !first {
+				continue
 			}
 			if !ok {
 				pos := ref.pos
@@ -229,6 +236,9 @@ func (p *parser) translate(f *Flow) {
 			}
 			used[key] = true
 			alt, problem, _ := compileTemplate(src, p.env)
+			if (problem != "" || newReads(*ref.t, alt) != "") && !first {
+				continue
+			}
 			if problem != "" {
 				p.lints = append(p.lints, Lint{File: path, Line: keyPos[key].Line, Column: keyPos[key].Column, Level: Error, What: problem})
 				continue
