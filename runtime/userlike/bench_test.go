@@ -61,10 +61,11 @@ func campaignClick(b *testing.B, h http.Handler) []byte {
 // BenchmarkWebhookTurn is one full webhook turn through the handler: the
 // campaign flow, a click on "start" with the context echoed from the start
 // turn (decode, context, engine step, render, encode), with Prometheus
-// metrics. "logs" adds a text log line per turn (to io.Discard); "signed"
+// metrics. "multilingual" is the same turn of the multilingual example in
+// German (the same flow in two languages), to compare with "nolog". "logs" adds a text log line per turn (to io.Discard); "signed"
 // and "encrypted" seal the context (Options.ContextKeys), without logs.
 func BenchmarkWebhookTurn(b *testing.B) {
-	for _, mode := range []string{"nolog", "logs", "signed", "encrypted", "funnel", "turnlog", "turnlog-personal"} {
+	for _, mode := range []string{"nolog", "multilingual", "logs", "signed", "encrypted", "funnel", "turnlog", "turnlog-personal"} {
 		b.Run(mode, func(b *testing.B) {
 			fl := loadExamples(b)
 			m, err := metrics.New(prometheus.NewRegistry(), fl)
@@ -103,8 +104,11 @@ func BenchmarkWebhookTurn(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			body := campaignClick(b, h)
-			req := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/bots/campaign-signup/webhook"},
+			body, path := campaignClick(b, h), "/bots/campaign-signup/webhook"
+			if mode == "multilingual" {
+				body, path = multilingualClick(b, h), "/bots/multilingual/webhook"
+			}
+			req := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: path},
 				Header: http.Header{"Content-Type": {"application/json"}}, ContentLength: int64(len(body))}
 			rb := &benchBody{}
 			req.Body = rb
