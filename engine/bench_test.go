@@ -66,3 +66,21 @@ func benchTurn(b *testing.B, src string) {
 		}
 	}
 }
+
+// BenchmarkStepMultilingual is BenchmarkStep on the multilingual example
+// (the campaign signup in English and German), in German: compare with
+// BenchmarkStep for the cost of a second language.
+func BenchmarkStepMultilingual(b *testing.B) {
+	bot := loadFile(b, "../examples/multilingual.yaml")
+	c := &convo{t: b, bot: bot}
+	c.send(start())
+	c.send(click("de"))
+	b.ReportAllocs()
+	for b.Loop() {
+		s, _ := DecodeContext(c.ctx)
+		r := bot.Step(s, click("start"))
+		if _, err := EncodeContext(r.Session); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
