@@ -206,6 +206,17 @@ func (p *parser) translate(f *Flow) {
 	if len(f.Locales) < 2 {
 		return
 	}
+	// flowbot's own texts, when the flow keeps them, are written in its
+	// first language where flowbot ships it; english keeps the original.
+	english := map[*Template]string{}
+	if tbl := builtinTexts[f.Locales[0]]; tbl != nil {
+		for _, t := range []*Template{&f.Texts.Invalid, &f.Texts.Error, &f.Texts.Restart, &f.Texts.Busy} {
+			if own, ok := tbl[t.Source]; ok {
+				english[t] = t.Source
+				*t, _, _ = compileTemplate(own, nil)
+			}
+		}
+	}
 	texts := f.contactTexts()
 	for li, loc := range f.Locales[1:] {
 		path := TranslationFile(p.file, loc)
@@ -222,6 +233,9 @@ func (p *parser) translate(f *Flow) {
 			src, ok := table[key]
 			if !ok {
 				src, ok = builtinTexts[loc][key]
+			}
+			if en, own := english[ref.t]; !ok && own && loc == "en" {
+				src, ok = en, true
 			}
 			if !ok && !first {
 				continue

@@ -87,3 +87,19 @@ func TestTranslationReachesEveryCopy(t *testing.T) {
 		}
 	}
 }
+
+// flowbot's own texts are said in the flow's first language when flowbot
+// ships it, and in English for an English contact.
+func TestBuiltinTextsInFirstLocale(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"menu.yaml": strings.Replace(menuFlow, "[en, de]", "[de, en]", 1), "menu.en.yaml": "Pick: Pick\nA: A\n"})
+	f, err := Load(filepath.Join(dir, "menu.yaml"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for loc, want := range map[string]string{"de": builtinTexts["de"][defaultInvalid], "en": defaultInvalid} {
+		got, _ := f.Texts.Invalid.Render(func(path string) (string, bool) { return loc, path == LocaleVar })
+		if got != want {
+			t.Errorf("%s: %q, want %q", loc, got, want)
+		}
+	}
+}
