@@ -244,8 +244,8 @@ func TestTestCommandCoverage(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 4 {
-		t.Fatalf("want the 4 example flows, got %d:\n%s", len(got), b)
+	if len(got) != 5 {
+		t.Fatalf("want the 5 example flows, got %d:\n%s", len(got), b)
 	}
 	for _, fc := range got {
 		f, err := flows.Load(fc.File, flows.Options{Env: func(string) (string, bool) { return "http://x.test", true }})
