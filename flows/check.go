@@ -792,9 +792,6 @@ func checkEnv(p *parser, f *Flow) {
 // {{ contact.… }} template, a condition on contact.…, or any script (scripts
 // see the contact). Adapters may skip decoding contact data otherwise.
 func (f *Flow) UsesContact() bool {
-	if len(f.Locales) > 1 {
-		return true // the platform's locale comes with the contact
-	}
 	uses := false
 	for _, name := range f.Order {
 		st := f.States[name]

@@ -389,11 +389,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 		return
 	}
 	in := &s.in
-	if err := s.dec.decode(body, in, h.logBodies || dep.UsesContact()); err != nil {
+	wantContact := h.logBodies || dep.UsesContact()
+	if err := s.dec.decode(body, in, wantContact); err != nil {
 		h.reject(w, r, s, http.StatusBadRequest, name, err.Error())
 		return
 	}
-	in.Event.Locale = in.Event.Contact["locale"] // the platform's locale, for multilingual flows
+	if in.Event.Name == engine.EvStart && !wantContact && len(dep.Current().Flow().Locales) > 1 {
+		// A multilingual flow reads the platform's locale at the start
+		// (the engine keeps it in the context), so its other turns skip
+		// decoding the contact, as single-language flows do.
+		_ = s.dec.decode(body, in, true)
+	}
+	in.Event.Locale = in.Event.Contact["locale"] // the platform's locale (docs/flows.md, Languages)
 	if !in.Known {
 		s.out = append(s.out[:0], "[]"...)
 		h.write(w, s, http.StatusOK)

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/flowbot/flowbot/flows"
 	"github.com/flowbot/flowbot/runtime/userlike"
 )
 
@@ -40,8 +42,8 @@ func TestMultilingualOverWebhook(t *testing.T) {
 	}
 }
 
-// The platform's locale (info.contact.locale) is the language until the
-// contact picks one.
+// The platform's locale (info.contact.locale), read at the start, is the
+// language until the contact picks one; the context keeps it.
 func TestMultilingualPlatformLocale(t *testing.T) {
 	srv := serveHTTP(t, newHandler(t, userlike.Options{}))
 	c := platformFor(srv, "multilingual").Conversation("chatbot::1:de", "web")
@@ -50,17 +52,37 @@ func TestMultilingualPlatformLocale(t *testing.T) {
 	if !strings.Contains(string(r.Body), "Willkommen! Welche Sprache möchten Sie?") {
 		t.Fatalf("not German with a German platform locale: %s", r.Body)
 	}
+	c.Contact = nil
+	if got := must(t)(c.Say("?")).Texts(); len(got) == 0 || got[0] != "Entschuldigung, das habe ich nicht verstanden." {
+		t.Fatalf("the platform's locale is not kept: %q", got)
+	}
 }
 
-// multilingualClick is campaignClick for the multilingual flow, in German.
-func multilingualClick(b *testing.B, h http.Handler) []byte {
+// monolingual is the multilingual example without its `locales`, named
+// monolingual: the same flow in one language.
+func monolingual(b *testing.B) *flows.Flow {
+	src, err := os.ReadFile("../../examples/multilingual.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	one := strings.Replace(strings.Replace(string(src), "locales: [en, de]\n", "", 1), "name: multilingual", "name: monolingual", 1)
+	f, lints := flows.Parse("monolingual.yaml", []byte(one), flows.Options{})
+	if f == nil {
+		b.Fatal(lints)
+	}
+	return f
+}
+
+// multilingualClick is campaignClick for the multilingual flow at path, in
+// German: the click on "start" after the contact picked German.
+func multilingualClick(b *testing.B, h http.Handler, path string) []byte {
 	ctx := json.RawMessage(`{}`)
 	for _, packet := range []string{`{"name":"start","payload":{}}`, `{"name":"click","payload":{"value":{"id":"de"}}}`} {
 		body := `{"info":{"cid":"chatbot::258:a56785fb6fb84edd890905913b0c0821","context":` + string(ctx) + `,` +
 			`"conversation":{"contact_channel":{"state":"valid","type":"whatsapp_business"}},` +
 			`"contact":{"name":"Ada","email":"ada@example.com","mobile_number":"+4915112345678","locale":"de_DE"}},"packet":` + packet + `}`
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/bots/multilingual/webhook", bytes.NewReader([]byte(body))))
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader([]byte(body))))
 		var events []userlike.OutEvent
 		if err := json.Unmarshal(rec.Body.Bytes(), &events); err != nil || len(events) == 0 {
 			b.Fatalf("%v %s", err, rec.Body)
