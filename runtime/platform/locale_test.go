@@ -23,3 +23,17 @@ func TestMultilingualOverChatAPI(t *testing.T) {
 			"bot: Sie sind jetzt für die Kampagne angemeldet!")
 	})
 }
+
+// A conversation opened with a locale starts a multilingual flow in it.
+func TestChatAPIConversationLocale(t *testing.T) {
+	e := newEnv(t, "sqlite", platform.Options{})
+	out := e.mustCall(201, "POST", "/api/conversations", map[string]any{"bot_id": e.bot("multilingual"), "user_id": "jan",
+		"create_user_if_not_exists": true, "locale": "de_DE"})
+	conv := out["conversation"].(map[string]any)["id"].(string)
+	e.send(conv, "?")
+	want(t, e.history(conv),
+		"bot: Willkommen! Welche Sprache möchten Sie?\n1. English\n2. Deutsch",
+		"user: ?",
+		"bot: Entschuldigung, das habe ich nicht verstanden.",
+		"bot: Willkommen! Welche Sprache möchten Sie?\n1. English\n2. Deutsch")
+}
