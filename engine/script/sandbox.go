@@ -832,12 +832,15 @@ func (g *guards) regexpMethods() {
 					g.checkReplacement(what, n, g.countMatches(rx, input), repl)
 				}
 			}
-			if rx, ok := call.This.(*goja.Object); ok {
+			rx, _ := call.This.(*goja.Object)
+			if rx != nil {
 				g.checkWork(what, rx, n)
 			}
-			start := regexpClock()
-			res := callOrig(orig, goja.FunctionCall{This: call.This, Arguments: args})
-			if g.tooSlow(start) {
+			_, replacer := goja.AssertFunction(call.Argument(1))
+			res, ok := g.timedCall(rx, !(replace && replacer) && n <= maxRepeatInput, func() goja.Value {
+				return callOrig(orig, goja.FunctionCall{This: call.This, Arguments: args})
+			})
+			if !ok {
 				g.rangeError("%s: the regular expression ran for more than %v on %d characters; simplify it (nested repetition such as (a+)+ and look-arounds can take exponential time)", what, regexpSuspect, n)
 			}
 			return res
@@ -881,6 +884,39 @@ func (g *guards) regexpMethods() {
 func (g *guards) tooSlow(start time.Time) bool {
 	return !g.building && regexpClock().Sub(start) >= regexpSuspect
 }
+
+// timedCall makes a regular expression call on rx. A call slow enough
+// that its result may be the backtracking engine's silent give-up
+// (tooSlow) is made once more where that repeats nothing a script can
+// see — a plain RegExp, and no replacement function (repeatable) — with
+// lastIndex as it was: a machine that only paused the first call answers
+// from the second; a pattern that really backtracks is slow again, and ok
+// is false. Only calls on texts of at most maxRepeatInput characters are
+// repeated: on those a slow call is more likely a pause than work, and the
+// second costs little (a long text's slow call is refused at once).
+func (g *guards) timedCall(rx *goja.Object, repeatable bool, do func() goja.Value) (res goja.Value, ok bool) {
+	repeatable = repeatable && rx != nil && g.plainRegExp(rx)
+	var lastIndex goja.Value
+	if repeatable {
+		lastIndex = rx.Get("lastIndex")
+	}
+	start := regexpClock()
+	res = do()
+	if !g.tooSlow(start) {
+		return res, true
+	}
+	if !repeatable {
+		return res, false
+	}
+	_ = rx.Set("lastIndex", lastIndex)
+	start = regexpClock()
+	res = do()
+	return res, !g.tooSlow(start)
+}
+
+// maxRepeatInput is the longest text a slow regular expression call is
+// made again on (timedCall).
+const maxRepeatInput = 4096
 
 // regexpClock times regular expression calls (a test slows it down).
 var regexpClock = time.Now
@@ -971,9 +1007,8 @@ func (g *guards) execGuard() func(goja.FunctionCall) goja.Value {
 			g.rangeError("exec: the text is %d characters, more than the %d a regular expression may scan", n, MaxRegexpInput)
 		}
 		g.checkWork("exec", rx, n)
-		start := regexpClock()
-		res := callOrig(exec, guardCall(rx, input))
-		if g.tooSlow(start) {
+		res, ok := g.timedCall(rx, n <= maxRepeatInput, func() goja.Value { return callOrig(exec, guardCall(rx, input)) })
+		if !ok {
 			g.rangeError("exec: the regular expression ran for more than %v on %d characters; simplify it (nested repetition such as (a+)+ and look-arounds can take exponential time)", regexpSuspect, n)
 		}
 		return res

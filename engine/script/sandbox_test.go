@@ -379,3 +379,39 @@ func TestSlowMachineBuildsTheSandbox(t *testing.T) {
 		t.Fatalf("want the slow-call RangeError from a script's own call, got %v", err)
 	}
 }
+
+// TestPausedRegexpCallIsMadeAgain plays a machine that pauses one regular
+// expression call past regexpSuspect: the call is made again (lastIndex
+// as it was) and the script gets the right answer instead of a RangeError
+// — an exec loop and a global replace, as in ordinary flows.
+func TestPausedRegexpCallIsMadeAgain(t *testing.T) {
+	h := &Host{Timeout: time.Second}
+	scripts := map[string]string{
+		"exec loop": `const re = /(\d+)/g; let m, sum = 0; while ((m = re.exec("a1 b22 c333")) !== null) sum += Number(m[1]); say(String(sum))`,
+		"replace":   `say("a1 b22".replace(/\d/g, "#"))`,
+	}
+	want := map[string]string{"exec loop": "356", "replace": "a# b##"}
+	for name, src := range scripts {
+		t.Run(name, func(t *testing.T) {
+			p := compile(t, src)
+			if _, err := h.Run(context.Background(), p, Input{Vars: map[string]string{}}); err != nil {
+				t.Fatal(err) // warm: the runtime is built with the real clock
+			}
+			for pause := 2; pause <= 6; pause += 2 { // pause the 1st, 2nd, 3rd call
+				reads := 0
+				regexpClock = func() time.Time {
+					reads++
+					if reads >= pause {
+						return time.Unix(1, 0) // one second after every earlier read
+					}
+					return time.Unix(0, 0)
+				}
+				out, err := h.Run(context.Background(), p, Input{Vars: map[string]string{}})
+				regexpClock = time.Now
+				if err != nil || len(out.Say) != 1 || out.Say[0] != want[name] {
+					t.Fatalf("pause at read %d: got %v, %v; want %q", pause, out.Say, err, want[name])
+				}
+			}
+		})
+	}
+}
