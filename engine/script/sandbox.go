@@ -809,7 +809,7 @@ func (g *guards) checkReplacement(what string, n, matches int64, repl goja.Value
 func (g *guards) regexpMethods() {
 	rp := g.proto("RegExp")
 	g.match, _ = goja.AssertFunction(rp.GetSymbol(goja.SymMatch))
-	timed := func(what string, replace bool) native {
+	timed := func(what string, replace bool, found func(goja.Value) bool) native {
 		return func(orig goja.Callable, call goja.FunctionCall) goja.Value {
 			input := g.str(call.Argument(0))
 			n := int64(input.Length())
@@ -836,8 +836,7 @@ func (g *guards) regexpMethods() {
 			if rx != nil {
 				g.checkWork(what, rx, n)
 			}
-			_, replacer := goja.AssertFunction(call.Argument(1))
-			res, ok := g.timedCall(rx, !(replace && replacer) && n <= maxRepeatInput, func() goja.Value {
+			res, ok := g.timedCall(rx, n, found, func() goja.Value {
 				return callOrig(orig, goja.FunctionCall{This: call.This, Arguments: args})
 			})
 			if !ok {
@@ -852,12 +851,15 @@ func (g *guards) regexpMethods() {
 	// exec() is bounded in time by RegexpTimeout per call on the
 	// backtracking engine, but a match it gave up on returns null there
 	// (SECURITY.md).
-	g.wrap(rp, "test", timed("RegExp.prototype.test", false))
-	g.wrapSymbol(rp, goja.SymMatch, timed("match", false))
-	g.wrapSymbol(rp, goja.SymMatchAll, timed("matchAll", false))
-	g.wrapSymbol(rp, goja.SymSearch, timed("search", false))
-	g.wrapSymbol(rp, goja.SymSplit, timed("split", false))
-	g.rxReplace = timed("replace", true)
+	// A slow call is made again only where its result can show a match
+	// (timedCall): test's true and search's index; the others may end
+	// early on a give-up, which their result cannot show.
+	g.wrap(rp, "test", timed("RegExp.prototype.test", false, func(v goja.Value) bool { return v.ToBoolean() }))
+	g.wrapSymbol(rp, goja.SymMatch, timed("match", false, nil))
+	g.wrapSymbol(rp, goja.SymMatchAll, timed("matchAll", false, nil))
+	g.wrapSymbol(rp, goja.SymSearch, timed("search", false, func(v goja.Value) bool { return v.ToInteger() >= 0 }))
+	g.wrapSymbol(rp, goja.SymSplit, timed("split", false, nil))
+	g.rxReplace = timed("replace", true, nil)
 	g.rxReplaceFn = g.wrapSymbol(rp, goja.SymReplace, g.rxReplace)
 	if g.rxReplaceFn == nil {
 		g.rxReplace = nil
@@ -887,15 +889,15 @@ func (g *guards) tooSlow(start time.Time) bool {
 
 // timedCall makes a regular expression call on rx. A call slow enough
 // that its result may be the backtracking engine's silent give-up
-// (tooSlow) is made once more where that repeats nothing a script can
-// see — a plain RegExp, and no replacement function (repeatable) — with
-// lastIndex as it was: a machine that only paused the first call answers
-// from the second; a pattern that really backtracks is slow again, and ok
-// is false. Only calls on texts of at most maxRepeatInput characters are
-// repeated: on those a slow call is more likely a pause than work, and the
-// second costs little (a long text's slow call is refused at once).
-func (g *guards) timedCall(rx *goja.Object, repeatable bool, do func() goja.Value) (res goja.Value, ok bool) {
-	repeatable = repeatable && rx != nil && g.plainRegExp(rx)
+// (tooSlow) is refused (ok false) — unless a second try shows a match:
+// where found can tell a match from "no match" in the result, rx is a
+// plain RegExp and the text at most maxRepeatInput characters, the call
+// is made once more with lastIndex as it was, and a match it finds is
+// the answer (a give-up never finds one). So a loaded machine that only
+// paused a benign call does not fail the script, and a "no match" is
+// never trusted from a slow call. found nil: no second try.
+func (g *guards) timedCall(rx *goja.Object, n int64, found func(goja.Value) bool, do func() goja.Value) (res goja.Value, ok bool) {
+	repeatable := found != nil && n <= maxRepeatInput && rx != nil && g.plainRegExp(rx)
 	var lastIndex goja.Value
 	if repeatable {
 		lastIndex = rx.Get("lastIndex")
@@ -909,9 +911,8 @@ func (g *guards) timedCall(rx *goja.Object, repeatable bool, do func() goja.Valu
 		return res, false
 	}
 	_ = rx.Set("lastIndex", lastIndex)
-	start = regexpClock()
 	res = do()
-	return res, !g.tooSlow(start)
+	return res, found(res)
 }
 
 // maxRepeatInput is the longest text a slow regular expression call is
@@ -1007,7 +1008,7 @@ func (g *guards) execGuard() func(goja.FunctionCall) goja.Value {
 			g.rangeError("exec: the text is %d characters, more than the %d a regular expression may scan", n, MaxRegexpInput)
 		}
 		g.checkWork("exec", rx, n)
-		res, ok := g.timedCall(rx, n <= maxRepeatInput, func() goja.Value { return callOrig(exec, guardCall(rx, input)) })
+		res, ok := g.timedCall(rx, n, func(v goja.Value) bool { return !goja.IsNull(v) }, func() goja.Value { return callOrig(exec, guardCall(rx, input)) })
 		if !ok {
 			g.rangeError("exec: the regular expression ran for more than %v on %d characters; simplify it (nested repetition such as (a+)+ and look-arounds can take exponential time)", regexpSuspect, n)
 		}

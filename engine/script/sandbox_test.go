@@ -372,7 +372,7 @@ func TestSlowMachineBuildsTheSandbox(t *testing.T) {
 	regexpClock = func() time.Time { calls += time.Second; return time.Unix(0, 0).Add(calls) }
 	defer func() { regexpClock = time.Now }()
 	newVM() // panicked before: the prelude's own matchAll "ran for more than 25ms"
-	p := compile(t, `say(String(/a/.test(event.text)))`)
+	p := compile(t, `say(String(/x/.test(event.text)))`)
 	_, err := (&Host{Timeout: time.Second}).Run(context.Background(), p, Input{Event: map[string]any{"text": "abc"}, Vars: map[string]string{}})
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != "exception" || !strings.Contains(e.Msg, "ran for more than") {
@@ -381,16 +381,17 @@ func TestSlowMachineBuildsTheSandbox(t *testing.T) {
 }
 
 // TestPausedRegexpCallIsMadeAgain plays a machine that pauses one regular
-// expression call past regexpSuspect: the call is made again (lastIndex
-// as it was) and the script gets the right answer instead of a RangeError
-// — an exec loop and a global replace, as in ordinary flows.
+// expression call past regexpSuspect: a call whose second try finds a
+// match (lastIndex as it was) answers with it instead of a RangeError —
+// an exec loop and test(), as in ordinary flows — while a paused "no
+// match" is still refused (it cannot be told from a give-up).
 func TestPausedRegexpCallIsMadeAgain(t *testing.T) {
 	h := &Host{Timeout: time.Second}
 	scripts := map[string]string{
 		"exec loop": `const re = /(\d+)/g; let m, sum = 0; while ((m = re.exec("a1 b22 c333")) !== null) sum += Number(m[1]); say(String(sum))`,
-		"replace":   `say("a1 b22".replace(/\d/g, "#"))`,
+		"test":      `say(String(/b\d/.test("a1 b22")))`,
 	}
-	want := map[string]string{"exec loop": "356", "replace": "a# b##"}
+	want := map[string]string{"exec loop": "356", "test": "true"}
 	for name, src := range scripts {
 		t.Run(name, func(t *testing.T) {
 			p := compile(t, src)
@@ -414,4 +415,17 @@ func TestPausedRegexpCallIsMadeAgain(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no match", func(t *testing.T) {
+		p := compile(t, `say(String(/x/.test("abc")))`)
+		if _, err := h.Run(context.Background(), p, Input{Vars: map[string]string{}}); err != nil {
+			t.Fatal(err)
+		}
+		reads := 0
+		regexpClock = func() time.Time { reads++; return time.Unix(int64(reads), 0) }
+		defer func() { regexpClock = time.Now }()
+		_, err := h.Run(context.Background(), p, Input{Vars: map[string]string{}})
+		if err == nil || !strings.Contains(err.Error(), "ran for more than") {
+			t.Fatalf("a paused no-match: want the RangeError, got %v", err)
+		}
+	})
 }
