@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -48,14 +49,23 @@ type MessagePayload struct {
 
 // ChoicePayload is the payload of a bubbles, button_template, list_template
 // or carousel packet. Fallback is always sent (Userlike requires it); Header
-// and Footer only on templates, Button only on list templates.
+// and Footer only on templates where the channel shows them, HeaderMedia
+// only on button templates, Button (never empty) only on list templates.
 type ChoicePayload struct {
-	Body     string          `json:"body"`
-	Fallback string          `json:"fallback"`
-	Header   string          `json:"header,omitempty"`
-	Footer   string          `json:"footer,omitempty"`
-	Button   string          `json:"button,omitempty"`
-	Options  []OptionPayload `json:"options"`
+	Body        string          `json:"body"`
+	Fallback    string          `json:"fallback"`
+	Header      string          `json:"header,omitempty"`
+	HeaderMedia *HeaderMedia    `json:"header_media,omitempty"`
+	Footer      string          `json:"footer,omitempty"`
+	Button      string          `json:"button,omitempty"`
+	Options     []OptionPayload `json:"options"`
+}
+
+// HeaderMedia is a template header that is an image, a video or a
+// document (a choice's header given as a URL, see HeaderMediaType).
+type HeaderMedia struct {
+	Type string `json:"type"` // image, video or document
+	Link string `json:"link"`
 }
 
 // OptionPayload is one option of a choice packet. Description is sent only
@@ -258,11 +268,17 @@ func (r *renderer) choice(c *engine.Choice) {
 	if p.Fallback == "" {
 		p.Fallback = c.Body
 	}
+	if p.Body == "" {
+		p.Body = c.Fallback // Meta's templates need a body
+	}
 	if form == engine.FormButtonTemplate || form == engine.FormListTemplate {
-		p.Header, p.Footer = c.Header, c.Footer
+		r.header(&p, c, form)
 	}
 	if form == engine.FormListTemplate {
 		p.Button = c.Button
+		if p.Button == "" {
+			p.Button = DefaultListButton
+		}
 	}
 	for i := range c.Options {
 		o := &c.Options[i]
@@ -275,6 +291,24 @@ func (r *renderer) choice(c *engine.Choice) {
 		}
 	}
 	r.add(form, p)
+}
+
+// header sets a template's header and footer as the channel shows them:
+// a text header (footer) where it has a header (footer) limit, or on web;
+// a header URL as HeaderMedia on button templates where the channel shows
+// its media type. What the channel cannot show is left out.
+func (r *renderer) header(p *ChoicePayload, c *engine.Choice, form string) {
+	web := r.lim.AsAuthored
+	if typ, media := HeaderMediaType(c.Header); media {
+		if form == engine.FormButtonTemplate && slices.Contains(strings.Fields(r.lim.HeaderMedia), typ) {
+			p.HeaderMedia = &HeaderMedia{Type: typ, Link: c.Header}
+		}
+	} else if web || r.lim.HeaderMax > 0 {
+		p.Header = c.Header
+	}
+	if web || r.lim.FooterMax > 0 {
+		p.Footer = c.Footer
+	}
 }
 
 // numbered sends a choice as its fallback text (else its body) followed by
