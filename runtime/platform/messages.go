@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/flowbot/flowbot/runtime/dialect"
 	"github.com/flowbot/flowbot/runtime/store"
 )
 
@@ -37,8 +38,8 @@ type messageJSON struct {
 
 func toMessageJSON(m store.Message) messageJSON {
 	out := messageJSON{ID: m.ID, Text: m.Text, FromBot: m.FromBot, SentAt: m.CreatedAt.Unix(), Position: m.Seq}
-	if m.MediaURL != "" {
-		out.AttachedMedia = &mediaJSON{URL: m.MediaURL}
+	if url := dialect.Media(m.MediaURL); url != "" {
+		out.AttachedMedia = &mediaJSON{URL: url}
 	}
 	return out
 }
