@@ -254,10 +254,11 @@ func (a *API) Register(r *mux.Router) {
 	api.HandleFunc("/conversations/{id}/messages", a.postMessage).Methods(http.MethodPost)
 	api.HandleFunc("/conversations/{id}/messages", a.history).Methods(http.MethodGet)
 	api.HandleFunc("/conversations/{id}/messages/{message_id}", a.getMessage).Methods(http.MethodGet)
+	api.HandleFunc("/conversations/{id}/generate-response", a.generateResponse).Methods(http.MethodPost)
 	api.HandleFunc("/botpress/{bot_id}", a.botpressMessage).Methods(http.MethodPost)
 	// The same paths with any other method: 405 with the allowed ones.
 	for path, allowed := range map[string]string{"/bots": "POST", "/bots/{id}": "GET", "/conversations": "POST",
-		"/conversations/{id}": "GET", "/conversations/{id}/messages": "GET, POST", "/conversations/{id}/messages/{message_id}": "GET", "/botpress/{bot_id}": "POST"} {
+		"/conversations/{id}": "GET", "/conversations/{id}/messages": "GET, POST", "/conversations/{id}/messages/{message_id}": "GET", "/conversations/{id}/generate-response": "POST", "/botpress/{bot_id}": "POST"} {
 		api.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allowed)
 			writeError(w, http.StatusMethodNotAllowed, "", r.Method+" is not allowed on "+r.URL.Path+"; use "+allowed)

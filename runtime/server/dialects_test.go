@@ -92,16 +92,18 @@ func servePlatformWith(t *testing.T, extra ...string) chat {
 type endpoint struct {
 	url    string
 	got    chan []byte
+	auth   chan string
 	status int
 }
 
 func newEndpoint(t *testing.T, status int) *endpoint {
-	e := &endpoint{got: make(chan []byte, 64), status: status}
+	e := &endpoint{got: make(chan []byte, 64), auth: make(chan string, 64), status: status}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if r.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("Content-Type %q", r.Header.Get("Content-Type"))
 		}
+		e.auth <- r.Header.Get("Authorization")
 		e.got <- b
 		w.WriteHeader(e.status)
 		io.WriteString(w, `{"code": 200, "msg": "success"}`)
@@ -133,6 +135,8 @@ type transcript struct {
 	ids map[string]string
 }
 
+var unixTime = regexp.MustCompile(`"(create_time|sent_at)": \d+`)
+
 var uuidLike = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
 func (tr *transcript) add(label string, v any) {
@@ -148,7 +152,7 @@ func (tr *transcript) add(label string, v any) {
 		}
 		return tr.ids[id]
 	})
-	s = regexp.MustCompile(`"create_time": \d+`).ReplaceAllString(s, `"create_time": "<unix seconds>"`)
+	s = unixTime.ReplaceAllString(s, `"$1": "<unix seconds>"`)
 	tr.b.WriteString("## " + label + "\n" + s + "\n\n")
 }
 
@@ -225,4 +229,115 @@ func TestBotpressDialect(t *testing.T) {
 	post("another user in the conversation", msg("u-8", "m-1", "text", "hello", map[string]any{"text": "hello"}),
 		"text", "image", "video", "audio", "file", "carousel")
 	tr.check(t, "botpress.golden")
+}
+
+// TestGPTBotsDialect is seed 002 over HTTP: the webshop's replies as
+// GPTBots webhook bodies with the conversation's Authorization header —
+// ANSWER for a statement, QUESTION for the menu (a choice, with one
+// flow_output branch per option) and for the order id question — and the
+// seed's {"code": 200, "msg": "success"} answer taken as delivered. Every
+// body is in testdata/dialects/gptbots.golden.
+func TestGPTBotsDialect(t *testing.T) {
+	c := servePlatformWith(t)
+	var tr transcript
+	app := newEndpoint(t, 200)
+	bot := c.do(201, "POST", "/api/bots", map[string]any{"name": "Shop", "flow": "webshop"})["bot"].(map[string]any)["id"].(string)
+	conv := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "u-1", "create_user_if_not_exists": true,
+		"webhook": app.url, "webhook_format": "gptbots", "webhook_auth": "Bearer your_apikey"})["conversation"].(map[string]any)["id"].(string)
+	expect := func(typ, textPrefix string, branches ...string) {
+		t.Helper()
+		b := app.next(t)
+		if auth := <-app.auth; auth != "Bearer your_apikey" {
+			t.Errorf("Authorization %q", auth)
+		}
+		out, _ := b["flow_output"].([]any)
+		var got []string
+		for _, o := range out {
+			got = append(got, o.(map[string]any)["branch"].(string))
+		}
+		if b["message_type"] != typ || !strings.HasPrefix(b["text"].(string), textPrefix) || b["conversation_id"] != conv ||
+			b["message_id"] == "" || b["create_time"] == nil || strings.Join(got, ",") != strings.Join(append([]string{"1"}, branches...), ",") {
+			t.Fatalf("reply %v, want %s %q with branches 1,%v", b, typ, textPrefix, branches)
+		}
+		tr.add("flowbot → webhook", b)
+	}
+	expect("ANSWER", "Welcome to our shop!")
+	expect("QUESTION", "Please reply with the number of an option:", "delivery", "returns", "hours", "human")
+	tr.add("app → flowbot", map[string]any{"message": map[string]any{"text": "1", "from_bot": false}})
+	c.send(conv, "1")
+	expect("QUESTION", "Please send me your order id")
+	tr.add("app → flowbot", map[string]any{"message": map[string]any{"text": "talk to a human", "from_bot": false}})
+	c.send(conv, "talk to a human")
+	expect("ANSWER", "I'll connect you with a colleague.")
+	tr.check(t, "gptbots.golden")
+}
+
+// TestChatAPIPollingLoop is seed 000's polling client over HTTP: create a
+// bot and a conversation without a webhook, send a message, then read
+// GET /api/conversations/{id} until its messages array has grown by the
+// bot's replies — and the "generate a response" pattern, where the reply
+// comes in the answer. The bodies are in testdata/dialects/chat.golden.
+func TestChatAPIPollingLoop(t *testing.T) {
+	c := servePlatformWith(t)
+	var tr transcript
+	bot := c.do(201, "POST", "/api/bots", map[string]any{"name": "Shop", "flow": "webshop"})["bot"].(map[string]any)["id"].(string)
+	conv := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "user_example", "create_user_if_not_exists": true})["conversation"].(map[string]any)["id"].(string)
+	seen := 0
+	// poll is the SDK's loop: GET the conversation until messages grows
+	// past what was seen and ends with a bot message.
+	poll := func() []any {
+		t.Helper()
+		deadline := time.Now().Add(wait)
+		for {
+			out := c.do(200, "GET", "/api/conversations/"+conv, nil)
+			msgs, ok := out["conversation"].(map[string]any)["messages"].([]any)
+			if !ok {
+				t.Fatalf("GET /api/conversations/{id} has no messages array: %v", out)
+			}
+			if len(msgs) > seen && msgs[len(msgs)-1].(map[string]any)["from_bot"] == true {
+				fresh := msgs[seen:]
+				seen = len(msgs)
+				tr.add("GET /api/conversations/{id}: new messages", fresh)
+				return fresh
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the messages array did not grow: %v", msgs)
+			}
+			time.Sleep(20 * time.Millisecond) // the SDK polls every ~500 ms
+		}
+	}
+	texts := func(msgs []any) string {
+		var s []string
+		for _, m := range msgs {
+			s = append(s, m.(map[string]any)["text"].(string))
+		}
+		return strings.Join(s, " | ")
+	}
+	if got := texts(poll()); !strings.HasPrefix(got, "Welcome to our shop! I'm the shop's bot. | Please reply with the number of an option:") {
+		t.Fatalf("first poll: %s", got)
+	}
+	tr.add("POST /api/conversations/{id}/messages", map[string]any{"message": map[string]any{"text": "3", "from_bot": false}})
+	c.send(conv, "3")
+	if got := texts(poll()); !strings.HasPrefix(got, "3 | We're open") {
+		t.Fatalf("second poll: %s", got)
+	}
+
+	// Generate a response: the reply is in the answer.
+	req := map[string]any{"message": map[string]any{"text": "2", "from_bot": false}}
+	tr.add("POST /api/conversations/{id}/generate-response", req)
+	out := c.do(200, "POST", "/api/conversations/"+conv+"/generate-response", req, "Idempotency-Key", "k-1")
+	tr.add("answer", out)
+	replies, _ := out["messages"].([]any)
+	if len(replies) == 0 || !strings.HasPrefix(texts(replies), "**Returns are free") || replies[0].(map[string]any)["from_bot"] != true {
+		t.Fatalf("generate-response answered %v", out)
+	}
+	again := c.do(200, "POST", "/api/conversations/"+conv+"/generate-response", req, "Idempotency-Key", "k-1")
+	if again["duplicate"] != true || texts(again["messages"].([]any)) != texts(replies) {
+		t.Fatalf("a repeated generate-response answered %v, want the first replies", again)
+	}
+	// A conversation with a webhook is answered there, not here.
+	hooked := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "other", "create_user_if_not_exists": true,
+		"webhook": newEndpoint(t, 200).url})["conversation"].(map[string]any)["id"].(string)
+	c.do(409, "POST", "/api/conversations/"+hooked+"/generate-response", req)
+	tr.check(t, "chat.golden")
 }
