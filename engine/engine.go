@@ -802,6 +802,9 @@ func (r *run) lookup(path string) (string, bool) {
 	case "contact":
 		v, ok := r.ev.Contact[rest]
 		return v, ok
+	case "conversation":
+		v, ok := r.ev.Conversation[rest]
+		return v, ok
 	case "event":
 		switch rest {
 		case "text":

@@ -574,9 +574,10 @@ func checkEnv(p *parser, f *Flow) {
 	}
 }
 
-// UsesContact reports whether the flow may read the contact's data: a
-// {{ contact.… }} template, a condition on contact.…, or any script (scripts
-// see the contact). Adapters may skip decoding contact data otherwise.
+// UsesContact reports whether the flow may read the contact's data or the
+// conversation's metadata: a {{ contact.… }} or {{ conversation.… }}
+// template, a condition on either, or any script (scripts see the
+// contact). Adapters may skip decoding that data otherwise.
 func (f *Flow) UsesContact() bool {
 	uses := false
 	for _, name := range f.Order {
@@ -585,7 +586,7 @@ func (f *Flow) UsesContact() bool {
 			return true
 		}
 		stateUses(st, func(path string, _ Pos, _ bool) {
-			if root, _, _ := strings.Cut(path, "."); root == "contact" {
+			if root, _, _ := strings.Cut(path, "."); root == "contact" || root == "conversation" {
 				uses = true
 			}
 		})

@@ -940,7 +940,7 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 // reservedVar reports whether name is a built-in variable root.
 func reservedVar(name string) bool {
 	switch name {
-	case "contact", "event", "channel", "bot", "env":
+	case "contact", "conversation", "event", "channel", "bot", "env":
 		return true
 	}
 	return false

@@ -22,6 +22,8 @@ const maxFastDepth = 200
 type fastEnvelope struct {
 	cid, name, channel string
 	context, contact   []byte
+	approach, widget   []byte // info.approach_mode and info.widget, raw
+	conversation       []byte // info.conversation, raw
 	payload            []byte // the packet's payload, raw (nil when absent)
 }
 
@@ -354,7 +356,7 @@ func (s *fastScanner) stringField(dst *string) bool {
 
 var (
 	topKeys            = []string{"info", "packet"}
-	infoKeys           = []string{"cid", "context", "contact", "conversation"}
+	infoKeys           = []string{"cid", "context", "contact", "conversation", "approach_mode", "widget"}
 	conversationKeys   = []string{"contact_channel"}
 	contactChannelKeys = []string{"type"}
 	packetKeys         = []string{"name", "payload"}
@@ -380,10 +382,20 @@ func fastDecode(body []byte, e *fastEnvelope) bool {
 				case 2:
 					e.contact, ok = s.raw()
 					return ok
+				case 4:
+					e.approach, ok = s.raw()
+					return ok
+				case 5:
+					e.widget, ok = s.raw()
+					return ok
 				}
-				return s.object(conversationKeys, func(int) bool {
+				s.ws()
+				from := s.i
+				ok = s.object(conversationKeys, func(int) bool {
 					return s.object(contactChannelKeys, func(int) bool { return s.internedField(&e.channel, channelNames) })
 				})
+				e.conversation = s.b[from:s.i]
+				return ok
 			})
 		}
 		return s.object(packetKeys, func(k int) bool { // packet
