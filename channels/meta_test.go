@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -150,5 +151,22 @@ func TestPlanRefusesWhatMetaRefuses(t *testing.T) {
 				t.Errorf("Plan = %s (%q), want %s (%q)", form, reason, tt.form, tt.reason)
 			}
 		})
+	}
+}
+
+// TestPacketsNameTheirAction: every packet says which action made it, also
+// when one action makes several (a long text) and for numbered choices.
+func TestPacketsNameTheirAction(t *testing.T) {
+	actions := []engine.Action{text(longParagraphs(6000)), webshopMenu(), {Kind: engine.ActDelay, Seconds: 1},
+		{Kind: engine.ActMedia, Media: &engine.Media{Type: "video", URL: "https://x.example/v.mp4"}}}
+	for _, r := range []Rendered{Render(actions, SMS), RenderText(actions, WhatsApp)} {
+		var got []int
+		for _, p := range r.Packets {
+			got = append(got, p.Action)
+		}
+		want := []int{0, 0, 1, 2, 3} // the long text is two messages
+		if !slices.Equal(got, want) {
+			t.Errorf("actions of the packets %v, want %v", got, want)
+		}
 	}
 }

@@ -30,6 +30,10 @@ const (
 type Packet struct {
 	Name    string `json:"name"`
 	Payload any    `json:"payload"`
+	// Action is the index, in the actions given to Render, of the action
+	// that produced the packet (an adapter that shows more than the
+	// packets, such as a dialect reply, reads the action). It is not sent.
+	Action int `json:"-"`
 }
 
 // Rendered is what Render produces.
@@ -147,6 +151,7 @@ func render(actions []engine.Action, lim *Limits) Rendered {
 	r.out.Packets = make([]Packet, 0, len(actions)+1)
 	for i := range actions {
 		a := &actions[i]
+		r.action = i
 		switch a.Kind {
 		case engine.ActText:
 			body, format := a.Text, ""
@@ -184,12 +189,13 @@ func render(actions []engine.Action, lim *Limits) Rendered {
 }
 
 type renderer struct {
-	lim *Limits
-	out Rendered
+	lim    *Limits
+	out    Rendered
+	action int // the index of the action being rendered
 }
 
 func (r *renderer) add(name string, payload any) {
-	r.out.Packets = append(r.out.Packets, Packet{Name: name, Payload: payload})
+	r.out.Packets = append(r.out.Packets, Packet{Name: name, Payload: payload, Action: r.action})
 }
 
 // fitsIn reports whether s has at most max runes.

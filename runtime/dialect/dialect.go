@@ -6,7 +6,7 @@
 //
 // The Chat API stores a message as a text and a media URL (runtime/store).
 // For a dialect conversation the media URL column holds a Reply encoded by
-// Encode (a "flowbot-reply:" value); Decode reads it back, and reads any
+// Stored (a "flowbot-reply:" value); Decode reads it back, and reads any
 // other value as a plain media URL, so that Media gives the history and
 // the Chat API's own webhook body the real link. The package is pure: no
 // I/O.
@@ -53,10 +53,10 @@ const scheme = "flowbot-reply:"
 // Rich reports whether the reply says more than a plain media URL would.
 func (r Reply) Rich() bool { return r.Question || r.Choice != nil || r.MediaType != "" }
 
-// Encode returns the value stored in the message's media URL column: the
+// Stored returns the value stored in the message's media URL column: the
 // plain media URL when the reply says nothing more, else the encoded
 // reply.
-func (r Reply) Encode() string {
+func (r Reply) Stored() string {
 	if !r.Rich() {
 		return r.MediaURL
 	}

@@ -4,15 +4,15 @@ import "testing"
 
 func TestEncodeDecode(t *testing.T) {
 	plain := Reply{MediaURL: "https://x.example/a.png"}
-	if got := plain.Encode(); got != "https://x.example/a.png" {
+	if got := plain.Stored(); got != "https://x.example/a.png" {
 		t.Errorf("a plain media URL is stored as %q", got)
 	}
 	r := Reply{MediaURL: "https://x.example/v", MediaType: "video", Question: true,
 		Choice: &Choice{Text: "Pick", Options: []Option{{ID: "a", Label: "A"}}}}
-	s := r.Encode()
+	s := r.Stored()
 	got := Decode(s)
 	if got.MediaURL != r.MediaURL || got.MediaType != "video" || !got.Question || got.Choice == nil || got.Choice.Options[0].ID != "a" {
-		t.Errorf("Decode(Encode(r)) = %+v", got)
+		t.Errorf("Decode(r.Stored()) = %+v", got)
 	}
 	if Media(s) != "https://x.example/v" || Media("https://y.example") != "https://y.example" || Media("") != "" {
 		t.Error("Media does not give the link")

@@ -17,42 +17,34 @@ func speaksDialect(format string) bool {
 	return format == store.FormatBotpress || format == store.FormatGPTBots
 }
 
-// dialectReplies returns, for each bot message a turn's actions make (one
-// per message or media packet of channels.RenderText, in order), what a
-// dialect shows of it: a media message's type, a choice shown as one
-// numbered message its options. The last message is the turn's question
-// when the flow waits for the user's answer (an ask or a choice).
-func dialectReplies(actions []engine.Action, channel string, question bool) []dialect.Reply {
+// dialectReplies returns, for each bot message of a turn (one per message
+// or media packet, in order), what a dialect shows of it: a media
+// message's type, a choice shown as one numbered message its options. The
+// last message is the turn's question when the flow waits for the user's
+// answer (an ask or a choice).
+func dialectReplies(packets []channels.Packet, actions []engine.Action, question bool) []dialect.Reply {
+	perAction := map[int]int{} // message packets per action
+	for _, p := range packets {
+		if p.Name == channels.PacketMessage || p.Name == channels.PacketMedia {
+			perAction[p.Action]++
+		}
+	}
 	var out []dialect.Reply
-	for i := range actions {
-		a := &actions[i]
-		r := channels.RenderText(actions[i:i+1], channel)
-		n := 0
-		for _, p := range r.Packets {
-			if p.Name == channels.PacketMessage || p.Name == channels.PacketMedia {
-				n++
-			}
-		}
-		if n == 0 {
-			continue
-		}
+	for _, p := range packets {
 		var rep dialect.Reply
-		switch {
-		case a.Kind == engine.ActMedia && a.Media != nil && n == 1 && r.Packets[0].Name == channels.PacketMedia:
-			rep.MediaURL, rep.MediaType = storableText(a.Media.URL), a.Media.Type
-			if rep.MediaType == "" {
-				rep.MediaType = dialect.MediaTypeOf(a.Media.URL)
+		switch p.Name {
+		case channels.PacketMedia:
+			if m, ok := p.Payload.(channels.MediaPayload); ok {
+				rep.MediaURL, rep.MediaType = storableText(m.Link), m.Type
 			}
-		case a.Kind == engine.ActChoice && a.Choice != nil && n == 1 && len(a.Choice.Options) > 0:
-			c := &dialect.Choice{Text: storableText(a.Choice.Body), Form: a.Choice.Form}
-			for _, o := range a.Choice.Options {
-				c.Options = append(c.Options, dialect.Option{ID: storableText(o.ID), Label: storableText(o.Label),
-					Description: storableText(o.Description), Image: storableText(o.Image)})
+		case channels.PacketMessage:
+			if p.Action < len(actions) && perAction[p.Action] == 1 {
+				if a := &actions[p.Action]; a.Kind == engine.ActChoice && a.Choice != nil && len(a.Choice.Options) > 0 {
+					rep.Choice = choiceOf(a.Choice)
+				}
 			}
-			rep.Choice = c
-		}
-		for range n - 1 {
-			out = append(out, dialect.Reply{})
+		default:
+			continue
 		}
 		out = append(out, rep)
 	}
@@ -60,6 +52,16 @@ func dialectReplies(actions []engine.Action, channel string, question bool) []di
 		out[len(out)-1].Question = true
 	}
 	return out
+}
+
+// choiceOf is a choice as a dialect reply keeps it.
+func choiceOf(ch *engine.Choice) *dialect.Choice {
+	c := &dialect.Choice{Text: storableText(ch.Body), Form: ch.Form}
+	for _, o := range ch.Options {
+		c.Options = append(c.Options, dialect.Option{ID: storableText(o.ID), Label: storableText(o.Label),
+			Description: storableText(o.Description), Image: storableText(o.Image)})
+	}
+	return c
 }
 
 // asks reports whether a turn ended waiting for the user's answer to a
@@ -84,7 +86,7 @@ func markDialect(msgs []store.Message, replies []dialect.Reply) {
 	}
 	for i := range msgs {
 		if replies[i].Rich() {
-			msgs[i].MediaURL = replies[i].Encode()
+			msgs[i].MediaURL = replies[i].Stored()
 		}
 	}
 }
