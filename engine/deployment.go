@@ -38,6 +38,20 @@ func NewDeployment(current *Bot, older ...*Bot) *Deployment {
 	return d
 }
 
+// UsesConversation reports whether any version reads the conversation's
+// metadata (conversation.… in templates and conditions).
+func (d *Deployment) UsesConversation() bool {
+	if d.current.meta {
+		return true
+	}
+	for _, b := range d.older {
+		if b.meta {
+			return true
+		}
+	}
+	return false
+}
+
 // UsesContact reports whether any version may read contact data.
 func (d *Deployment) UsesContact() bool {
 	if d.current.contact {

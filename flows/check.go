@@ -574,10 +574,9 @@ func checkEnv(p *parser, f *Flow) {
 	}
 }
 
-// UsesContact reports whether the flow may read the contact's data or the
-// conversation's metadata: a {{ contact.… }} or {{ conversation.… }}
-// template, a condition on either, or any script (scripts see the
-// contact). Adapters may skip decoding that data otherwise.
+// UsesContact reports whether the flow may read the contact's data: a
+// {{ contact.… }} template, a condition on contact.…, or any script (scripts
+// see the contact). Adapters may skip decoding contact data otherwise.
 func (f *Flow) UsesContact() bool {
 	uses := false
 	for _, name := range f.Order {
@@ -586,7 +585,22 @@ func (f *Flow) UsesContact() bool {
 			return true
 		}
 		stateUses(st, func(path string, _ Pos, _ bool) {
-			if root, _, _ := strings.Cut(path, "."); root == "contact" || root == "conversation" {
+			if root, _, _ := strings.Cut(path, "."); root == "contact" {
+				uses = true
+			}
+		})
+	}
+	return uses
+}
+
+// UsesConversation reports whether the flow reads the platform's metadata
+// of the chat: a {{ conversation.… }} template or a condition on it.
+// Adapters may skip decoding that metadata otherwise.
+func (f *Flow) UsesConversation() bool {
+	uses := false
+	for _, name := range f.Order {
+		stateUses(f.States[name], func(path string, _ Pos, _ bool) {
+			if root, _, _ := strings.Cut(path, "."); root == "conversation" {
 				uses = true
 			}
 		})

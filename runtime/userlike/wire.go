@@ -139,7 +139,7 @@ var knownEvents = map[string]bool{
 func DecodeWebhook(body []byte) (Inbound, error) {
 	var d decoder
 	var in Inbound
-	err := d.decode(body, &in, true)
+	err := d.decode(body, &in, true, true)
 	in.Context = bytes.Clone(in.Context)
 	return in, err
 }
@@ -167,14 +167,15 @@ type decoder struct {
 // decode reads body into in: in one pass with the fast decoder when it
 // can, else with encoding/json, which also gives the precise error.
 // in.Context aliases body or the decoder's memory. wantContact false skips
-// reading the contact's fields (for flows that use none).
-func (d *decoder) decode(body []byte, in *Inbound, wantContact bool) error {
-	return d.decodeWith(body, in, wantContact, true)
+// reading the contact's fields (for flows that use none), wantMeta false
+// the conversation's metadata (approach_mode, widget, conversation).
+func (d *decoder) decode(body []byte, in *Inbound, wantContact, wantMeta bool) error {
+	return d.decodeWith(body, in, wantContact, wantMeta, true)
 }
 
 // decodeWith is decode; fast false skips the fast decoder (for tests that
 // compare the two).
-func (d *decoder) decodeWith(body []byte, in *Inbound, wantContact, fast bool) error {
+func (d *decoder) decodeWith(body []byte, in *Inbound, wantContact, wantMeta, fast bool) error {
 	*in = Inbound{}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -191,22 +192,22 @@ func (d *decoder) decodeWith(body []byte, in *Inbound, wantContact, fast bool) e
 		var p *anyPayload
 		if knownEvents[e.name] {
 			if !fastPayload(e.payload, &d.pay) {
-				return d.decodeSlow(body, in, wantContact)
+				return d.decodeSlow(body, in, wantContact, wantMeta)
 			}
 			p = &d.pay
 		}
 		info := Info{CID: e.cid, Context: e.context, Contact: e.contact, ApproachMode: e.approach, Widget: e.widget}
-		if wantContact {
+		if wantMeta {
 			info.ConversationRaw = e.conversation
 		}
 		info.Conversation.ContactChannel.Type = e.channel
-		return finish(in, &info, e.name, nil, p, wantContact)
+		return finish(in, &info, e.name, nil, p, wantContact, wantMeta)
 	}
-	return d.decodeSlow(body, in, wantContact)
+	return d.decodeSlow(body, in, wantContact, wantMeta)
 }
 
 // decodeSlow decodes the envelope, then the payload by the event's name.
-func (d *decoder) decodeSlow(body []byte, in *Inbound, wantContact bool) error {
+func (d *decoder) decodeSlow(body []byte, in *Inbound, wantContact, wantMeta bool) error {
 	w := &d.slow
 	w.Info.CID, w.Info.Conversation, w.Packet.Name = "", Conversation{}, ""
 	w.Info.Context, w.Info.Contact, w.Packet.Payload = w.Info.Context[:0], w.Info.Contact[:0], w.Packet.Payload[:0]
@@ -214,7 +215,7 @@ func (d *decoder) decodeSlow(body []byte, in *Inbound, wantContact bool) error {
 	if err := json.Unmarshal(body, w); err != nil {
 		return fieldError("", err)
 	}
-	if wantContact {
+	if wantMeta {
 		// The conversation object as sent, for its metadata (a second
 		// pass: this path is the rare one).
 		var aux struct {
@@ -226,12 +227,12 @@ func (d *decoder) decodeSlow(body []byte, in *Inbound, wantContact bool) error {
 			w.Info.ConversationRaw = aux.Info.Conversation
 		}
 	}
-	return finish(in, &w.Info, w.Packet.Name, w.Packet.Payload, nil, wantContact)
+	return finish(in, &w.Info, w.Packet.Name, w.Packet.Payload, nil, wantContact, wantMeta)
 }
 
 // finish checks the envelope and fills in. The payload is either raw (to
 // decode by the event's name) or already decoded.
-func finish(in *Inbound, info *Info, name string, raw json.RawMessage, p *anyPayload, wantContact bool) error {
+func finish(in *Inbound, info *Info, name string, raw json.RawMessage, p *anyPayload, wantContact, wantMeta bool) error {
 	if info.CID == "" {
 		return badf("info.cid is missing: every webhook event names its chatbot session")
 	}
@@ -253,6 +254,8 @@ func finish(in *Inbound, info *Info, name string, raw json.RawMessage, p *anyPay
 	}
 	if wantContact {
 		ev.Contact = contactFields(info.Contact)
+	}
+	if wantMeta {
 		ev.Conversation = conversationFields(info.ApproachMode, info.Widget, info.ConversationRaw)
 	}
 	if p == nil {
@@ -592,9 +595,14 @@ func conversationFields(approach, widget, conversation []byte) map[string]string
 // objectFields adds the fields of a JSON object to out, each under prefix
 // (see conversationFields); anything but an object adds nothing.
 func objectFields(raw []byte, prefix string, out map[string]string) {
-	if len(raw) == 0 || raw[0] != '{' {
+	if len(raw) == 0 || raw[0] != '{' || fastObjectFields(raw, prefix, out) {
 		return
 	}
+	slowObjectFields(raw, prefix, out)
+}
+
+// slowObjectFields is objectFields through encoding/json, for any object.
+func slowObjectFields(raw []byte, prefix string, out map[string]string) {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(raw, &fields) != nil {
 		return

@@ -86,10 +86,10 @@ func TestDecodeWebhook(t *testing.T) {
 func TestDecodeReusesScratch(t *testing.T) {
 	var d decoder
 	var in Inbound
-	if err := d.decode([]byte(`{"info":{"cid":"a","context":{"fb":1},"contact":{"name":"A"},"conversation":{"contact_channel":{"type":"sms"}}},"packet":{"name":"location","payload":{"body":"x","latitude":1,"longitude":2,"value":{"id":"z"}}}}`), &in, true); err != nil {
+	if err := d.decode([]byte(`{"info":{"cid":"a","context":{"fb":1},"contact":{"name":"A"},"conversation":{"contact_channel":{"type":"sms"}}},"packet":{"name":"location","payload":{"body":"x","latitude":1,"longitude":2,"value":{"id":"z"}}}}`), &in, true, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.decode([]byte(`{"info":{"cid":"b"},"packet":{"name":"click","payload":{"value":{"id":"o"}}}}`), &in, true); err != nil {
+	if err := d.decode([]byte(`{"info":{"cid":"b"},"packet":{"name":"click","payload":{"value":{"id":"o"}}}}`), &in, true, true); err != nil {
 		t.Fatal(err)
 	}
 	want := Inbound{CID: "b", Context: in.Context, Channel: "web", Known: true, Event: engine.Event{Name: "click", ClickID: "o", Channel: "web"}}
@@ -331,8 +331,8 @@ func FuzzFastDecodeMatches(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fd, sd decoder
 		var fin, sin Inbound
-		ferr := fd.decodeWith(body, &fin, true, true)
-		serr := sd.decodeWith(body, &sin, true, false)
+		ferr := fd.decodeWith(body, &fin, true, true, true)
+		serr := sd.decodeWith(body, &sin, true, true, false)
 		if (ferr == nil) != (serr == nil) || ferr != nil && ferr.Error() != serr.Error() {
 			t.Fatalf("errors differ for %q:\nfast: %v\nslow: %v", body, ferr, serr)
 		}
@@ -344,6 +344,33 @@ func FuzzFastDecodeMatches(f *testing.F) {
 		}
 		if !reflect.DeepEqual(fin, sin) {
 			t.Fatalf("results differ for %q:\nfast: %+v\nslow: %+v", body, fin, sin)
+		}
+	})
+}
+
+// FuzzObjectFieldsFast: whenever the allocation-light reader of metadata
+// objects answers, it gives what encoding/json's gives.
+func FuzzObjectFieldsFast(f *testing.F) {
+	for _, b := range []string{
+		`{"contact_channel":{"state":"valid","type":"web"}}`,
+		`{"subject":"Order","locale":"de_DE","custom_fields":{"tier":"gold","n":7,"x":null,"deep":{"a":1},"l":[1]},"ok":true,"no":null}`,
+		`{"a.b":1,"a":{"b":2}}`, `{"a":1,"a":{"b":2}}`, `{"a":{"b":1,"b":null}}`, `{"t":"caf\u00e9"}`, `{"k":-1.5e3, "w" : "x" }`,
+		`{"topics":["a",{"name":"b"}]}`, `{}`, `{"a":{}}`, `{"a":"\xff"}`, `{"A":1,"a":2}`,
+	} {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return // both see only values the envelope's decoders accepted
+		}
+		fast := map[string]string{"approach_mode": "normal"}
+		if !fastObjectFields(raw, "p.", fast) {
+			return
+		}
+		slow := map[string]string{"approach_mode": "normal"}
+		slowObjectFields(raw, "p.", slow)
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("for %s:\nfast %v\nslow %v", raw, fast, slow)
 		}
 	})
 }
