@@ -41,11 +41,16 @@ func NewDeployment(current *Bot, older ...*Bot) *Deployment {
 // UsesConversation reports whether any version reads the conversation's
 // metadata (conversation.… in templates and conditions).
 func (d *Deployment) UsesConversation() bool {
-	if d.current.meta {
+	return d.anyVersion(func(b *Bot) bool { return b.meta })
+}
+
+// anyVersion reports whether f holds for the current or an older version.
+func (d *Deployment) anyVersion(f func(b *Bot) bool) bool {
+	if f(d.current) {
 		return true
 	}
 	for _, b := range d.older {
-		if b.meta {
+		if f(b) {
 			return true
 		}
 	}
@@ -53,17 +58,7 @@ func (d *Deployment) UsesConversation() bool {
 }
 
 // UsesContact reports whether any version may read contact data.
-func (d *Deployment) UsesContact() bool {
-	if d.current.contact {
-		return true
-	}
-	for _, b := range d.older {
-		if b.contact {
-			return true
-		}
-	}
-	return false
-}
+func (d *Deployment) UsesContact() bool { return d.anyVersion(func(b *Bot) bool { return b.contact }) }
 
 // Current returns the current version.
 func (d *Deployment) Current() *Bot { return d.current }
