@@ -14,6 +14,9 @@ import (
 // will be used instead. Channels that only ever show numbered text are not
 // reported: there, every choice is numbered text by design.
 //
+// A choice with its own `fallback` text has been written for the numbered
+// list, so falling back to it is not reported.
+//
 // Templated texts are measured as written; {{ variables }} may make them
 // longer at run time.
 func LintFlow(f *flows.Flow) flows.Lints {
@@ -32,12 +35,16 @@ func LintFlow(f *flows.Flow) flows.Lints {
 			if reason == "" {
 				continue
 			}
-			shown := form
+			shown, advice := form, ""
 			if form == FormText {
+				if st.Choice.Fallback.Source != st.Choice.Body.Source {
+					continue // the author wrote the numbered list's own text
+				}
 				shown = "a numbered text list"
+				advice = "; give the choice a `fallback` text for the numbered list to accept it"
 			}
 			out = append(out, flows.Lint{File: f.File, Line: st.Choice.Pos.Line, Column: st.Choice.Pos.Column, Level: flows.Warning,
-				What: fmt.Sprintf("state %q: on %s the choice is shown as %s (%s)", name, ch, shown, strings.TrimSuffix(reason, "; shown as "+form))})
+				What: fmt.Sprintf("state %q: on %s the choice is shown as %s (%s)%s", name, ch, shown, strings.TrimSuffix(reason, "; shown as "+form), advice)})
 		}
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/looplab/fsm"
 
@@ -23,6 +24,11 @@ const newState = "(new)"
 // MaxStepsPerTurn bounds the states one event may pass through, so that a
 // loop of states that never wait cannot spin forever.
 const MaxStepsPerTurn = 64
+
+// MaxMessagesPerTurn bounds the messages (texts, media, buttons, choices)
+// the bot sends for one event: a turn that would send more sends the first
+// MaxMessagesPerTurn-1 and the error text, and stops.
+const MaxMessagesPerTurn = 25
 
 // Bot runs conversations on one compiled flow. It is safe for concurrent use.
 type Bot struct {
@@ -122,6 +128,7 @@ func NewWithOptions(f *flows.Flow, opts Options) *Bot {
 			continue
 		}
 		b.scripts[name] = prog
+		b.lints = append(b.lints, scriptReturnLints(f.States[name])...)
 	}
 	all := append([]string{newState}, f.Order...)
 	b.events = append(b.events, fsm.EventDesc{Name: "start", Src: all, Dst: f.Start})
@@ -259,6 +266,10 @@ func (b *Bot) StepSealed(ctx context.Context, s Session, ev Event, keys *Context
 	if len(r.s.Vars) == 0 {
 		r.s.Vars = nil
 	}
+	r.capMessages()
+	if st := r.current(); r.s.Done || st == nil || st.Ask == nil && st.Choice == nil {
+		r.s.Recent = "" // only a question or a choice reads late taps
+	}
 	r.res.Session = r.s
 	r.res.Actions = r.out
 	r.res.Timer = r.timer()
@@ -279,7 +290,7 @@ func (s Session) clone() Session {
 		p.Options = append([]PendingOption(nil), s.Pending.Options...)
 		c.Pending = &p
 	}
-	return c
+	return c // Recent is a string: leftChoice replaces it
 }
 
 // run is one turn in progress.
@@ -300,6 +311,17 @@ type run struct {
 	// stays there.
 	stayedAfter int
 	stayedIn    string
+	// picked is the option the turn's event answered a choice with (zero:
+	// none); with ev.ClickID it makes a typed answer read as its click.
+	picked picked
+	// failed is set once the turn took the error path; a second failure
+	// then only says the error text (once: erred) and stops the turn.
+	failed, erred, stop bool
+	// seen and visits remember the states entered in this turn: entering
+	// the same state with the same variables again is a loop that can
+	// never end, since the engine is deterministic.
+	seen   uint64   // a bit per state entered (by a hash of its name)
+	visits []uint64 // fingerprints of states entered again
 }
 
 // begin starts the flow from its start state. When the starting event carries
@@ -311,6 +333,19 @@ func (r *run) begin(withInput bool) {
 	if r.res.Recovery == RecoveryRestarted {
 		r.s.Vars = nil
 	}
+	for _, a := range r.flow.Defaults {
+		if _, set := r.s.Vars[a.Var]; set {
+			continue
+		}
+		v, err := a.Value.Render(r.lookup)
+		if err != nil {
+			r.fail(fmt.Errorf("defaults: %s: %w", a.Var, err))
+			return
+		}
+		if !r.setVar(a.Var, clean(v)) {
+			return
+		}
+	}
 	if withInput && r.command() {
 		return
 	}
@@ -318,6 +353,14 @@ func (r *run) begin(withInput bool) {
 	r.fire("start")
 	r.enter()
 	st := r.current()
+	if withInput && st != nil && st.Wait && len(st.Say) == 0 && r.ev.Name != EvStart && r.steps == 1 {
+		// A message without a context, to a flow that starts by waiting
+		// silently: the start said nothing, so the platform kept no
+		// context; the message is the one the start waits for.
+		r.seen, r.visits = 0, nil // the wait takes the input: what follows is a new chain
+		r.answerStep(st.Waiting(), st)
+		return
+	}
 	if !withInput || st == nil || st.Choice == nil || r.ev.Text == "" && r.ev.ClickID == "" {
 		return
 	}
@@ -325,7 +368,7 @@ func (r *run) begin(withInput bool) {
 	if r.ev.ClickID != "" && r.s.Pending.Has(r.ev.ClickID) {
 		id, ok = r.ev.ClickID, true
 	}
-	if !ok {
+	if !ok || optionOf(st.Choice, id) == nil {
 		return
 	}
 	// The first message already answers the first choice: drop the choice
@@ -336,6 +379,7 @@ func (r *run) begin(withInput bool) {
 			break
 		}
 	}
+	r.seen, r.visits = 0, nil
 	r.choose(st, id)
 }
 
@@ -458,10 +502,20 @@ func (r *run) answerChoice(st *flows.State) {
 		r.choose(st, id)
 		return
 	}
+	if r.lateTap() {
+		return
+	}
 	if st.Choice.Otherwise.State != "" {
 		r.fire("otherwise")
 		r.enter()
 		return
+	}
+	if n := st.Choice.Retries; n > 0 {
+		if r.s.Retries++; r.s.Retries >= n {
+			r.fire("give_up")
+			r.enter()
+			return
+		}
 	}
 	inv := st.Choice.Invalid
 	if inv.IsZero() {
@@ -490,13 +544,37 @@ func optionOf(c *flows.Choice, id string) *flows.Option {
 	return nil
 }
 
+// choose takes option id of st's choice, however the contact picked it
+// (a click, a typed number, a typed label): from here on the turn's event
+// reads as a click on it (event.click, event.label, event.index), the
+// choice's `save` receives the id, and the option's `goto` (or the state's
+// `next`) moves on.
 func (r *run) choose(st *flows.State, id string) {
+	o := optionOf(st.Choice, id)
+	r.ev.ClickID = id
+	label, _ := o.Label.Render(r.lookup)
+	r.picked = picked{label: label, index: slices.Index(st.Choice.Options, o) + 1}
 	r.s.Pending = nil
+	if c := st.Choice; c.Save != "" && !r.setVar(c.Save, id) {
+		return
+	}
 	if !r.complete(st) {
+		return
+	}
+	if o.Goto.State == "" {
+		if !r.next(st) {
+			r.s.Done = true
+		}
 		return
 	}
 	r.fire("option:" + id)
 	r.enter()
+}
+
+// picked is the option a choice was answered with in this turn.
+type picked struct {
+	label string
+	index int // 1-based; 0: no choice was answered
 }
 
 func (r *run) answerQuestion(st *flows.State) {
@@ -519,6 +597,9 @@ func (r *run) answerQuestion(st *flows.State) {
 		}
 		return
 	}
+	if r.lateTap() {
+		return
+	}
 	r.s.Retries++
 	if q.Retries > 0 && r.s.Retries >= q.Retries {
 		r.fire("give_up")
@@ -536,6 +617,10 @@ func (r *run) answerQuestion(st *flows.State) {
 // setVar stores a variable unless the context would outgrow its limit; then
 // it takes the error path and reports false.
 func (r *run) setVar(name, value string) bool {
+	if n, ok := r.flow.Sizes[name]; ok && len(value) > n && utf8.RuneCountInString(value) > n {
+		r.fail(fmt.Errorf("variable %q refused: %d characters, more than its declared size (sizes: %d)", name, utf8.RuneCountInString(value), n))
+		return false
+	}
 	if r.s.Vars == nil {
 		r.s.Vars = map[string]string{}
 	}
@@ -557,15 +642,24 @@ func (r *run) setVar(name, value string) bool {
 // the flow ends.
 func (r *run) enter() {
 	for {
+		if r.stop {
+			return
+		}
 		r.steps++
 		if r.steps > MaxStepsPerTurn {
 			r.res.Errors = append(r.res.Errors, fmt.Errorf("state %q: more than %d states in one turn without waiting; is there a loop?", r.s.State, MaxStepsPerTurn))
-			r.say(r.flow.Texts.Error)
+			r.sayError()
 			r.s.Done = true
 			return
 		}
 		st := r.current()
 		if st == nil {
+			return
+		}
+		if r.looped(st) {
+			r.res.Errors = append(r.res.Errors, fmt.Errorf("state %q: entered again in the same turn with the same variables; the states it passes through never wait, so it would loop forever", st.Name))
+			r.sayError()
+			r.s.Done = true
 			return
 		}
 		r.s.Retries = 0
@@ -684,22 +778,101 @@ func (r *run) fire(trigger string) {
 	}
 	to := r.m.Current()
 	r.res.Trace = append(r.res.Trace, Transition{From: from, Trigger: trigger, To: to})
+	if st := r.flow.States[from]; st != nil && st.Choice != nil && to != from {
+		r.leftChoice(from) // its buttons may still be tapped
+	}
 	r.s.State = to
 }
 
 // fail takes the error path: the state's `on: error`, the flow's, or the
 // error text while staying in the current state.
+//
+// A failure ends the chain of states the turn was running: the
+// conversation waits for the contact's next message. A failure on the
+// error path itself (the handler fails too) only says the error text, so
+// one message never yields the error text twice.
 func (r *run) fail(err error) {
 	r.res.Errors = append(r.res.Errors, err)
 	st := r.current()
-	if (st != nil && st.On["error"].State != "") || r.flow.On["error"].State != "" {
+	if !r.failed && ((st != nil && st.On["error"].State != "") || r.flow.On["error"].State != "") {
 		if r.steps < MaxStepsPerTurn {
+			r.failed = true
 			r.fire("on:error")
 			r.enter()
+			r.stop = true
 			return
 		}
 	}
-	r.say(r.flow.Texts.Error)
+	r.failed = true
+	r.sayError()
+	r.stop = true
+}
+
+// sayError says the flow's error text, at most once a turn.
+func (r *run) sayError() {
+	if !r.erred {
+		r.erred = true
+		r.say(r.flow.Texts.Error)
+	}
+}
+
+// looped reports whether st was entered before in this turn with the
+// same variables, and records this visit. An ordinary turn costs a bit
+// test per state: only a state whose bit in seen is already set (entered
+// before, or sharing a bit with one that was) is fingerprinted, so a loop
+// is caught on its third time round.
+func (r *run) looped(st *flows.State) bool {
+	bit := uint64(1) << (fnv(fnvOffset, st.Name) & 63)
+	if r.seen&bit == 0 {
+		r.seen |= bit
+		return false
+	}
+	h := fnvInt(fnv(fnv(fnvOffset, st.Name), r.ev.ClickID), varsHash(r.s.Vars))
+	if slices.Contains(r.visits, h) {
+		return true
+	}
+	r.visits = append(r.visits, h)
+	return false
+}
+
+// isMessage reports whether an action is something the contact sees.
+func isMessage(a Action) bool {
+	switch a.Kind {
+	case ActText, ActMedia, ActButtons, ActChoice:
+		return true
+	}
+	return false
+}
+
+// capMessages keeps a turn within MaxMessagesPerTurn messages: past the
+// limit, the last message kept is the error text and the rest is dropped.
+func (r *run) capMessages() {
+	if len(r.out) < MaxMessagesPerTurn {
+		return
+	}
+	n := 0
+	for i, a := range r.out {
+		if !isMessage(a) {
+			continue
+		}
+		n++
+		if n == MaxMessagesPerTurn {
+			rest := 0
+			for _, b := range r.out[i:] {
+				if isMessage(b) {
+					rest++
+				}
+			}
+			if rest == 1 {
+				return
+			}
+			r.res.Errors = append(r.res.Errors, fmt.Errorf("state %q: the turn would send more than %d messages; the rest was dropped", r.s.State, MaxMessagesPerTurn))
+			r.out = r.out[:i]
+			r.erred = false
+			r.sayError()
+			return
+		}
+	}
 }
 
 func (r *run) say(t flows.Template) {
@@ -796,6 +969,62 @@ func (r *run) offer(st *flows.State) {
 	r.s.Pending = pending
 }
 
+// leftChoice remembers that the conversation left the choice of state
+// name, newest first, for late taps (at most LateTapDepth choices).
+func (r *run) leftChoice(name string) {
+	if first, _, _ := strings.Cut(r.s.Recent, " "); first == name {
+		return
+	}
+	recent, n := name, 1
+	for other := range strings.FieldsSeq(r.s.Recent) {
+		if other != name && n < LateTapDepth {
+			recent += " " + other
+			n++
+		}
+	}
+	r.s.Recent = recent
+}
+
+// lateTap reads the event as a late tap on an earlier choice: a click on,
+// or the typed label of, an option of one of the LateTapDepth choices the
+// conversation left last (newest first). The conversation goes
+// back to that choice's state and takes the option there. Callers try it
+// only where the event is no valid answer to the current state, so a late
+// tap never takes the place of one.
+func (r *run) lateTap() bool {
+	if r.ev.Name != EvClick && r.ev.Name != EvMessage {
+		return false
+	}
+	text := strings.TrimSpace(r.ev.Text)
+	seen := 0
+	for name := range strings.FieldsSeq(r.s.Recent) {
+		if name == r.s.State {
+			continue
+		}
+		if seen++; seen > LateTapDepth {
+			return false
+		}
+		st := r.flow.States[name]
+		if st == nil || st.Choice == nil {
+			continue // a state of an earlier version
+		}
+		for _, o := range st.Choice.Options {
+			hit := r.ev.Name == EvClick && o.ID == r.ev.ClickID
+			if r.ev.Name == EvMessage && text != "" {
+				label, _ := o.Label.Render(r.lookup)
+				hit = strings.EqualFold(strings.TrimSpace(label), text)
+			}
+			if hit {
+				r.res.Trace = append(r.res.Trace, Transition{From: r.s.State, Trigger: "late_tap", To: name})
+				r.s.State, r.s.Retries = name, 0
+				r.choose(st, o.ID)
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // lookup resolves template and condition variables.
 func (r *run) lookup(path string) (string, bool) {
 	root, rest, dotted := strings.Cut(path, ".")
@@ -816,6 +1045,13 @@ func (r *run) lookup(path string) (string, bool) {
 			return r.ev.MediaURL, true
 		case "name":
 			return r.ev.Name, true
+		case "label":
+			return r.picked.label, true
+		case "index":
+			if r.picked.index > 0 {
+				return strconv.Itoa(r.picked.index), true
+			}
+			return "", true
 		}
 		return "", false
 	case "channel":

@@ -477,6 +477,12 @@ func appendMACInput(b []byte, w *wireContext, binding string) []byte {
 			b = appendLP(b, o[1])
 		}
 	}
+	if w.Recent != "" {
+		// 1 cannot start appendLP(w.Enc): Enc is empty or tens of bytes
+		// long, so contexts without Recent keep their earlier MAC input.
+		b = append(b, 1)
+		b = appendLP(b, w.Recent)
+	}
 	return appendLP(b, w.Enc)
 }
 
@@ -499,6 +505,7 @@ func appendBool(b []byte, v bool) []byte {
 // map is never changed.
 func validUTF8(w *wireContext) {
 	w.Flow, w.Version, w.State = fixUTF8(w.Flow), fixUTF8(w.Version), fixUTF8(w.State)
+	w.Recent = fixUTF8(w.Recent)
 	for name, v := range w.Vars {
 		if !utf8.ValidString(name) || !utf8.ValidString(v) {
 			fixed := make(map[string]string, len(w.Vars))

@@ -13,7 +13,16 @@ type Session struct {
 	JobSeq   int               // the sequence number of the last job (http or llm request) made; the next is JobSeq+1
 	AwaitSeq int               // the sequence number of the job the current state waits for (0: none)
 	Foreign  bool              // the context could not be read: Step restarts politely (never serialized)
+	// Recent names the states whose choices the conversation left last,
+	// newest first, separated by spaces (at most LateTapDepth), so that a
+	// late tap on an earlier choice's button can still be read as its click.
+	Recent string
 }
+
+// LateTapDepth is how many earlier choices a late tap may answer: a click,
+// or a typed label, of an option of one of the last LateTapDepth choices
+// offered before the current state.
+const LateTapDepth = 2
 
 // Pending is the last choice sent, kept so that a reply of "2" or a typed
 // label can be read back as a click on any instance.

@@ -69,11 +69,7 @@ func (r *run) scriptSeed(state string) uint64 {
 	h := fnv(fnvOffset, r.flow.Hash)
 	h = fnv(h, state)
 	h = fnv(h, r.s.State)
-	var vars uint64 // order-free: the map is not sorted
-	for k, v := range r.s.Vars {
-		vars ^= fnv(fnv(fnvOffset, k), v)
-	}
-	h = fnvInt(h, vars)
+	h = fnvInt(h, varsHash(r.s.Vars))
 	h = fnvInt(h, uint64(r.s.Retries)<<32|uint64(uint32(r.s.JobSeq)))
 	h = fnv(h, r.ev.Name)
 	h = fnv(h, r.ev.Text)
@@ -85,6 +81,15 @@ func (r *run) scriptSeed(state string) uint64 {
 		h = fnv(h, string(hr.Body))
 	}
 	return h
+}
+
+// varsHash fingerprints variables independently of the map's order.
+func varsHash(vars map[string]string) uint64 {
+	var sum uint64
+	for k, v := range vars {
+		sum ^= fnv(fnv(fnvOffset, k), v)
+	}
+	return sum
 }
 
 const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
@@ -121,6 +126,9 @@ func validVarName(k string) bool {
 // eventData is the event as a script sees it.
 func (r *run) eventData() map[string]any {
 	e := map[string]any{"name": r.ev.Name, "text": r.ev.Text, "click": r.ev.ClickID, "media": r.ev.MediaURL}
+	if r.picked.index > 0 {
+		e["label"], e["index"] = r.picked.label, r.picked.index
+	}
 	if l := r.ev.Location; l != nil {
 		e["location"] = map[string]any{"latitude": l.Latitude, "longitude": l.Longitude, "address": l.Address}
 	}

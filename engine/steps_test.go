@@ -121,7 +121,7 @@ states:
       if (vars.n === "loop") { while (true) {} }
       if (vars.n === "global") { globalThis.leak = 1 }
       if (vars.n === "read") { vars.seen = typeof leak }
-      if (vars.n === "nowhere") { return "missing" }
+      if (vars.n === "nowhere") { return ["miss", "ing"].join("") }
       vars.double = String(Number(vars.n) * 2)
       if (Number(vars.n) > 10) return "big"
     next:

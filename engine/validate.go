@@ -2,9 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -46,9 +48,11 @@ func answer(q *flows.Question, ev Event) (string, bool) {
 		return phone(text)
 	case "number":
 		s := strings.ReplaceAll(text, ",", ".")
-		if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "xXpPnN_") {
+		if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "xXpPnN_") && inRange(q, f) {
 			return strconv.FormatFloat(f, 'f', -1, 64), true
 		}
+	case "date":
+		return date(q, text, ev.Now)
 	case "yes_no":
 		switch strings.ToLower(strings.Trim(text, ".!? ")) {
 		case "yes", "y", "yeah", "yep", "sure", "ok", "okay", "ja", "si", "sí", "oui", "true":
@@ -62,6 +66,45 @@ func answer(q *flows.Question, ev Event) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// inRange applies a number question's integer, min and max.
+func inRange(q *flows.Question, f float64) bool {
+	return (!q.Integer || f == math.Trunc(f)) && (q.Min == nil || f >= *q.Min) && (q.Max == nil || f <= *q.Max)
+}
+
+// date reads a date answer in one of flows.DateFormats, or today and
+// tomorrow, on the day now is in the question's zone; it saves 2006-01-02.
+func date(q *flows.Question, text string, now time.Time) (string, bool) {
+	zone := q.Zone
+	if zone == nil {
+		zone = time.UTC
+	}
+	y, m, d := now.In(zone).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	var day time.Time
+	switch t := strings.ToLower(strings.TrimSpace(strings.Trim(text, ".!"))); t {
+	case "today":
+		day = today
+	case "tomorrow":
+		day = today.AddDate(0, 0, 1)
+	default:
+		t = strings.Join(strings.Fields(strings.ReplaceAll(text, ",", " ")), " ")
+		for _, layout := range flows.DateFormats {
+			if parsed, err := time.Parse(layout, t); err == nil {
+				day = parsed
+				break
+			}
+		}
+		if day.IsZero() {
+			return "", false
+		}
+	}
+	days := int(day.Sub(today).Hours() / 24)
+	if q.DateMin != nil && days < *q.DateMin || q.DateMax != nil && days > *q.DateMax {
+		return "", false
+	}
+	return day.Format("2006-01-02"), true
 }
 
 func clip(s string, max int) (string, bool) {

@@ -61,6 +61,8 @@ func check(p *parser, f *Flow) {
 	}
 	checkReachable(p, f)
 	checkDeadEnds(p, f)
+	checkLoops(p, f)
+	checkProtocol(p, f)
 	checkVars(p, f)
 	checkContextBound(p, f)
 	checkEnv(p, f)
@@ -98,7 +100,15 @@ func edges(st *State) func(func(Edge) bool) {
 			}
 		}
 		if c := st.Choice; c != nil {
+			if c.OnGiveUp.State != "" {
+				if !yield(Edge{Target: c.OnGiveUp, Trigger: "give_up", What: fmt.Sprintf("`on_give_up` of state %q", st.Name), Error: true}) {
+					return
+				}
+			}
 			for _, o := range c.Options {
+				if o.Goto.State == "" {
+					continue
+				}
 				if !yield(Edge{Target: o.Goto, Trigger: "option:" + o.ID, What: fmt.Sprintf("option %q of state %q", o.ID, st.Name)}) {
 					return
 				}
@@ -181,6 +191,120 @@ func checkReachable(p *parser, f *Flow) {
 	}
 }
 
+// checkLoops reports cycles of states that never wait and always go on to
+// the next state of the cycle: entering one, a turn would loop until the
+// engine stops it.
+func checkLoops(p *parser, f *Flow) {
+	// sure is the state a state always moves on to without waiting.
+	sure := func(st *State) string {
+		if st.Waits() || st.Terminal() || len(st.Next) == 0 || st.Next[0].If != nil {
+			return ""
+		}
+		return st.Next[0].Goto.State
+	}
+	done := map[string]bool{}
+	for _, name := range f.Order {
+		path := []string{}
+		at := map[string]int{}
+		for cur := name; cur != "" && !done[cur]; cur = sure(f.States[cur]) {
+			if i, ok := at[cur]; ok {
+				cycle := append(path[i:], cur)
+				st := f.States[cycle[0]]
+				p.add(Error, st.Next[0].Goto.Pos, "states %s never wait for the contact and always go on to each other, so a conversation entering them loops; make one wait (ask, choice, wait) or leave the loop with an `if` branch",
+					strings.Join(quoteAll(cycle), " → "))
+				break
+			}
+			at[cur] = len(path)
+			path = append(path, cur)
+		}
+		for _, n := range path {
+			done[n] = true
+		}
+	}
+}
+
+func quoteAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strconv.Quote(n)
+	}
+	return out
+}
+
+// The web widget's limits of the platform's templates (seed 003): a
+// button template shows at most 3 buttons, a list template 10 rows.
+const (
+	WebButtonTemplateMax = 3
+	WebListTemplateMax   = 10
+)
+
+// checkProtocol reports what the chat platform's protocol makes
+// impossible or lossy: forward_failed handlers that can never fire,
+// forwards that ask for feedback nobody handles, states that are entered
+// silently and wait after an answer (the new state travels only with a
+// message; a silent start is fine, since its first message answers it), and
+// templates longer than the web widget shows.
+func checkProtocol(p *parser, f *Flow) {
+	feedback := false // some forward asks for forward_failed
+	for _, name := range f.Order {
+		st := f.States[name]
+		forwards, asks := forwardsOf(st)
+		feedback = feedback || asks
+		if t, ok := st.On["forward_failed"]; ok {
+			switch {
+			case !forwards:
+				p.add(Error, t.Pos, "`on: forward_failed` of state %q never fires: the platform sends forward_failed only to the state that forwarded; move it to the state with the forward action, or to the flow's `on`", name)
+			case !asks:
+				p.add(Error, t.Pos, "`on: forward_failed` of state %q never fires: its forward has no `on_failure: feedback`, so the platform never sends forward_failed; add it to the forward's payload", name)
+			}
+		}
+		if asks && st.On["forward_failed"].State == "" && f.On["forward_failed"].State == "" {
+			p.add(Warning, st.Pos, "state %q forwards with `on_failure: feedback`, but no `on: forward_failed` handles the platform's answer; add one to the state or the flow", name)
+		}
+		if c := st.Choice; c != nil {
+			switch {
+			case c.Form == "button_template" && len(c.Options) > WebButtonTemplateMax:
+				p.add(Warning, c.Pos, "state %q: a button_template shows at most %d buttons on web, and this one has %d; use bubbles or list_template, or fewer options", name, WebButtonTemplateMax, len(c.Options))
+			case c.Form == "list_template" && len(c.Options) > WebListTemplateMax:
+				p.add(Warning, c.Pos, "state %q: a list_template shows at most %d rows on web, and this one has %d; use bubbles, or fewer options", name, WebListTemplateMax, len(c.Options))
+			}
+		}
+	}
+	if t, ok := f.On["forward_failed"]; ok && !feedback {
+		p.add(Error, t.Pos, "`on: forward_failed` never fires: no forward of this flow has `on_failure: feedback`, so the platform never sends forward_failed; add it to the forwards' payloads")
+	}
+	for _, name := range f.Order {
+		st := f.States[name]
+		if (st.Ask == nil && st.Choice == nil && !st.Wait) || st.Script != nil || len(st.Do) > 0 {
+			continue // requests say their result; scripts and actions may send something
+		}
+		for e := range edges(st) {
+			if t := f.States[e.Target.State]; t != nil && t != st && silentWait(t) && !e.Error {
+				p.add(Warning, e.Target.Pos, "%s leads to state %q, which says nothing and waits; on Userlike the new state travels only with a message, so the conversation would stay in %q — give %q a `say`", e.What, t.Name, name, t.Name)
+			}
+		}
+	}
+}
+
+// forwardsOf reports whether a state forwards, and whether a forward asks
+// for forward_failed (on_failure: feedback).
+func forwardsOf(st *State) (forwards, feedback bool) {
+	for _, a := range st.Do {
+		if !strings.HasPrefix(a.Name, "forward_") {
+			continue
+		}
+		forwards = true
+		if v, ok := a.Payload["on_failure"]; ok && v.Str != nil && v.Str.Source == "feedback" {
+			feedback = true
+		}
+	}
+	return forwards, feedback
+}
+
+// silentWait reports whether a state waits for the contact (wait: true)
+// without saying anything on entry.
+func silentWait(st *State) bool { return st.Wait && len(st.Say) == 0 }
+
 func checkDeadEnds(p *parser, f *Flow) {
 	for _, name := range f.Order {
 		st := f.States[name]
@@ -201,11 +325,13 @@ func checkDeadEnds(p *parser, f *Flow) {
 }
 
 // stateUses calls fn for each variable path a state reads; early reports
-// whether the read happens on entry (before the state's own answer is saved).
-func stateUses(st *State, fn func(path string, pos Pos, early bool)) {
+// whether the read happens on entry (before the state's own answer is
+// saved), guarded whether an unset variable is expected there (a template
+// default, a present/absent test).
+func stateUses(st *State, fn func(path string, pos Pos, early, guarded bool)) {
 	tpl := func(t Template, pos Pos, early bool) {
-		for _, v := range t.Vars() {
-			fn(v, pos, early)
+		for _, r := range t.Reads() {
+			fn(r.Path, pos, early, r.Defaulted)
 		}
 	}
 	for _, m := range st.Say {
@@ -266,7 +392,7 @@ func stateUses(st *State, fn func(path string, pos Pos, early bool)) {
 	}
 	for _, b := range st.Next {
 		if b.If != nil {
-			fn(b.If.Var, b.If.Pos, false)
+			fn(b.If.Var, b.If.Pos, false, b.If.Op == "present" || b.If.Op == "absent")
 		}
 	}
 }
@@ -276,6 +402,9 @@ func stateSets(st *State) []string {
 	var out []string
 	if st.Ask != nil && st.Ask.Save != "" {
 		out = append(out, st.Ask.Save)
+	}
+	if st.Choice != nil && st.Choice.Save != "" {
+		out = append(out, st.Choice.Save)
 	}
 	if st.HTTP != nil {
 		for _, fs := range st.HTTP.Save {
@@ -326,9 +455,17 @@ func builtinRoot(path string) bool {
 
 func checkVars(p *parser, f *Flow) {
 	setAnywhere := map[string]bool{}
+	for _, a := range f.Defaults {
+		setAnywhere[a.Var] = true
+	}
 	for _, name := range f.Order {
 		for _, v := range stateSets(f.States[name]) {
 			setAnywhere[v] = true
+		}
+	}
+	for _, v := range sortedKeys(f.Sizes) {
+		if !setAnywhere[v] {
+			p.add(Warning, f.sizesPos[v], "`sizes` declares %q, but no state sets it%s", v, didYouMean(v, sortedKeys(setAnywhere)))
 		}
 	}
 	// Must-analysis: in[s] is the set of variables set on every path to s.
@@ -344,6 +481,9 @@ func checkVars(p *parser, f *Flow) {
 	for _, name := range f.Order {
 		if isRoot[name] {
 			in[name] = map[string]bool{}
+			for _, a := range f.Defaults {
+				in[name][a.Var] = true // set before anything runs, even a command
+			}
 		} else {
 			in[name] = copySet(all)
 		}
@@ -359,6 +499,9 @@ func checkVars(p *parser, f *Flow) {
 						out[v] = true
 					}
 				}
+				if c := branchOf(st, e.Trigger); c != nil && c.Op == "present" && !builtinRoot(c.Var) {
+					out[c.Var] = true // the branch is taken only when it is set
+				}
 				dst := in[e.Target.State]
 				for v := range dst {
 					if !out[v] {
@@ -373,7 +516,7 @@ func checkVars(p *parser, f *Flow) {
 	for _, name := range f.Order {
 		st := f.States[name]
 		own := stateSets(st)
-		stateUses(st, func(path string, pos Pos, early bool) {
+		stateUses(st, func(path string, pos Pos, early, guarded bool) {
 			if builtinRoot(path) {
 				return
 			}
@@ -391,13 +534,30 @@ func checkVars(p *parser, f *Flow) {
 				p.add(Error, pos, "variable %q is used in state %q but no state sets it (with `save` or `set`)%s", root, name, didYouMean(root, known))
 				return
 			}
-			if in[name][root] || (!early && contains(own, root)) {
+			if guarded || in[name][root] || (!early && contains(own, root)) {
 				return
 			}
 			reported[key] = true
 			p.add(Warning, pos, "variable %q may be read in state %q before any state sets it; it would be empty", root, name)
 		})
 	}
+}
+
+// branchOf is the condition of the `next` branch an edge's trigger names
+// (nil: not a branch, or one without `if`).
+func branchOf(st *State, trigger string) *Condition {
+	i := 0
+	switch {
+	case trigger == "next":
+	case strings.HasPrefix(trigger, "next#"):
+		i, _ = strconv.Atoi(trigger[len("next#"):])
+	default:
+		return nil
+	}
+	if i < 0 || i >= len(st.Next) {
+		return nil
+	}
+	return st.Next[i].If
 }
 
 func copySet(s map[string]bool) map[string]bool {
@@ -420,46 +580,80 @@ const bytesPerRune = 4
 type VarBound struct {
 	Name  string
 	Bytes int
+	Kind  string // what sets it at its largest: question, choice, http, llm, script, set or sizes
+	Pos   Pos    // where that is written
 }
 
+// lateTapStates is how many choice states a context remembers for late
+// taps (engine.LateTapDepth).
+const lateTapStates = 2
+
+// Defaults of the context budget for variables whose length nothing
+// bounds, in characters; `sizes` declares others.
+const (
+	DefaultScriptVarLength = 100 // a variable a script sets
+	DefaultHTTPVarLength   = 250 // a field an http step saves (at most MaxSavedField)
+)
+
 // ContextBound is an upper bound of the serialized context of a flow, and
-// the variables that dominate it, largest first.
+// the variables that dominate it, largest first. Variables the flow's
+// `sizes` declares count their declared length; others count their
+// question's max_length, or the defaults above.
 func ContextBound(f *Flow) (int, []VarBound) {
-	size := map[string]int{}
+	size := map[string]VarBound{}
+	grow := func(v string, bytes int, kind string, pos Pos) {
+		if n, ok := f.Sizes[v]; ok {
+			bytes, kind, pos = n*bytesPerRune, "sizes", f.sizesPos[v]
+		}
+		if old, ok := size[v]; !ok || bytes > old.Bytes {
+			size[v] = VarBound{Name: v, Bytes: bytes, Kind: kind, Pos: pos}
+		}
+	}
 	for _, name := range f.Order {
 		st := f.States[name]
 		if q := st.Ask; q != nil && q.Save != "" {
-			size[q.Save] = max(size[q.Save], q.MaxLength*bytesPerRune)
+			grow(q.Save, q.MaxLength*bytesPerRune, "question", q.Pos)
+		}
+		if c := st.Choice; c != nil && c.Save != "" {
+			longest := 0
+			for _, o := range c.Options {
+				longest = max(longest, len(o.ID))
+			}
+			grow(c.Save, 2*longest, "choice", c.Pos)
 		}
 		if st.HTTP != nil {
 			for _, fs := range st.HTTP.Save {
-				size[fs.Var] = max(size[fs.Var], MaxSavedField*bytesPerRune)
+				grow(fs.Var, DefaultHTTPVarLength*bytesPerRune, "http", st.HTTP.Pos)
 			}
 		}
 		if l := st.LLM; l != nil {
 			if l.History > 0 {
-				size[HistoryVar] = max(size[HistoryVar], MaxHistoryBytes)
+				grow(HistoryVar, MaxHistoryBytes, "llm", l.Pos)
 			}
 			if l.Save != "" {
-				size[l.Save] = max(size[l.Save], MaxLLMReply*bytesPerRune)
+				grow(l.Save, MaxLLMReply*bytesPerRune, "llm", l.Pos)
 			}
 		}
-		for _, v := range scriptVars(st.Script) {
-			size[v] = max(size[v], DefaultMaxLength["text"]*bytesPerRune)
+		if sc := st.Script; sc != nil {
+			for _, v := range scriptVars(sc) {
+				grow(v, DefaultScriptVarLength*bytesPerRune, "script", Pos{sc.Line, sc.Column})
+			}
 		}
 	}
+	sets := slices.Clone(f.Defaults)
 	for _, name := range f.Order {
-		for _, a := range f.States[name].Set {
-			n := a.Value.MaxLiteralLen() * 2
-			for _, v := range a.Value.Vars() {
-				if s, ok := size[v]; ok {
-					n += s
-				} else {
-					n += DefaultMaxLength["text"] * bytesPerRune
-				}
+		sets = append(sets, f.States[name].Set...)
+	}
+	for _, a := range sets {
+		n := a.Value.MaxLiteralLen() * 2
+		for _, v := range a.Value.Vars() {
+			if s, ok := size[v]; ok {
+				n += s.Bytes
+			} else {
+				n += DefaultMaxLength["text"] * bytesPerRune
 			}
-			size[a.Var] = max(size[a.Var], n)
 		}
+		grow(a.Var, n, "set", a.Pos)
 	}
 	var vars []VarBound
 	total := contextOverhead + len(f.Name) + 12
@@ -468,9 +662,11 @@ func ContextBound(f *Flow) (int, []VarBound) {
 		longestState = max(longestState, len(name))
 	}
 	total += longestState
-	for v, n := range size {
-		vars = append(vars, VarBound{Name: v, Bytes: n + len(v) + 6})
-		total += n + len(v) + 6
+	total += (lateTapStates) * (longestState + 3) // the recent choices (engine.Session.Recent)
+	for _, v := range size {
+		v.Bytes += len(v.Name) + 6
+		vars = append(vars, v)
+		total += v.Bytes
 	}
 	pending := 0
 	for _, name := range f.Order {
@@ -498,31 +694,42 @@ func ContextBound(f *Flow) (int, []VarBound) {
 	return total, vars
 }
 
+// checkContextBound refuses a flow whose context may outgrow the
+// platform's limit, at the line of its largest variable, with advice for
+// what sets that variable.
 func checkContextBound(p *parser, f *Flow) {
 	total, vars := ContextBound(f)
-	if total <= MaxContextBytes {
+	if total <= MaxContextBytes || len(vars) == 0 {
 		return
 	}
-	llmVars := map[string]bool{HistoryVar: true}
-	for _, name := range f.Order {
-		if l := f.States[name].LLM; l != nil && l.Save != "" {
-			llmVars[l.Save] = true
-		}
-	}
 	var top []string
-	hint := "lower their questions' max_length"
 	for i, v := range vars {
 		if i == 3 {
 			break
 		}
 		top = append(top, fmt.Sprintf("%s (%d bytes)", v.Name, v.Bytes))
-		if llmVars[v.Name] {
-			hint = fmt.Sprintf("lower their questions' max_length; an llm step's `save` may take %d bytes and its transcript (%s) %d (`history: 0` keeps none)",
-				MaxLLMReply*bytesPerRune, HistoryVar, MaxHistoryBytes)
-		}
 	}
-	p.add(Error, Pos{1, 1}, "the context may grow to %d bytes, over the platform's limit of %d; the largest variables are %s — %s",
-		total, MaxContextBytes, strings.Join(top, ", "), hint)
+	big := vars[0]
+	over := total - MaxContextBytes
+	chars := max(1, (big.Bytes-len(big.Name)-6-over)/bytesPerRune)
+	var hint string
+	switch big.Kind {
+	case "question":
+		hint = fmt.Sprintf("lower this question's max_length (to %d or less would do)", chars)
+	case "llm":
+		hint = fmt.Sprintf("an llm step's `save` may take %d bytes and its transcript (%s) %d: give `history: 0` to keep none, or drop the `save`",
+			MaxLLMReply*bytesPerRune, HistoryVar, MaxHistoryBytes)
+	case "sizes":
+		hint = fmt.Sprintf("lower its declared size (to %d or less would do)", chars)
+	default:
+		hint = fmt.Sprintf("declare how long it gets at the top of the flow — sizes: {%s: %d} (characters) would do; a longer value then takes the error path", big.Name, chars)
+	}
+	pos := big.Pos
+	if pos.Line == 0 {
+		pos = Pos{1, 1}
+	}
+	p.add(Error, pos, "the context may grow to %d bytes, over the platform's limit of %d; the largest variables are %s — %s: %s",
+		total, MaxContextBytes, strings.Join(top, ", "), big.Name, hint)
 }
 
 func checkEnv(p *parser, f *Flow) {
@@ -584,7 +791,7 @@ func (f *Flow) UsesContact() bool {
 		if st.Script != nil {
 			return true
 		}
-		stateUses(st, func(path string, _ Pos, _ bool) {
+		stateUses(st, func(path string, _ Pos, _, _ bool) {
 			if root, _, _ := strings.Cut(path, "."); root == "contact" {
 				uses = true
 			}
@@ -599,7 +806,7 @@ func (f *Flow) UsesContact() bool {
 func (f *Flow) UsesConversation() bool {
 	uses := false
 	for _, name := range f.Order {
-		stateUses(f.States[name], func(path string, _ Pos, _ bool) {
+		stateUses(f.States[name], func(path string, _ Pos, _, _ bool) {
 			if root, _, _ := strings.Cut(path, "."); root == "conversation" {
 				uses = true
 			}

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -34,9 +35,12 @@ type Flow struct {
 	On          map[string]Target // flow-wide handlers: event name or "error" → state
 	Migrate     map[string]Target // old state name → state, for conversations on earlier versions
 	Texts       Texts
-	Scripts     ScriptLimits // limits of script steps the flow asks for (zero: the server's defaults)
-	Source      []byte       // the file's bytes, for version history
-	Lints       Lints        // the warnings found while loading
+	Scripts     ScriptLimits   // limits of script steps the flow asks for (zero: the server's defaults)
+	Sizes       map[string]int // declared longest values of variables, in characters (`sizes`)
+	Defaults    []Assignment   // variables set when a conversation starts, before anything else (`defaults`)
+	sizesPos    map[string]Pos
+	Source      []byte // the file's bytes, for version history
+	Lints       Lints  // the warnings found while loading
 }
 
 // ShortHash is the first 12 hex digits of Hash, as carried in contexts.
@@ -207,14 +211,26 @@ type Question struct {
 	OnGiveUp  Target
 	Save      string // variable that receives the answer
 	MaxLength int    // longest accepted answer, in characters
+	// Min and Max bound a number (expect: number); Integer refuses fractions.
+	Min, Max *float64
+	Integer  bool
+	// DateMin and DateMax bound a date (expect: date), in days from the
+	// day of the answer (nil: no bound); Zone is the day's time zone (the
+	// state's timing time_zone, else UTC).
+	DateMin, DateMax *int
+	Zone             *time.Location
 }
 
 // Validators are the built-in answer checks a question may expect.
-var Validators = []string{"text", "email", "phone", "number", "yes_no", "regex", "media", "location"}
+var Validators = []string{"text", "email", "phone", "number", "date", "yes_no", "regex", "media", "location"}
+
+// DateFormats are the ways a date answer may be written (Go layouts), besides
+// "today" and "tomorrow"; the saved value is always 2006-01-02.
+var DateFormats = []string{"2006-01-02", "2.1.2006", "2/1/2006", "2 Jan 2006", "Jan 2 2006", "2 January 2006", "January 2 2006"}
 
 // DefaultMaxLength is the longest answer kept for each validator, in characters.
 var DefaultMaxLength = map[string]int{
-	"text": 500, "email": 254, "phone": 32, "number": 32, "yes_no": 16,
+	"text": 500, "email": 254, "phone": 32, "number": 32, "date": 40, "yes_no": 16,
 	"regex": 500, "media": 2000, "location": 64,
 }
 
@@ -231,6 +247,9 @@ type Choice struct {
 	Options   []*Option
 	Otherwise Target   // where any other answer goes; empty: say Invalid and re-send the choice
 	Invalid   Template // said before the choice is sent again
+	Save      string   // variable that receives the picked option's id
+	Retries   int      // invalid answers allowed before giving up; 0 means ask forever
+	OnGiveUp  Target
 }
 
 // Forms are the choice forms an author may ask for.
@@ -243,7 +262,7 @@ type Option struct {
 	Label       Template
 	Description Template
 	Image       Template
-	Goto        Target
+	Goto        Target // empty: the state's `next` decides
 }
 
 // Assignment sets a variable from a template.
@@ -273,6 +292,9 @@ type Value struct {
 func (v Value) Render(lookup Lookup) (any, error) {
 	switch {
 	case v.Str != nil:
+		if typed, ok, err := v.Str.TypedJSON(lookup); ok {
+			return typed, err
+		}
 		return v.Str.Render(lookup)
 	case v.Num != nil:
 		return *v.Num, nil
@@ -326,6 +348,17 @@ type Script struct {
 	Line   int    // where the first line of Source is
 	Column int    // the column of Source's first character on that line
 	Indent int    // columns to add to the following lines (block scalars)
+}
+
+// PosOf is the position in the flow file (or .js file) of the byte at
+// offset in Source.
+func (sc *Script) PosOf(offset int) Pos {
+	before := sc.Source[:offset]
+	line := strings.Count(before, "\n")
+	if line == 0 {
+		return Pos{sc.Line, sc.Column + offset}
+	}
+	return Pos{sc.Line + line, sc.Indent + offset - strings.LastIndex(before, "\n")}
 }
 
 // HTTPStep is a request a state makes.

@@ -49,7 +49,7 @@ var StepKinds = []StepKind{
 	{Name: "say", In: func(s *State) bool { return len(s.Say) > 0 }},
 	{Name: "choice", Waits: true, Mermaid: "{%q}", DOT: "diamond",
 		In: func(s *State) bool { return s.Choice != nil }},
-	{Name: "ask", Keys: []string{"expect", "pattern", "invalid", "retries", "on_give_up", "save", "max_length", "markdown"}, Waits: true,
+	{Name: "ask", Keys: []string{"expect", "pattern", "invalid", "retries", "on_give_up", "save", "max_length", "markdown", "min", "max", "integer"}, Waits: true,
 		Mermaid: "[/%q/]", DOT: "parallelogram", Next: "answer", In: func(s *State) bool { return s.Ask != nil }},
 	{Name: "wait", Waits: true, Mermaid: "[/%q/]", DOT: "parallelogram", Next: "any input",
 		In: func(s *State) bool { return s.Wait }},

@@ -37,7 +37,10 @@ func Parse(file string, src []byte, opts Options) (*Flow, Lints) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		p.lints = append(p.lints, yamlErrorLint(file, err))
+		p.lints = append(p.lints, yamlErrorLint(file, src, err))
+		return nil, p.lints
+	}
+	if p.checkNoAnchors(&doc); len(p.lints) > 0 {
 		return nil, p.lints
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -65,16 +68,28 @@ func Parse(file string, src []byte, opts Options) (*Flow, Lints) {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func yamlErrorLint(file string, err error) Lint {
+// yamlErrorLint turns a YAML syntax error into a lint at the mistake
+// itself when the file's lines show it (see locateYAMLError), else at the
+// line the parser names.
+func yamlErrorLint(file string, src []byte, err error) Lint {
 	msg := err.Error()
-	line := 1
+	line := 0
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	return Lint{File: file, Line: line, Column: 1, Level: Error, What: "not valid YAML: " + msg + " (check quotes, colons and indentation near here)"}
+	if strings.Contains(msg, "anchor") {
+		if pos, name, ok := findAlias(src); ok {
+			return Lint{File: file, Line: pos.Line, Column: pos.Column, Level: Error,
+				What: fmt.Sprintf("aliases (*%s) are not supported in flows; write the values out where they are used", name)}
+		}
+	}
+	if m, ok := locateYAMLError(src, line); ok {
+		return Lint{File: file, Line: m.pos.Line, Column: m.pos.Column, Level: Error, What: "not valid YAML: " + m.what}
+	}
+	return Lint{File: file, Line: max(line, 1), Column: 1, Level: Error, What: "not valid YAML: " + msg + " (check quotes, colons and indentation near here)"}
 }
 
 type parser struct {
@@ -148,6 +163,14 @@ func findKey(n *yaml.Node, name string) (*yaml.Node, bool) {
 		}
 	}
 	return nil, false
+}
+
+// oneOf is a did-you-mean for a value, or the list of allowed values.
+func oneOf(word string, values []string) string {
+	if h := didYouMean(word, values); h != "" {
+		return h
+	}
+	return " (one of: " + strings.Join(values, ", ") + ")"
 }
 
 func hintOrList(word string, names []string) string {
@@ -239,6 +262,14 @@ func (p *parser) shapeOK(v *yaml.Node, f Field, what string) bool {
 			return bad("a list")
 		}
 	}
+	if f.Enum != nil && isScalar(v) && !strings.Contains(v.Value, "{{") && !contains(f.Enum, v.Value) {
+		p.errorf(v, "unknown value %q for `%s` in %s%s", v.Value, f.Name, what, oneOf(v.Value, f.Enum))
+		return false
+	}
+	if f.Min != nil && isScalar(v) && floatValue(v) < *f.Min {
+		p.errorf(v, "`%s` in %s must be at least %g, not %s", f.Name, what, *f.Min, v.Value)
+		return false
+	}
 	return true
 }
 
@@ -316,6 +347,22 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 	}
 	if v := vals["scripts"]; v != nil {
 		f.Scripts = p.scriptLimits(v)
+	}
+	if v := vals["defaults"]; v != nil {
+		f.Defaults = p.assignments(v)
+	}
+	if v := vals["sizes"]; v != nil {
+		f.Sizes, f.sizesPos = map[string]int{}, map[string]Pos{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, n := v.Content[i], v.Content[i+1]
+			name := p.saveVar(k)
+			chars, ok := intValue(n)
+			if !ok || n.Tag != "!!int" || chars < 1 || chars > 5000 {
+				p.errorf(n, "the size of %q is a number of characters from 1 to 5000, not %s", name, describe(n))
+				continue
+			}
+			f.Sizes[name], f.sizesPos[name] = chars, posOf(n)
+		}
 	}
 	if f.Texts.Invalid.IsZero() {
 		f.Texts.Invalid, _, _ = compileTemplate("Sorry, I didn't get that.", nil)
@@ -428,7 +475,7 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 	if v := vals["say"]; v != nil {
 		st.Say = p.messages(v)
 	}
-	questionKeys := []string{"expect", "pattern", "invalid", "retries", "on_give_up", "save", "max_length", "markdown"}
+	questionKeys := []string{"expect", "pattern", "invalid", "retries", "on_give_up", "save", "max_length", "markdown", "min", "max", "integer"}
 	if v := vals["ask"]; v != nil {
 		st.Ask = p.question(v, vals)
 	} else {
@@ -436,6 +483,10 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 			if keys[k] != nil && !(k == "invalid" && vals["choice"] != nil) {
 				if k == "save" && vals["llm"] != nil {
 					p.errorf(keys[k], "`save` belongs to a question, but %s has no `ask`; to keep the model's reply, write `save` inside `llm`", what)
+					continue
+				}
+				if vals["choice"] != nil && (k == "save" || k == "retries" || k == "on_give_up") {
+					p.errorf(keys[k], "`%s` of a choice is written inside `choice`, next to its `options`", k)
 					continue
 				}
 				p.errorf(keys[k], "`%s` belongs to a question, but %s has no `ask`", k, what)
@@ -447,6 +498,12 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 			p.errorf(v, "%s has both `ask` and `choice`; a state waits for one thing — split it into two states", what)
 		}
 		st.Choice = p.choice(v, what)
+		if inv := vals["invalid"]; inv != nil && st.Choice != nil {
+			if !st.Choice.Invalid.IsZero() {
+				p.errorf(keys["invalid"], "%s has `invalid` twice, in the state and inside `choice`; keep one", what)
+			}
+			st.Choice.Invalid = p.template(inv)
+		}
 	}
 	if v := vals["wait"]; v != nil && v.Value == "true" {
 		if st.Ask != nil || st.Choice != nil {
@@ -498,18 +555,7 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 		}
 	}
 	if v := vals["set"]; v != nil {
-		for i := 0; i+1 < len(v.Content); i += 2 {
-			k, val := v.Content[i], v.Content[i+1]
-			if !validIdent(k.Value) {
-				p.errorf(k, "%q is not a variable name (use letters, digits and _)", k.Value)
-				continue
-			}
-			if !isScalar(val) {
-				p.errorf(val, "the value of variable %q must be a text, not %s", k.Value, describe(val))
-				continue
-			}
-			st.Set = append(st.Set, Assignment{Pos: posOf(k), Var: k.Value, Value: p.template(val)})
-		}
+		st.Set = p.assignments(v)
 	}
 	if v := vals["do"]; v != nil {
 		for _, an := range v.Content {
@@ -519,16 +565,35 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 		}
 	}
 	if v := vals["next"]; v != nil {
-		st.Next = p.next(v, what)
+		st.Next = p.next(v, what, st.Script != nil)
 	}
 	if v := vals["on"]; v != nil {
 		st.On = p.onMap(v, what+"'s `on`")
 	}
-	if st.Choice != nil && len(st.Next) > 0 {
-		p.errorf(keys["next"], "%s has a choice and `next`; a choice moves on by each option's `goto` — remove `next`", what)
+	if c := st.Choice; c != nil {
+		free := 0
+		for _, o := range c.Options {
+			if o.Goto.State == "" {
+				free++
+				if len(st.Next) == 0 {
+					p.add(Error, o.Pos, "option %q of %s has no `goto`, and the state has no `next`; give the option a `goto`, or the state a `next` for every option without one", o.ID, what)
+				}
+			}
+		}
+		if free == 0 && len(st.Next) > 0 {
+			p.errorf(keys["next"], "%s has a choice whose options all have a `goto`, so its `next` is never used — remove `next`, or the `goto` of the options that should follow it", what)
+		}
 	}
 	if v := vals["timing"]; v != nil {
 		st.Timing = p.timing(v, what)
+	}
+	if q := st.Ask; q != nil && q.Expect == "date" {
+		q.Zone = time.UTC
+		if st.Timing != nil && st.Timing.TimeZone != nil && *st.Timing.TimeZone != "" {
+			if loc, err := time.LoadLocation(*st.Timing.TimeZone); err == nil {
+				q.Zone = loc
+			}
+		}
 	}
 	if v := vals["on_silence"]; v != nil {
 		st.Silence = p.silence(v, what)
@@ -537,6 +602,24 @@ func (p *parser) state(name string, key, n *yaml.Node) *State {
 		}
 	}
 	return st
+}
+
+// assignments reads a mapping of variables to templates (`set`, `defaults`).
+func (p *parser) assignments(v *yaml.Node) []Assignment {
+	var out []Assignment
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		if !validIdent(k.Value) {
+			p.errorf(k, "%q is not a variable name (use letters, digits and _)", k.Value)
+			continue
+		}
+		if !isScalar(val) {
+			p.errorf(val, "the value of variable %q must be a text, not %s", k.Value, describe(val))
+			continue
+		}
+		out = append(out, Assignment{Pos: posOf(k), Var: k.Value, Value: p.template(val)})
+	}
+	return out
 }
 
 // saveVar checks the name of a variable a step saves its result into.
@@ -833,6 +916,9 @@ func (p *parser) message(n *yaml.Node) (Message, bool) {
 		return m, false
 	}
 	if len(kinds) == 0 {
+		if len(vals) < len(n.Content)/2 {
+			return m, false // a key was already reported
+		}
 		if vals["text"] == nil {
 			p.errorf(n, "a message needs one of text, markdown, image, video, audio, file, buttons, navigate or delay")
 			return m, false
@@ -885,11 +971,7 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 		q.Markdown = v.Value == "true"
 	}
 	if v := vals["expect"]; v != nil {
-		if !contains(Validators, v.Value) {
-			p.errorf(v, "unknown validator %q%s", v.Value, hintOrList(v.Value, Validators))
-		} else {
-			q.Expect = v.Value
-		}
+		q.Expect = v.Value
 	}
 	if v := vals["pattern"]; v != nil {
 		re, err := regexp.Compile(v.Value)
@@ -909,24 +991,11 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 	if v := vals["invalid"]; v != nil {
 		q.Invalid = p.template(v)
 	}
-	if v := vals["retries"]; v != nil {
-		q.Retries, _ = strconv.Atoi(v.Value)
-		if q.Retries < 1 || q.Retries > 100 {
-			p.errorf(v, "retries must be between 1 and 100, not %s", v.Value)
-		}
-		if vals["on_give_up"] == nil {
-			p.errorf(v, "`retries` needs `on_give_up`: the state to go to after %s invalid answers", v.Value)
-		}
-	}
-	if v := vals["on_give_up"]; v != nil {
-		q.OnGiveUp = p.target(v)
-		if vals["retries"] == nil {
-			q.Retries = 3
-		}
-	}
+	q.Retries, q.OnGiveUp = p.retries(vals)
 	if v := vals["save"]; v != nil {
 		q.Save = p.saveVar(v)
 	}
+	p.bounds(q, vals)
 	q.MaxLength = DefaultMaxLength[q.Expect]
 	if v := vals["max_length"]; v != nil {
 		q.MaxLength, _ = strconv.Atoi(v.Value)
@@ -935,6 +1004,96 @@ func (p *parser) question(askNode *yaml.Node, vals map[string]*yaml.Node) *Quest
 		}
 	}
 	return q
+}
+
+// bounds reads a question's `min`, `max` and `integer`: numbers for
+// expect: number, days from today for expect: date.
+func (p *parser) bounds(q *Question, vals map[string]*yaml.Node) {
+	if v := vals["integer"]; v != nil {
+		q.Integer = v.Value == "true"
+		if q.Expect != "number" {
+			p.errorf(v, "`integer` needs `expect: number` (this question expects %s)", q.Expect)
+		}
+	}
+	for _, key := range []string{"min", "max"} {
+		v := vals[key]
+		if v == nil {
+			continue
+		}
+		switch q.Expect {
+		case "number":
+			n, err := strconv.ParseFloat(v.Value, 64)
+			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+				p.errorf(v, "`%s` of a number question must be a number, not %s", key, describe(v))
+				continue
+			}
+			if key == "min" {
+				q.Min = &n
+			} else {
+				q.Max = &n
+			}
+		case "date":
+			days, ok := relativeDay(v.Value)
+			if !ok {
+				p.errorf(v, "`%s` of a date question is today, today+N or today-N (days), not %s", key, describe(v))
+				continue
+			}
+			if key == "min" {
+				q.DateMin = &days
+			} else {
+				q.DateMax = &days
+			}
+		default:
+			p.errorf(v, "`%s` needs `expect: number` or `expect: date` (this question expects %s)", key, q.Expect)
+		}
+	}
+	if q.Min != nil && q.Max != nil && *q.Min > *q.Max || q.DateMin != nil && q.DateMax != nil && *q.DateMin > *q.DateMax {
+		p.errorf(vals["max"], "`max` is below `min`; no answer could pass")
+	}
+}
+
+// relativeDay reads today, today+N or today-N as a number of days.
+func relativeDay(s string) (int, bool) {
+	s = strings.ReplaceAll(strings.TrimSpace(s), " ", "")
+	rest, ok := strings.CutPrefix(s, "today")
+	if !ok {
+		return 0, false
+	}
+	if rest == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < -36600 || n > 36600 || rest[0] != '+' && rest[0] != '-' {
+		return 0, false
+	}
+	return n, true
+}
+
+// DefaultRetries is the number of invalid answers allowed when a question
+// or choice names `on_give_up` without `retries`.
+const DefaultRetries = 3
+
+// retries reads `retries` and `on_give_up`, which mean the same on a
+// question and on a choice: how many invalid answers are allowed, and
+// where the conversation goes after the last.
+func (p *parser) retries(vals map[string]*yaml.Node) (int, Target) {
+	n, giveUp := 0, Target{}
+	if v := vals["retries"]; v != nil {
+		n, _ = strconv.Atoi(v.Value)
+		if n < 1 || n > 100 {
+			p.errorf(v, "retries must be between 1 and 100, not %s", v.Value)
+		}
+		if vals["on_give_up"] == nil {
+			p.errorf(v, "`retries` needs `on_give_up`: the state to go to after %s invalid answers", v.Value)
+		}
+	}
+	if v := vals["on_give_up"]; v != nil {
+		giveUp = p.target(v)
+		if vals["retries"] == nil {
+			n = DefaultRetries
+		}
+	}
+	return n, giveUp
 }
 
 // reservedVar reports whether name is a built-in variable root.
@@ -961,11 +1120,7 @@ func (p *parser) choice(n *yaml.Node, stateWhat string) *Choice {
 		c.Fallback = c.Body
 	}
 	if v := vals["form"]; v != nil {
-		if !contains(Forms, v.Value) {
-			p.errorf(v, "unknown choice form %q%s", v.Value, hintOrList(v.Value, Forms))
-		} else {
-			c.Form = v.Value
-		}
+		c.Form = v.Value
 	}
 	for key, dst := range map[string]*Template{"header": &c.Header, "footer": &c.Footer, "button": &c.Button, "invalid": &c.Invalid} {
 		if v := vals[key]; v != nil {
@@ -975,15 +1130,25 @@ func (p *parser) choice(n *yaml.Node, stateWhat string) *Choice {
 	if v := vals["otherwise"]; v != nil {
 		c.Otherwise = p.target(v)
 	}
+	if v := vals["save"]; v != nil {
+		c.Save = p.saveVar(v)
+	}
+	c.Retries, c.OnGiveUp = p.retries(vals)
+	if vals["retries"] != nil && c.Otherwise.State != "" {
+		p.errorf(vals["retries"], "a choice with `otherwise` sends every other answer there, so `retries` never counts one; keep one of them")
+	}
 	if v := vals["options"]; v != nil {
 		ids := map[string]Pos{}
 		labels := map[string]Pos{}
 		for _, on := range v.Content {
 			ov, _, ok := p.fields(on, "option", "an option")
-			if !ok || ov["id"] == nil || ov["label"] == nil || ov["goto"] == nil {
+			if !ok || ov["id"] == nil || ov["label"] == nil {
 				continue
 			}
-			o := &Option{Pos: posOf(on), ID: ov["id"].Value, Label: p.template(ov["label"]), Goto: p.target(ov["goto"])}
+			o := &Option{Pos: posOf(on), ID: ov["id"].Value, Label: p.template(ov["label"])}
+			if g := ov["goto"]; g != nil {
+				o.Goto = p.target(g)
+			}
 			if first, dup := ids[o.ID]; dup {
 				p.errorf(ov["id"], "duplicate option id %q (first used at line %d); option ids must be unique within a choice", o.ID, first.Line)
 			} else {
@@ -1044,6 +1209,10 @@ func (p *parser) action(n *yaml.Node) *PlatformAction {
 		return nil
 	}
 	a := &PlatformAction{Pos: posOf(n), Name: name, Payload: map[string]Value{}}
+	if updates[name] && (payload == nil || len(payload.Content) == 0) {
+		p.errorf(n, "%s needs at least one of %s; an empty update changes nothing", name, strings.Join(fieldNamesOf(spec), ", "))
+		return nil
+	}
 	if payload == nil || (payload.Kind == yaml.ScalarNode && payload.Tag == "!!null") {
 		for _, f := range spec {
 			if f.Required {
@@ -1074,10 +1243,10 @@ func (p *parser) action(n *yaml.Node) *PlatformAction {
 			}
 			continue
 		}
+		seen[k.Value] = true // present, even if malformed: reported once
 		if !p.shapeOK(v, f, name) {
 			continue
 		}
-		seen[k.Value] = true
 		a.Payload[k.Value] = p.value(v)
 	}
 	for _, f := range spec {
@@ -1085,10 +1254,18 @@ func (p *parser) action(n *yaml.Node) *PlatformAction {
 			p.errorf(payload, "action %s needs `%s`", name, f.Name)
 		}
 	}
-	if name == "contact_update" && len(payload.Content) == 0 {
-		p.errorf(payload, "contact_update needs at least one of name, email, mobile_number, external_customer_id, custom_fields, campaigns")
-	}
 	return a
+}
+
+// updates are the actions that need at least one field.
+var updates = map[string]bool{"contact_update": true, "conversation_update": true}
+
+func fieldNamesOf(fields []Field) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = f.Name
+	}
+	return out
 }
 
 func (p *parser) value(n *yaml.Node) Value {
@@ -1122,7 +1299,10 @@ func (p *parser) value(n *yaml.Node) Value {
 	return Value{Str: &t}
 }
 
-func (p *parser) next(n *yaml.Node, what string) []Branch {
+// next reads a state's `next`; scripted says the state has a script,
+// whose `return` may pick any branch, so that branches after one without
+// `if` are not dead.
+func (p *parser) next(n *yaml.Node, what string, scripted bool) []Branch {
 	if isScalar(n) {
 		return []Branch{{Pos: posOf(n), Goto: p.target(n)}}
 	}
@@ -1139,7 +1319,7 @@ func (p *parser) next(n *yaml.Node, what string) []Branch {
 		b := Branch{Pos: posOf(bn), Goto: p.target(bv["goto"])}
 		if c := bv["if"]; c != nil {
 			b.If = p.condition(c)
-		} else if i < len(n.Content)-1 {
+		} else if i < len(n.Content)-1 && !scripted {
 			p.add(Warning, posOf(bn), "this branch has no `if`, so it always matches and the branches after it never run")
 		}
 		out = append(out, b)
@@ -1281,7 +1461,8 @@ func (p *parser) scriptFile(n *yaml.Node) *Script {
 	return &Script{Source: string(src), File: filepath.ToSlash(path), Line: 1, Column: 1}
 }
 
-var httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+// HTTPMethods are the methods an http step may use.
+var HTTPMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 var fieldPathRe = regexp.MustCompile(`^(@status|[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)$`)
 
@@ -1293,8 +1474,8 @@ func (p *parser) httpStep(n *yaml.Node) *HTTPStep {
 	h := &HTTPStep{Pos: posOf(n), Method: "GET", URL: p.template(vals["url"]), Timeout: 10}
 	if v := vals["method"]; v != nil {
 		h.Method = strings.ToUpper(v.Value)
-		if !contains(httpMethods, h.Method) {
-			p.errorf(v, "unknown HTTP method %q (use %s)", v.Value, strings.Join(httpMethods, ", "))
+		if !contains(HTTPMethods, h.Method) {
+			p.errorf(v, "unknown HTTP method %q (use %s)", v.Value, strings.Join(HTTPMethods, ", "))
 		}
 	}
 	if v := vals["headers"]; v != nil {

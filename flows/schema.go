@@ -42,6 +42,12 @@ func objectSchema(fields []Field) map[string]any {
 		if f.Doc != "" {
 			s["description"] = f.Doc
 		}
+		if f.Enum != nil {
+			s["enum"] = f.Enum
+		}
+		if f.Min != nil {
+			s["minimum"] = *f.Min
+		}
 		props[f.Name] = s
 		if f.Required {
 			required = append(required, f.Name)

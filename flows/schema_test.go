@@ -13,7 +13,7 @@ import (
 )
 
 // validate checks a value against the subset of JSON Schema that Schema
-// emits: $ref, type, enum, oneOf, properties, required,
+// emits: $ref, type, enum, minimum, oneOf, properties, required,
 // additionalProperties, propertyNames, minProperties, items.
 func validate(root, s map[string]any, v any, path string) []string {
 	if r, ok := s["$ref"].(string); ok {
@@ -33,6 +33,11 @@ func validate(root, s map[string]any, v any, path string) []string {
 		}
 		if !found {
 			errs = append(errs, fmt.Sprintf("%s: %v not in %v", path, v, e))
+		}
+	}
+	if m, ok := s["minimum"].(float64); ok {
+		if n, isNum := v.(float64); isNum && n < m {
+			errs = append(errs, fmt.Sprintf("%s: %v is below the minimum %v", path, v, m))
 		}
 	}
 	if one, ok := s["oneOf"].([]any); ok {
@@ -173,6 +178,8 @@ func yamlToJSON(t *testing.T, src []byte) any {
 func TestSchemaValidatesExamples(t *testing.T) {
 	s := loadSchema(t)
 	files, _ := filepath.Glob("../examples/*.yaml")
+	more, _ := filepath.Glob("../examples/newcomer/*.yaml")
+	files = append(files, more...)
 	n := 0
 	for _, f := range files {
 		if !IsFlowFile(f) {
@@ -194,7 +201,7 @@ func TestSchemaValidatesExamples(t *testing.T) {
 
 func TestSchemaRejectsMistakes(t *testing.T) {
 	s := loadSchema(t)
-	for _, name := range []string{"key_typo", "unknown_action", "wrong_type", "missing_start", "unknown_event", "option_missing_goto", "contact_update_field"} {
+	for _, name := range []string{"key_typo", "unknown_action", "wrong_type", "missing_start", "unknown_event", "contact_update_field", "unknown_validator", "protocol_payloads"} {
 		src, err := os.ReadFile("testdata/lint/" + name + ".yaml")
 		if err != nil {
 			t.Fatal(err)

@@ -37,7 +37,12 @@ type Field struct {
 	Object   string // for KObject and lists of objects: the name of the object's field table
 	Required bool
 	Doc      string
+	Enum     []string // the values a text may take (nil: any)
+	Min      *float64 // the smallest number allowed (nil: none)
 }
+
+// atLeast is a Field's Min.
+func atLeast(v float64) *float64 { return &v }
 
 // Language lists, for each kind of mapping, the keys it accepts.
 var Language = map[string][]Field{
@@ -54,6 +59,8 @@ var Language = map[string][]Field{
 		{Name: "migrate", Kind: KStateMap, Doc: "For redeploys: states of earlier versions that were renamed or removed → the state their conversations continue in."},
 		{Name: "texts", Kind: KObject, Object: "texts", Doc: "The messages flowbot itself says."},
 		{Name: "scripts", Kind: KObject, Object: "scripts", Doc: "Limits of this flow's script steps (each within what the server allows)."},
+		{Name: "defaults", Kind: KVarMap, Doc: "Variables set when a conversation starts, before anything else runs (even a global command): variable: value (a template)."},
+		{Name: "sizes", Kind: KVarMap, Doc: "The longest value of variables, in characters (1–5000), for the context budget: variable: 40. A longer value takes the error path."},
 	},
 	"scripts": {
 		{Name: "timeout", Kind: KDuration, Doc: "How long one script step may run, as a duration: \"100ms\" (the default), at most \"10s\"."},
@@ -79,13 +86,16 @@ var Language = map[string][]Field{
 		{Name: "say", Kind: KMessages, Object: "message", Doc: "Messages said when the state is entered."},
 		{Name: "ask", Kind: KString, Doc: "A question; the state waits for the answer."},
 		{Name: "markdown", Kind: KBool, Doc: "The question text uses markdown."},
-		{Name: "expect", Kind: KString, Doc: "How to check the answer: text, email, phone, number, yes_no, regex, media or location."},
+		{Name: "expect", Kind: KString, Enum: Validators, Doc: "How to check the answer: text, email, phone, number, date, yes_no, regex, media or location."},
 		{Name: "pattern", Kind: KString, Doc: "The regular expression an answer must match (expect: regex)."},
 		{Name: "invalid", Kind: KString, Doc: "Said when the answer is not valid, before asking again."},
-		{Name: "retries", Kind: KInt, Doc: "Invalid answers allowed before going to on_give_up."},
-		{Name: "on_give_up", Kind: KState, Doc: "Where to go after too many invalid answers."},
+		{Name: "retries", Kind: KInt, Doc: "How many invalid answers the contact may give (1–100): the last of them goes to on_give_up. Commands, events and late taps do not count; the count restarts when the state is entered."},
+		{Name: "on_give_up", Kind: KState, Doc: "Where the last invalid answer goes (alone, it means retries: 3)."},
 		{Name: "save", Kind: KString, Doc: "The variable that receives the answer."},
 		{Name: "max_length", Kind: KInt, Doc: "The longest answer accepted, in characters."},
+		{Name: "min", Kind: KString, Doc: "The smallest answer accepted: a number (expect: number), or for expect: date `today`, `today+N` or `today-N` (days)."},
+		{Name: "max", Kind: KString, Doc: "The largest answer accepted, written like `min`."},
+		{Name: "integer", Kind: KBool, Doc: "Accept whole numbers only (expect: number)."},
 		{Name: "choice", Kind: KObject, Object: "choice", Doc: "Options to click; the state waits for one."},
 		{Name: "wait", Kind: KBool, Doc: "Wait silently for the contact's next message, click, media or location, then go on by `next` (which may test event.text or event.click)."},
 		{Name: "script", Kind: KString, Doc: "JavaScript run when the state completes; it sees event, vars, contact, channel and bot, may change vars, call say(text) and act(name, payload), and may return the name of the next state."},
@@ -127,7 +137,7 @@ var Language = map[string][]Field{
 		{Name: "caption", Kind: KString, Doc: "A caption for media."},
 		{Name: "buttons", Kind: KList, Object: "button", Doc: "URL buttons, shown under `text`."},
 		{Name: "navigate", Kind: KString, Doc: "A URL the contact's browser opens."},
-		{Name: "delay", Kind: KNumber, Doc: "Seconds of typing indicator before the next message."},
+		{Name: "delay", Kind: KNumber, Min: atLeast(0), Doc: "Seconds of typing indicator before the next message."},
 	},
 	"button": {
 		{Name: "label", Kind: KString, Required: true, Doc: "The button's text."},
@@ -136,20 +146,23 @@ var Language = map[string][]Field{
 	"choice": {
 		{Name: "text", Kind: KString, Required: true, Doc: "The question shown with the options."},
 		{Name: "fallback", Kind: KString, Doc: "Shown before a numbered list where buttons are impossible (default: text)."},
-		{Name: "form", Kind: KString, Doc: "bubbles (default), button_template, list_template or carousel."},
+		{Name: "form", Kind: KString, Enum: Forms, Doc: "bubbles (default), button_template, list_template or carousel."},
 		{Name: "header", Kind: KString, Doc: "Header of a button or list template."},
 		{Name: "footer", Kind: KString, Doc: "Footer of a button or list template."},
 		{Name: "button", Kind: KString, Doc: "The text of a list template's button."},
 		{Name: "options", Kind: KList, Object: "option", Required: true, Doc: "The options."},
 		{Name: "otherwise", Kind: KState, Doc: "Where any other answer goes (default: say `invalid` and send the choice again)."},
-		{Name: "invalid", Kind: KString, Doc: "Said before the choice is sent again."},
+		{Name: "invalid", Kind: KString, Doc: "Said when the answer is none of the options, before the choice is sent again."},
+		{Name: "save", Kind: KString, Doc: "The variable that receives the picked option's id (for a click, a typed number or a typed label alike)."},
+		{Name: "retries", Kind: KInt, Doc: "Answers that are none of the options allowed before going to on_give_up."},
+		{Name: "on_give_up", Kind: KState, Doc: "Where to go after too many answers that are none of the options."},
 	},
 	"option": {
 		{Name: "id", Kind: KString, Required: true, Doc: "The option's id, sent back in the click event."},
 		{Name: "label", Kind: KString, Required: true, Doc: "The option's text."},
 		{Name: "description", Kind: KString, Doc: "A longer text (list templates)."},
 		{Name: "image", Kind: KString, Doc: "An image URL (carousels)."},
-		{Name: "goto", Kind: KState, Required: true, Doc: "Where a click on this option goes."},
+		{Name: "goto", Kind: KState, Doc: "Where picking this option goes (default: the state's `next`)."},
 	},
 	"branch": {
 		{Name: "if", Kind: KObject, Object: "condition", Doc: "The condition; without it the branch always matches."},
@@ -174,6 +187,10 @@ var Language = map[string][]Field{
 	},
 }
 
+// OnFailure are the values of a forward's `on_failure`: "feedback" asks
+// the platform for a forward_failed event when no operator is available.
+var OnFailure = []string{"feedback"}
+
 // PlatformActions lists the Userlike platform actions a state may `do`, with
 // the payload keys each accepts.
 var PlatformActions = map[string][]Field{
@@ -185,12 +202,12 @@ var PlatformActions = map[string][]Field{
 		{Name: "subject", Kind: KString}, {Name: "topics", Kind: KStrings}, {Name: "locale", Kind: KString}, {Name: "custom_fields", Kind: KMap},
 	},
 	"note_create":    {{Name: "body", Kind: KString, Required: true}, {Name: "contact_identity_id", Kind: KAny}},
-	"forward_group":  {{Name: "group_id", Kind: KAny, Required: true}, {Name: "on_failure", Kind: KString}},
-	"forward_skills": {{Name: "skills", Kind: KStrings, Required: true}, {Name: "on_failure", Kind: KString}},
-	"forward_any":    {{Name: "on_failure", Kind: KString}},
+	"forward_group":  {{Name: "group_id", Kind: KAny, Required: true}, {Name: "on_failure", Kind: KString, Enum: OnFailure}},
+	"forward_skills": {{Name: "skills", Kind: KStrings, Required: true}, {Name: "on_failure", Kind: KString, Enum: OnFailure}},
+	"forward_any":    {{Name: "on_failure", Kind: KString, Enum: OnFailure}},
 	"abort":          {},
 	"end":            {},
 	"addon_dispatch": {{Name: "type", Kind: KString, Required: true}},
-	"email_dispatch": {{Name: "recipient_type", Kind: KString, Required: true}, {Name: "recipient_id", Kind: KAny}},
-	"delay":          {{Name: "seconds", Kind: KNumber, Required: true}},
+	"email_dispatch": {{Name: "recipient_type", Kind: KString, Required: true, Enum: []string{"operator", "contact"}}, {Name: "recipient_id", Kind: KAny}},
+	"delay":          {{Name: "seconds", Kind: KNumber, Required: true, Min: atLeast(0)}},
 }

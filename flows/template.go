@@ -1,7 +1,10 @@
 package flows
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 )
 
@@ -23,8 +26,29 @@ const (
 )
 
 type part struct {
-	kind partKind
-	text string // literal text, variable path, or missing env name
+	kind   partKind
+	text   string // literal text, variable path, or missing env name
+	def    string // a variable's default: said when it is unset or empty
+	hasDef bool
+	typ    string // number, boolean or json: the JSON type in an http `json` body
+}
+
+// Read is one variable a template reads; Defaulted says it has a default
+// ({{ name | default: "there" }}), so an unset variable is no gap.
+type Read struct {
+	Path      string
+	Defaulted bool
+}
+
+// Reads lists the variables the template reads, in order.
+func (t Template) Reads() []Read {
+	var out []Read
+	for _, p := range t.parts {
+		if p.kind == partVar {
+			out = append(out, Read{Path: p.text, Defaulted: p.hasDef})
+		}
+	}
+	return out
 }
 
 // Lookup returns the value of a variable path such as "name" or "contact.email".
@@ -83,16 +107,62 @@ func (t Template) Render(lookup Lookup) (string, error) {
 		case partText:
 			b.WriteString(p.text)
 		case partVar:
+			v := ""
 			if lookup != nil {
-				if v, ok := lookup(p.text); ok {
-					b.WriteString(v)
-				}
+				v, _ = lookup(p.text)
 			}
+			if v == "" && p.hasDef {
+				v = p.def
+			}
+			b.WriteString(v)
 		case partMissingEnv:
 			return "", &MissingEnvError{Name: p.text}
 		}
 	}
 	return b.String(), nil
+}
+
+// TypedJSON renders a template that is exactly one variable with a type
+// filter ({{ score | number }}) as that JSON value; ok is false for any
+// other template. A value that is not of the type is an error.
+func (t Template) TypedJSON(lookup Lookup) (v any, ok bool, err error) {
+	if len(t.parts) != 1 || t.parts[0].typ == "" {
+		return nil, false, nil
+	}
+	p := t.parts[0]
+	text := ""
+	if lookup != nil {
+		text, _ = lookup(p.text)
+	}
+	text = strings.TrimSpace(text)
+	switch p.typ {
+	case "number":
+		if n, err := strconv.ParseFloat(text, 64); err == nil && !math.IsInf(n, 0) && !math.IsNaN(n) {
+			return n, true, nil
+		}
+	case "boolean":
+		switch strings.ToLower(text) {
+		case "true", "yes":
+			return true, true, nil
+		case "false", "no", "":
+			return false, true, nil
+		}
+	case "json":
+		if text == "" {
+			return nil, true, nil
+		}
+		if err := json.Unmarshal([]byte(text), &v); err == nil {
+			return v, true, nil
+		}
+	}
+	return nil, true, fmt.Errorf("{{ %s | %s }}: %q is not a %s", p.text, p.typ, clipText(text, 40), p.typ)
+}
+
+func clipText(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 // MaxLiteralLen is the number of bytes of literal text in the template.
@@ -128,12 +198,27 @@ func compileTemplate(src string, env EnvFunc) (Template, string, int) {
 			if end < 0 {
 				return t, `"{{" without a closing "}}"`, i
 			}
-			path := strings.TrimSpace(src[i+2 : i+2+end])
+			inner := src[i+2 : i+2+end]
+			path, filter, filtered := strings.Cut(inner, "|")
+			path = strings.TrimSpace(path)
 			if !validPath(path) {
 				return t, fmt.Sprintf("%q is not a variable name (use letters, digits, _ and dots, e.g. {{ name }} or {{ contact.email }})", path), i
 			}
+			pt := part{kind: partVar, text: path}
+			if filtered {
+				switch f := strings.TrimSpace(filter); f {
+				case "number", "boolean", "json":
+					pt.typ = f
+				default:
+					def, ok := defaultFilter(filter)
+					if !ok {
+						return t, fmt.Sprintf("%q is not a filter; write {{ %s | default: \"text\" }}, or in an http `json` body | number, | boolean or | json", f, path), i
+					}
+					pt.def, pt.hasDef = def, true
+				}
+			}
 			flush()
-			t.parts = append(t.parts, part{kind: partVar, text: path})
+			t.parts = append(t.parts, pt)
 			i += 2 + end + 2
 		case strings.HasPrefix(src[i:], "${env."):
 			end := strings.IndexByte(src[i:], '}')
@@ -166,6 +251,20 @@ func compileTemplate(src string, env EnvFunc) (Template, string, int) {
 	}
 	flush()
 	return t, "", 0
+}
+
+// defaultFilter reads ` default: "text"` (or 'text'), the one filter a
+// template variable may have.
+func defaultFilter(f string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(f), "default:")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimSpace(rest)
+	if len(rest) < 2 || (rest[0] != '"' && rest[0] != '\'') || rest[len(rest)-1] != rest[0] {
+		return "", false
+	}
+	return rest[1 : len(rest)-1], true
 }
 
 func validPath(p string) bool {

@@ -65,6 +65,11 @@ type report struct {
 
 	// Userlike
 	ulConvs, ulFailed, ulLookups, ulInline, ulPushed, ulLost, ulResent, ulExtra, ulErrorPath, ulPhantom, ulFlowErrors int
+	// Conversations that moved on before the result: pushed before the
+	// move, dropped, or stale (pushed after the menu's answer).
+	ulMoved, ulBeforeMove, ulDropped, ulStale int
+	// Follow-up conversations (-follow-ups): reminders pushed, lost, stale.
+	remConvs, remFailed, remPushed, remLost, remStale int
 	// Chat API
 	chConvs, chFailed, chSent, chOrders, chDuplicate, chBot, chLost, chMissingReply, chMissingResult, chTimeouts int
 	chUserMismatch, chOutOfOrder, chPhantom, chPendingLeft, chErrorPath, chFlowErrors                            int
@@ -113,6 +118,38 @@ func (r *run) check() *report {
 			continue
 		}
 		p := r.pushes.Of(cv.cid)
+		if cv.moved {
+			// The contact moved on (menu) before the result: a result that
+			// arrives after the menu's answer is stale — it would give the
+			// platform the lookup's older context.
+			rep.ulMoved++
+			if p == nil {
+				rep.ulDropped++
+				continue
+			}
+			before, stale := false, time.Duration(-1)
+			for _, a := range p.Arrivals {
+				for _, t := range a.Texts {
+					if strings.Contains(t, "Order "+cv.order+":") || strings.Contains(t, errorPathText) {
+						if a.At.After(cv.movedAt) {
+							stale = a.At.Sub(cv.movedAt)
+						} else {
+							before = true
+						}
+					}
+				}
+			}
+			switch {
+			case stale >= 0:
+				rep.ulStale++
+				rep.fail("Userlike %s: the result of %s arrived %s after the answer to menu (stale)", cv.cid, cv.order, stale.Round(time.Millisecond))
+			case before:
+				rep.ulBeforeMove++
+			default:
+				rep.ulDropped++
+			}
+			continue
+		}
 		got, errPath := false, false
 		if p != nil {
 			for _, t := range p.Texts {
@@ -143,7 +180,11 @@ func (r *run) check() *report {
 			}
 		}
 	}
+	r.checkReminders(rep)
 	for _, cid := range r.pushes.CIDs() {
+		if strings.HasPrefix(cid, "chatbot::remind:") {
+			continue
+		}
 		if !known[cid] {
 			rep.ulPhantom++
 			rep.fail("Userlike: pushes for an unknown cid %s", cid)
@@ -278,6 +319,19 @@ type logStats struct {
 	samples                         []string
 }
 
+// add counts o's records too.
+func (ls *logStats) add(o logStats) {
+	ls.lines += o.lines
+	ls.errors += o.errors
+	ls.warnings += o.warnings
+	ls.panics += o.panics
+	for _, s := range o.samples {
+		if len(ls.samples) < 10 {
+			ls.samples = append(ls.samples, s)
+		}
+	}
+}
+
 // scanLog counts the error and warning records of flowbot's log.
 func scanLog(path string) logStats {
 	var ls logStats
@@ -331,7 +385,7 @@ func (rep *report) print(out io.Writer, r *run, took time.Duration) bool {
 		avg = ch.restart / time.Duration(ch.restarts)
 	}
 	fmt.Fprintf(out, "faults: flowbot SIGKILLed %d times, restarted %d times (start to /healthz 200: min %s, avg %s, max %s); %d starts in all\n",
-		ch.kills, ch.restarts, ch.restartMin.Round(time.Millisecond), avg.Round(time.Millisecond), ch.restartMax.Round(time.Millisecond), r.srv.Starts())
+		ch.kills, ch.restarts, ch.restartMin.Round(time.Millisecond), avg.Round(time.Millisecond), ch.restartMax.Round(time.Millisecond), r.starts())
 	var downs []string
 	for k, n := range ch.downs {
 		downs = append(downs, fmt.Sprintf("%s %d", k, n))
@@ -353,6 +407,12 @@ func (rep *report) print(out io.Writer, r *run, took time.Duration) bool {
 	fmt.Fprintf(out, "  results pushed %d, LOST %d; error-path results %d; pushes: %d distinct push ids in %d requests, %d push ids redelivered (same id), %d extra pushes from re-sent turns; pushes for unknown cids %d; bad push requests %d\n",
 		rep.ulPushed, rep.ulLost, rep.ulErrorPath, pdistinct, preq, predelivered, rep.ulExtra, rep.ulPhantom, len(pbad))
 	fmt.Fprintf(out, "  order API requests %d (for %d lookups)\n", orders, rep.ulLookups+rep.chOrders)
+	if rep.remConvs > 0 {
+		fmt.Fprintf(out, "  follow-ups: %d conversations (%d did not complete); reminder pushed %d, LOST %d, STALE (a state already left) %d\n",
+			rep.remConvs, rep.remFailed, rep.remPushed, rep.remLost, rep.remStale)
+	}
+	fmt.Fprintf(out, "  moved on (menu) before the result: %d conversations; result pushed before the menu's answer %d, dropped %d, STALE (arrived after it) %d\n",
+		rep.ulMoved, rep.ulBeforeMove, rep.ulDropped, rep.ulStale)
 	rreq, rdistinct, rdup, rbad := r.recv.Totals()
 	fmt.Fprintf(out, "\nChat API: %d conversations (%d did not complete); user messages accepted (202) %d, of which %d answered duplicate:true after a retry\n",
 		rep.chConvs, rep.chFailed, rep.chSent, rep.chDuplicate)
@@ -369,7 +429,8 @@ func (rep *report) print(out io.Writer, r *run, took time.Duration) bool {
 	}
 	st.mu.Unlock()
 
-	fmt.Fprintf(out, "\ndrain: %v after %s; graceful stop (SIGTERM) at the end: %s (%s)\n", rep.drained, rep.drainTook.Round(time.Millisecond), errText(rep.stopErr), r.srv.ExitState())
+	exits, exitOK := r.exitStates()
+	fmt.Fprintf(out, "\ndrain: %v after %s; graceful stop (SIGTERM) at the end: %s (%s)\n", rep.drained, rep.drainTook.Round(time.Millisecond), errText(rep.stopErr), exits)
 	fmt.Fprintf(out, "flowbot log: %d lines, %d errors, %d warnings, %d mentioning panic\n", rep.logs.lines, rep.logs.errors, rep.logs.warnings, rep.logs.panics)
 	for _, s := range rep.logs.samples {
 		fmt.Fprintln(out, "  error:", s)
@@ -381,9 +442,9 @@ func (rep *report) print(out io.Writer, r *run, took time.Duration) bool {
 	for _, b := range rbad {
 		rep.fail("bad delivery: %s", b)
 	}
-	lost := rep.ulLost + rep.chLost + rep.chMissingReply + rep.chMissingResult
-	failed := r.srv.ExitState() != "exit status 0" || n5 > 0 || n4 > 0 || lost > 0 || len(rep.failures) > 0 || !rep.drained || rep.stopErr != nil || rep.logs.panics > 0 ||
-		rep.chUserMismatch+rep.chOutOfOrder+rep.chPhantom+rep.chPendingLeft+rep.ulFailed+rep.chFailed > 0
+	lost := rep.ulLost + rep.chLost + rep.chMissingReply + rep.chMissingResult + rep.remLost
+	failed := !exitOK || n5 > 0 || n4 > 0 || lost > 0 || len(rep.failures) > 0 || !rep.drained || rep.stopErr != nil || rep.logs.panics > 0 ||
+		rep.chUserMismatch+rep.chOutOfOrder+rep.chPhantom+rep.chPendingLeft+rep.ulFailed+rep.chFailed+rep.ulStale+rep.remStale+rep.remFailed > 0
 	st.mu.Lock()
 	if st.nfail > 0 {
 		failed = true

@@ -183,12 +183,14 @@ func (r *run) think() {
 // ulConv is one Userlike conversation of the webshop flow.
 type ulConv struct {
 	cid, order string
-	failed     string // why it did not complete ("" when every turn was answered 200)
-	answered   bool   // the lookup turn was answered 200
-	attempts   int    // of the lookup turn
-	maybe      bool   // an unanswered attempt of the lookup turn may have run
-	inline     bool   // the lookup's result came in the answer (the job was not queued)
-	flowErrors int    // order ids answered with the flow's error text (sent again)
+	failed     string    // why it did not complete ("" when every turn was answered 200)
+	answered   bool      // the lookup turn was answered 200
+	attempts   int       // of the lookup turn
+	maybe      bool      // an unanswered attempt of the lookup turn may have run
+	inline     bool      // the lookup's result came in the answer (the job was not queued)
+	flowErrors int       // order ids answered with the flow's error text (sent again)
+	moved      bool      // "menu" was answered after the lookup turn, before its result
+	movedAt    time.Time // when that answer arrived
 }
 
 var ulNext, chatNext, keyNext counter
@@ -218,7 +220,6 @@ const maxFlowErrors = 3
 
 func (r *run) userlikeWorker(int) {
 	client := &http.Client{Timeout: 20 * time.Second}
-	url := r.srv.URL() + "/bots/webshop/webhook"
 	for !r.stopping.Load() {
 		n := ulNext.next()
 		cv := &ulConv{cid: "chatbot::fault:" + strconv.Itoa(n), order: "U-" + strconv.Itoa(10000000+n)}
@@ -233,7 +234,7 @@ func (r *run) userlikeWorker(int) {
 			r.think()
 			body := harness.WebhookBody(nil, cv.cid, "web", ctx, t.name, t.payload)
 			s, err := r.send(client, "webhook", func() (*http.Request, error) {
-				req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				req, err := http.NewRequest(http.MethodPost, r.next().URL()+"/bots/webshop/webhook", bytes.NewReader(body))
 				if err == nil {
 					req.Header.Set("Content-Type", "application/json")
 				}
@@ -277,12 +278,41 @@ func (r *run) userlikeWorker(int) {
 			}
 			if cv.failed == "" {
 				cv.answered, cv.attempts, cv.maybe = true, s.attempts, s.maybe
+				if !cv.inline && r.c.moveOn > 0 && mrand.Float64() < r.c.moveOn {
+					r.moveOn(client, cv, ctx)
+				}
 			}
 		}
 		r.mu.Lock()
 		r.ul = append(r.ul, cv)
 		r.mu.Unlock()
 	}
+}
+
+// moveOn sends "menu" (a command of the webshop flow) right after the
+// lookup turn, to the next instance: the conversation no longer waits
+// for the result, which must not be pushed after this answer.
+func (r *run) moveOn(client *http.Client, cv *ulConv, ctx []byte) {
+	body := harness.WebhookBody(nil, cv.cid, "web", ctx, "message", `{"body":"menu"}`)
+	s, err := r.send(client, "webhook", func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, r.next().URL()+"/bots/webshop/webhook", bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	})
+	if err != nil || s.status != http.StatusOK {
+		cv.failed = fmt.Sprintf("menu after the lookup: %v %d %.200s", err, s.status, s.body)
+		r.stats.fail("Userlike %s: %s", cv.cid, cv.failed)
+		return
+	}
+	var events []harness.Event
+	if json.Unmarshal(s.body, &events) != nil || !strings.Contains(strings.Join(harness.Texts(events), "\n"), "How can I help you?") {
+		// The result came first (the turn answered on the result's
+		// context, or a busy text): not a move before the result.
+		return
+	}
+	cv.moved, cv.movedAt = true, time.Now()
 }
 
 // ---- Chat API conversations ----
@@ -312,7 +342,7 @@ func (r *run) api(method, path string, body any, key string) func() (*http.Reque
 		raw, _ = json.Marshal(body)
 	}
 	return func() (*http.Request, error) {
-		req, err := http.NewRequest(method, r.srv.URL()+path, bytes.NewReader(raw))
+		req, err := http.NewRequest(method, r.next().URL()+path, bytes.NewReader(raw))
 		if err != nil {
 			return nil, err
 		}
@@ -544,7 +574,7 @@ func (r *run) badWorker() {
 			continue // no conversation yet
 		}
 		r.think()
-		req, err := http.NewRequest(b.method, r.srv.URL()+path, strings.NewReader(body))
+		req, err := http.NewRequest(b.method, r.next().URL()+path, strings.NewReader(body))
 		if err != nil {
 			r.stats.fail("bad request %q: %v", b.name, err)
 			continue

@@ -16,7 +16,11 @@
 //     --data file (the Userlike outbox) and a fresh --database (a SQLite
 //     file, or a new schema of the PostgreSQL database of -database), the
 //     example flows, a short --lease and a fast --delivery-schedule, and
-//     --allow-network loopback when the binary knows that flag.
+//     --allow-network loopback when the binary knows that flag;
+//   - with -instances N (and a postgres:// -database), N such processes
+//     on the one database, which then also keeps their Userlike outbox
+//     (--data): every client request goes to the next instance (round
+//     robin), and each kill takes a random one.
 //
 // Then, for -duration, it drives both modes at once:
 //
@@ -29,6 +33,16 @@
 //     -rounds rounds sends "1" (delivery status), an order id (an async
 //     lookup; the worker waits for its result to arrive on the webhook) and
 //     "3" (opening hours), each POST with its own Idempotency-Key;
+//
+// -follow-ups clients play a flow with on_silence reminders (added to the
+// flows of -flows), half of them answering before the first reminder is
+// due: each must get the reminder of the state it is in, and none of a
+// state it had left;
+//
+// with -move-on, a share of the Userlike conversations sends "menu"
+// right after the lookup turn (to the next instance): their result must
+// then not arrive after the menu's answer (it would be stale: the older
+// context of the lookup);
 //
 // and -bad clients send malformed requests (broken JSON, wrong types, a
 // body over the limit, a missing API key…), each of which must get its 4xx;
@@ -97,6 +111,9 @@ type config struct {
 	workers       int
 	resultWait    time.Duration
 	keep          bool
+	instances     int
+	moveOn        float64
+	followUps     int
 }
 
 func main() {
@@ -122,6 +139,9 @@ func main() {
 	flag.IntVar(&c.workers, "workers", 0, "flowbot's --workers (background requests of Userlike async steps at once); 0: flowbot's default")
 	flag.DurationVar(&c.orderDelay, "order-delay", 100*time.Millisecond, "longest answer time of the fake order service (random from 0)")
 	flag.DurationVar(&c.resultWait, "result-wait", 2*time.Minute, "how long a Chat API client waits for a lookup's result before it goes on")
+	flag.IntVar(&c.instances, "instances", 1, "flowbot serve processes on one database, each client request going to the next (round robin); more than 1 needs a postgres:// -database")
+	flag.Float64Var(&c.moveOn, "move-on", 0, "share of Userlike conversations that send \"menu\" right after the lookup turn, before its result (which must then not be pushed after the menu's answer)")
+	flag.IntVar(&c.followUps, "follow-ups", 0, "concurrent Userlike conversations of a flow with on_silence reminders (added to -flows): half answer before the reminder; each must get the reminder of the state it is in, and none of a state it left")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary folder (flowbot.log, data files) even when the run passes")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: go run ./bench/fault [flags]\n\nDrives flowbot serve (Userlike webhooks and the Chat API) while killing it and\nits receivers, then checks that no conversation or message was lost.\n\nFlags:\n")
@@ -129,7 +149,7 @@ func main() {
 	}
 	flag.Parse()
 	if c.duration <= 0 || c.userlike < 0 || c.chat < 0 || c.userlike+c.chat == 0 || c.rounds < 1 || c.jitter < 0 || c.jitter >= 1 ||
-		c.downMin <= 0 || c.downMax < c.downMin || flag.NArg() > 0 {
+		c.downMin <= 0 || c.downMax < c.downMin || flag.NArg() > 0 || c.instances < 1 || (c.instances > 1 && c.database == "") || c.moveOn < 0 || c.moveOn > 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -150,7 +170,8 @@ type run struct {
 	c        config
 	out      io.Writer
 	dir      string
-	srv      *harness.Server
+	srvs     []*harness.Server // the instances, sharing one database
+	rr       atomic.Uint64     // the round robin's counter
 	orders   *harness.OrderAPI
 	pushes   *harness.PushAPI
 	pushEP   *harness.Endpoint
@@ -162,11 +183,12 @@ type run struct {
 	stopping atomic.Bool   // workers finish their conversation and stop
 	abort    chan struct{} // closed when clients must give up (drain timeout, interrupt)
 
-	mu    sync.Mutex
-	ul    []*ulConv
-	chats []*chatConv
-	kills []time.Time
-	chaos chaosStats
+	mu      sync.Mutex
+	ul      []*ulConv
+	reminds []*remindConv
+	chats   []*chatConv
+	kills   []time.Time
+	chaos   chaosStats
 }
 
 // chaosStats counts the faults injected.
@@ -177,6 +199,7 @@ type chaosStats struct {
 }
 
 func runFault(ctx context.Context, c config, out io.Writer) (bool, error) {
+	c.instances = max(c.instances, 1)
 	r := &run{c: c, out: out, stats: newStats(), abort: make(chan struct{}), chaos: chaosStats{downs: map[string]int{}}}
 	var err error
 	if r.dir, err = os.MkdirTemp("", "flowbot-fault-"); err != nil {
@@ -232,30 +255,51 @@ func runFault(ctx context.Context, c config, out io.Writer) (bool, error) {
 	}
 	defer r.recvEP.Down()
 
-	addr, err := harness.FreeAddr()
-	if err != nil {
-		return false, err
-	}
 	r.apiKey = "sk_fault_" + randHex(12)
 	extra := harness.AllowNetworkArgs(bin)
 	if c.workers > 0 {
 		extra = append(extra, "--workers", fmt.Sprint(c.workers))
 	}
-	r.srv = &harness.Server{Bin: bin, Addr: addr, LogPath: filepath.Join(r.dir, "flowbot.log"),
-		Args: append([]string{"--flows", c.flowsDir, "--data", filepath.Join(r.dir, "flowbot.db"), "--database", database,
-			"--lease", c.lease.String(), "--delivery-schedule", c.schedule, "--log-level", "info"}, extra...),
-		Env: []string{"ORDER_API_URL=" + orderEP.URL(), "USERLIKE_API_URL=" + r.pushEP.URL() + "/push", "USERLIKE_API_TOKEN=" + pushToken,
-			"FLOWBOT_API_KEYS=" + r.apiKey, "FLOWBOT_WEBHOOK_SECRET=" + secret, "FLOWBOT_WEBHOOK_TOKEN=", "FLOWBOT_DATABASE="}}
-	if err := r.srv.Start(60 * time.Second); err != nil {
-		return false, err
+	// One instance keeps Userlike mode's outbox in a SQLite file of its
+	// own; several share the PostgreSQL database for it too.
+	data := filepath.Join(r.dir, "flowbot.db")
+	if c.instances > 1 {
+		data = database
 	}
-	defer r.srv.Close()
+	flowsDir := c.flowsDir
+	if c.followUps > 0 {
+		if flowsDir, err = flowsWithRemind(c.flowsDir, r.dir); err != nil {
+			return false, err
+		}
+	}
+	var addrs []string
+	for i := range c.instances {
+		addr, err := harness.FreeAddr()
+		if err != nil {
+			return false, err
+		}
+		log := filepath.Join(r.dir, "flowbot.log")
+		if c.instances > 1 {
+			log = filepath.Join(r.dir, fmt.Sprintf("flowbot-%d.log", i+1))
+		}
+		srv := &harness.Server{Bin: bin, Addr: addr, LogPath: log,
+			Args: append([]string{"--flows", flowsDir, "--data", data, "--database", database,
+				"--lease", c.lease.String(), "--delivery-schedule", c.schedule, "--log-level", "info"}, extra...),
+			Env: []string{"ORDER_API_URL=" + orderEP.URL(), "USERLIKE_API_URL=" + r.pushEP.URL() + "/push", "USERLIKE_API_TOKEN=" + pushToken,
+				"FLOWBOT_API_KEYS=" + r.apiKey, "FLOWBOT_WEBHOOK_SECRET=" + secret, "FLOWBOT_WEBHOOK_TOKEN=", "FLOWBOT_DATABASE="}}
+		if err := srv.Start(60 * time.Second); err != nil {
+			return false, err
+		}
+		defer srv.Close()
+		r.srvs = append(r.srvs, srv)
+		addrs = append(addrs, addr)
+	}
 	dbName := "SQLite " + database
 	if c.database != "" {
 		dbName = "PostgreSQL " + redact(database)
 	}
-	fmt.Fprintf(out, "flowbot fault run: %s serve on %s, --data %s, --database %s, --lease %s, --delivery-schedule %s %s\n",
-		bin, addr, filepath.Join(r.dir, "flowbot.db"), dbName, c.lease, c.schedule, strings.Join(extra, " "))
+	fmt.Fprintf(out, "flowbot fault run: %d × %s serve on %s, --data %s, --database %s, --lease %s, --delivery-schedule %s %s\n",
+		c.instances, bin, strings.Join(addrs, ", "), redact(data), dbName, c.lease, c.schedule, strings.Join(extra, " "))
 	fmt.Fprintf(out, "%s of faults: SIGKILL every %s ±%.0f%%, a receiver down every %s ±%.0f%% for %s–%s; %d Userlike and %d Chat API clients\n\n",
 		c.duration, c.killEvery, 100*c.jitter, c.receiverEvery, 100*c.jitter, c.downMin, c.downMax, c.userlike, c.chat)
 
@@ -277,6 +321,9 @@ func runFault(ctx context.Context, c config, out io.Writer) (bool, error) {
 	for range c.bad {
 		workers.Go(r.badWorker)
 	}
+	for w := range c.followUps {
+		workers.Go(func() { r.followUpWorker(w) })
+	}
 	var chaos sync.WaitGroup
 	chaos.Go(func() { r.killLoop(faultCtx) })
 	chaos.Go(func() { r.receiverLoop(faultCtx) })
@@ -294,9 +341,11 @@ func runFault(ctx context.Context, c config, out io.Writer) (bool, error) {
 	if err := errors.Join(r.pushEP.Up(), r.recvEP.Up()); err != nil {
 		return false, err
 	}
-	if !r.srv.Running() {
-		if err := r.srv.Start(60 * time.Second); err != nil {
-			return false, err
+	for _, srv := range r.srvs {
+		if !srv.Running() {
+			if err := srv.Start(60 * time.Second); err != nil {
+				return false, err
+			}
 		}
 	}
 	faultsEnded := time.Now()
@@ -319,20 +368,30 @@ func runFault(ctx context.Context, c config, out io.Writer) (bool, error) {
 	rep := r.check()
 	rep.drained, rep.drainTook = drained, drainTook
 	// A graceful stop at the end must work too.
-	stopErr := r.srv.Stop(30 * time.Second)
-	rep.stopErr = stopErr
-	rep.logs = scanLog(r.srv.LogPath)
+	var stopErrs []error
+	for _, srv := range r.srvs {
+		stopErrs = append(stopErrs, srv.Stop(30*time.Second))
+		rep.logs.add(scanLog(srv.LogPath))
+	}
+	rep.stopErr = errors.Join(stopErrs...)
 	passed = rep.print(out, r, time.Since(began))
 	return passed, nil
 }
 
-// killLoop SIGKILLs flowbot every ~killEvery and starts it again.
+// next is the instance the next client request goes to (round robin).
+func (r *run) next() *harness.Server {
+	return r.srvs[int(r.rr.Add(1)%uint64(len(r.srvs)))]
+}
+
+// killLoop SIGKILLs a random instance every ~killEvery and starts it
+// again.
 func (r *run) killLoop(ctx context.Context) {
 	if r.c.killEvery <= 0 {
 		return
 	}
 	for harness.WaitCtx(ctx, jittered(r.c.killEvery, r.c.jitter)) {
-		if err := r.srv.Kill(); err != nil {
+		srv := r.srvs[mrand.IntN(len(r.srvs))]
+		if err := srv.Kill(); err != nil {
 			fmt.Fprintln(r.out, "kill:", err)
 			continue
 		}
@@ -345,7 +404,7 @@ func (r *run) killLoop(ctx context.Context) {
 		}
 		t0 := time.Now()
 		for {
-			err := r.srv.Start(60 * time.Second)
+			err := srv.Start(60 * time.Second)
 			if err == nil {
 				break
 			}
@@ -420,7 +479,7 @@ func (r *run) waitDrained(ctx context.Context) (bool, time.Duration, error) {
 	lastShown := t0
 	client := r.apiClient()
 	for time.Since(t0) < r.c.drain && ctx.Err() == nil {
-		m, err := harness.Scrape(client, r.srv.URL()+"/metrics")
+		m, err := harness.Scrape(client, r.next().URL()+"/metrics") // the outbox's and the store's depths are the database's
 		if err == nil && time.Since(lastShown) >= 5*time.Second {
 			lastShown = time.Now()
 			fmt.Fprintf(r.out, "%6s  draining: outbox jobs %.0f, pushes %.0f; Chat API deliveries %.0f, jobs %.0f\n", time.Since(t0).Round(time.Second),
@@ -485,6 +544,28 @@ func freshSchema(base string) (string, func(), error) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), func() { db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); db.Close() }, nil
+}
+
+// starts counts the starts of every instance.
+func (r *run) starts() int {
+	n := 0
+	for _, srv := range r.srvs {
+		n += srv.Starts()
+	}
+	return n
+}
+
+// exitStates lists how the instances ended; ok reports whether every one
+// exited with status 0.
+func (r *run) exitStates() (states string, ok bool) {
+	var out []string
+	ok = true
+	for _, srv := range r.srvs {
+		st := srv.ExitState()
+		ok = ok && st == "exit status 0"
+		out = append(out, st)
+	}
+	return strings.Join(out, ", "), ok
 }
 
 // redact hides a URL's password.

@@ -2,17 +2,18 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/engine"
@@ -25,16 +26,25 @@ import (
 )
 
 func newTestCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var coverage bool
+	var coverageJSON string
+	cmd := &cobra.Command{
 		Use:   "test [PATH...]",
 		Short: "Run conversation tests (*_test.yaml) against their flows",
 		Long: `test runs the conversation tests written in YAML beside your flows
 (NAME_test.yaml next to NAME.yaml). Each test may start from any state with
 any variables, lists what the contact sends and what the bot must answer, and
 names the channels to run on. HTTP steps are answered by the test's mocks.
-Failures print what was expected and what came, and the exit code is 1.`,
+Failures print what was expected and what came, and the exit code is 1.
+Test files are read strictly: an unknown key, state, channel, option or
+variable is an error at file:line:col (docs/testing.md lists every key).
+
+--coverage prints, per flow, how many of its states, options, transitions,
+error paths and give-ups the tests reached, then what they did not reach;
+--coverage-json FILE writes the same as JSON.`,
 		Example: `  flowbot test examples
-  flowbot test examples/webshop_test.yaml`,
+  flowbot test examples/webshop_test.yaml
+  flowbot test --coverage --coverage-json coverage.json examples`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{"."}
@@ -48,8 +58,12 @@ Failures print what was expected and what came, and the exit code is 1.`,
 				return errFailed
 			}
 			passed, failed := 0, 0
+			var cov *flowtest.Coverage
+			if coverage || coverageJSON != "" {
+				cov = &flowtest.Coverage{}
+			}
 			for _, f := range files {
-				rep, err := flowtest.RunFile(f, flows.Options{Env: os.LookupEnv})
+				rep, err := flowtest.RunFileCoverage(f, flows.Options{Env: os.LookupEnv}, cov)
 				if err != nil {
 					fmt.Fprintf(stdout, "FAIL %s: %v\n", f, err)
 					failed++
@@ -67,12 +81,31 @@ Failures print what was expected and what came, and the exit code is 1.`,
 				failed += len(rep.Failures)
 			}
 			fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+			if coverage {
+				fmt.Fprintln(stdout)
+				flowtest.WriteTable(stdout, cov.Flows())
+			}
+			if coverageJSON != "" {
+				var b bytes.Buffer
+				enc := json.NewEncoder(&b)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(cov.Flows()); err != nil {
+					return err
+				}
+				if err := os.WriteFile(coverageJSON, b.Bytes(), 0o644); err != nil {
+					return err
+				}
+			}
 			if failed > 0 {
 				return errFailed
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&coverage, "coverage", false, "print what the tests reached of each flow")
+	cmd.Flags().StringVar(&coverageJSON, "coverage-json", "", "write what the tests reached of each flow to this JSON file")
+	return cmd
 }
 
 func loadOne(path string) (*flows.Flow, error) {
@@ -138,7 +171,7 @@ with a first line in each flow:
 }
 
 func newChatCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
-	var channel, mocksFile string
+	var channel, mocksFile, record string
 	var trace bool
 	cmd := &cobra.Command{
 		Use:   "chat FLOW",
@@ -151,31 +184,44 @@ text on sms, …). Commands:
   /media URL           send a file
   /location LAT,LON    share a location
   /event NAME          a platform event (forward_failed, campaign_unsubscribe)
+  /record FILE         write the conversation so far as a test file
   /restart             start over          /quit   leave
+
+--record FILE writes the conversation as a conversation test after every
+turn: run it with flowbot test FILE. Each HTTP and llm request the flow made
+becomes a mock with the answer it got; credentials from the environment
+(…TOKEN, …KEY, …SECRET, …PASSWORD) are written as placeholders.
 
 HTTP steps call their real URLs, or the mocks of --mocks (a YAML list in the
 format of a conversation test's "http:" section). Unlike flowbot serve, chat
 lets them reach any address, localhost and the private network included
 (--allow-network does not apply): it is a tool for your own machine, and
 the only one typing is you.`,
-		Example: `  flowbot chat examples/webshop.yaml --channel whatsapp_business --trace`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  flowbot chat examples/webshop.yaml --channel whatsapp_business --trace
+  flowbot chat examples/webshop.yaml --mocks orders.yaml --record examples/lookup_test.yaml`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bot, _, err := compile.File(args[0], compile.Options{Flows: flows.Options{Env: os.LookupEnv}})
-			if err != nil {
-				return fmt.Errorf("%v\n(flowbot validate %s shows every problem)", err, args[0])
-			}
 			ch := channels.Normalize(channel)
 			if ch != channel {
 				return usagef("unknown channel %q (one of %s)", channel, strings.Join(channels.Types, ", "))
+			}
+			s := &chatSession{flowPath: args[0], ch: ch, trace: trace, record: record, out: stdout}
+			s.newRecording()
+			env := func(name string) (string, bool) { return s.rec.Env(os.LookupEnv)(name) }
+			bot, _, err := compile.File(args[0], compile.Options{Flows: flows.Options{Env: env}})
+			if err != nil {
+				return fmt.Errorf("%v\n(flowbot validate %s shows every problem)", err, args[0])
 			}
 			answer, err := answerer(cmd.Context(), mocksFile)
 			if err != nil {
 				return err
 			}
-			return chat(bot, ch, trace, answer, stdin, stdout)
+			s.bot = bot
+			s.answer = func(job *engine.Job) (engine.HTTPResult, error) { return s.rec.Answerer(answer)(job) }
+			return s.run(stdin)
 		},
 	}
+	cmd.Flags().StringVar(&record, "record", "", "write the conversation as a test file (after every turn)")
 	cmd.Flags().StringVar(&channel, "channel", "web", "the channel to show: "+strings.Join(channels.Types, ", "))
 	cmd.Flags().BoolVar(&trace, "trace", false, "print each transition and the context size")
 	cmd.Flags().StringVar(&mocksFile, "mocks", "", "answer HTTP steps from this YAML file instead of the network")
@@ -198,48 +244,99 @@ func answerer(ctx context.Context, mocksFile string) (flowtest.Answerer, error) 
 	if err != nil {
 		return nil, err
 	}
-	var mocks []flowtest.Mock
-	if err := yaml.Unmarshal(src, &mocks); err != nil {
-		return nil, fmt.Errorf("%s: %v", mocksFile, err)
+	mocks, err := flowtest.ParseMocks(mocksFile, src)
+	if err != nil {
+		return nil, err
 	}
 	return func(job *engine.Job) (engine.HTTPResult, error) { return flowtest.Answer(mocks, job) }, nil
 }
 
-func chat(bot *engine.Bot, ch string, trace bool, answer flowtest.Answerer, stdin io.Reader, stdout io.Writer) error {
-	var ctx []byte
-	send := func(ev engine.Event) error {
-		ev.Channel, ev.Now = ch, time.Now()
-		ex, err := flowtest.Exchange(bot, ctx, ev, answer)
-		if err != nil {
-			fmt.Fprintf(stdout, "! %v\n", err)
-			return nil
-		}
-		ctx = ex.Context
-		if trace {
-			for _, t := range ex.Result.Trace {
-				fmt.Fprintf(stdout, "  · %s --%s--> %s\n", t.From, t.Trigger, t.To)
-			}
-			for _, e := range ex.Result.Errors {
-				fmt.Fprintf(stdout, "  · error: %v\n", e)
-			}
-		}
-		for _, p := range ex.Rendered.Packets {
-			fmt.Fprint(stdout, showPacket(p))
-		}
-		if trace {
-			fmt.Fprintf(stdout, "  · state %s, context %d bytes\n", ex.Result.Session.State, len(ctx))
-		}
-		return nil
+// chatSession is one terminal conversation with a flow, recorded as it
+// goes (flowtest.Recording) so that --record and /record can write it as
+// a test.
+type chatSession struct {
+	flowPath string
+	bot      *engine.Bot
+	ch       string
+	trace    bool
+	record   string // --record: the file written after every turn
+	answer   flowtest.Answerer
+	out      io.Writer
+	ctx      []byte
+	rec      *flowtest.Recording
+}
+
+// newRecording starts recording the conversation anew (at the start and
+// after /restart). The environment the flow read at load stays recorded.
+func (s *chatSession) newRecording() {
+	rec := flowtest.NewRecording("recorded chat", s.ch, "", nil)
+	if s.rec != nil {
+		rec.KeepEnv(s.rec)
 	}
-	fmt.Fprintf(stdout, "Chatting with %s on %s. Type /quit to leave.\n", bot.Flow().Name, ch)
-	if err := send(engine.Event{Name: engine.EvStart}); err != nil {
+	s.rec = rec
+}
+
+// write writes the conversation so far as a test file.
+func (s *chatSession) write(path string) error {
+	flowRel := s.flowPath
+	if absFlow, err := filepath.Abs(s.flowPath); err == nil {
+		if absTest, err := filepath.Abs(path); err == nil {
+			if rel, err := filepath.Rel(filepath.Dir(absTest), absFlow); err == nil {
+				flowRel = filepath.ToSlash(rel)
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := flowtest.Write(&b, s.rec.File(flowRel)); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+func (s *chatSession) send(ev engine.Event) {
+	ev.Channel, ev.Now = s.ch, time.Now()
+	ex, err := flowtest.Exchange(s.bot, s.ctx, ev, s.answer)
+	if err != nil {
+		fmt.Fprintf(s.out, "! %v\n", err)
+		return
+	}
+	s.ctx = ex.Context
+	if s.trace {
+		for _, t := range ex.Result.Trace {
+			fmt.Fprintf(s.out, "  · %s --%s--> %s\n", t.From, t.Trigger, t.To)
+		}
+		for _, e := range ex.Result.Errors {
+			fmt.Fprintf(s.out, "  · error: %v\n", e)
+		}
+	}
+	for _, p := range ex.Rendered.Packets {
+		fmt.Fprint(s.out, showPacket(p))
+	}
+	if s.trace {
+		fmt.Fprintf(s.out, "  · state %s, context %d bytes\n", ex.Result.Session.State, len(s.ctx))
+	}
+	if err := s.rec.Turn(ev, ex); err != nil {
+		fmt.Fprintf(s.out, "! not recorded: %v\n", err)
+	}
+	if s.record != "" {
+		if err := s.write(s.record); err != nil {
+			fmt.Fprintf(s.out, "! --record: %v\n", err)
+		}
+	}
+}
+
+func (s *chatSession) run(stdin io.Reader) error {
+	fmt.Fprintf(s.out, "Chatting with %s on %s. Type /quit to leave.\n", s.bot.Flow().Name, s.ch)
+	s.send(engine.Event{Name: engine.EvStart})
 	in := bufio.NewScanner(stdin)
 	for {
-		fmt.Fprint(stdout, "> ")
+		fmt.Fprint(s.out, "> ")
 		if !in.Scan() {
-			fmt.Fprintln(stdout)
+			fmt.Fprintln(s.out)
+			s.warn()
 			return in.Err()
 		}
 		line := strings.TrimSpace(in.Text())
@@ -247,11 +344,29 @@ func chat(bot *engine.Bot, ch string, trace bool, answer flowtest.Answerer, stdi
 		var ev engine.Event
 		switch cmd {
 		case "/quit", "/exit":
+			s.warn()
 			return nil
 		case "/restart":
-			ctx = nil
+			s.ctx = nil
+			s.newRecording()
 			ev = engine.Event{Name: engine.EvStart}
+		case "/record":
+			if arg == "" {
+				fmt.Fprintln(s.out, "! write /record FILE (such as /record examples/my_test.yaml)")
+				continue
+			}
+			if err := s.write(arg); err != nil {
+				fmt.Fprintf(s.out, "! %v\n", err)
+				continue
+			}
+			fmt.Fprintf(s.out, "  · recorded %d turns in %s (run it: flowbot test %s)\n", s.rec.Turns(), arg, arg)
+			s.warn()
+			continue
 		case "/click":
+			if err := flowtest.CheckClick(s.bot.Flow(), arg); err != nil {
+				fmt.Fprintf(s.out, "! %v\n", err)
+				continue
+			}
 			ev = engine.Event{Name: engine.EvClick, ClickID: arg}
 		case "/media":
 			ev = engine.Event{Name: engine.EvMedia, MediaURL: arg}
@@ -262,20 +377,25 @@ func chat(bot *engine.Bot, ch string, trace bool, answer flowtest.Answerer, stdi
 			la, err1 := strconv.ParseFloat(strings.TrimSpace(lat), 64)
 			lo, err2 := strconv.ParseFloat(strings.TrimSpace(lon), 64)
 			if err1 != nil || err2 != nil {
-				fmt.Fprintln(stdout, "! write /location 52.52,13.40")
+				fmt.Fprintln(s.out, "! write /location 52.52,13.40")
 				continue
 			}
 			ev = engine.Event{Name: engine.EvLocation, Location: &engine.Location{Latitude: la, Longitude: lo}}
 		default:
 			if strings.HasPrefix(line, "/") {
-				fmt.Fprintf(stdout, "! unknown command %s (try /click, /media, /location, /event, /restart, /quit)\n", cmd)
+				fmt.Fprintf(s.out, "! unknown command %s (try /click, /media, /location, /event, /record, /restart, /quit)\n", cmd)
 				continue
 			}
 			ev = engine.Event{Name: engine.EvMessage, Text: line}
 		}
-		if err := send(ev); err != nil {
-			return err
-		}
+		s.send(ev)
+	}
+}
+
+// warn prints what the recording could not keep exactly.
+func (s *chatSession) warn() {
+	for _, w := range s.rec.Warnings() {
+		fmt.Fprintf(s.out, "! recording: %s\n", w)
 	}
 }
 

@@ -5,7 +5,10 @@
 //	flowbot test examples/                                 run the conversation tests (*_test.yaml)
 //	flowbot chat examples/webshop.yaml --channel sms       talk to a flow in the terminal
 //	flowbot graph examples/webshop.yaml                    draw a flow (Mermaid or DOT)
+//	flowbot playground --flows examples                    try flows in the browser, every channel side by side
 //	flowbot schema                                         print the flow language's JSON Schema
+//	flowbot replay turns.jsonl --flows examples            run logged turns again; show what the flows now change
+//	flowbot stats turns.jsonl --format table               the funnel per flow and state of a turn log
 //	flowbot version                                        print the version
 //
 // Exit codes: 0 success, 1 failure (a flow with errors, a server that could
@@ -135,6 +138,6 @@ no memory per conversation.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newServeCmd(stderr), newValidateCmd(stdout), newTestCmd(stdout), newChatCmd(os.Stdin, stdout),
-		newGraphCmd(stdout), newSchemaCmd(stdout), newVersionCmd(stdout))
+		newGraphCmd(stdout), newSchemaCmd(stdout), newVersionCmd(stdout), newReplayCmd(stdout), newStatsCmd(stdout), newPlaygroundCmd(stderr))
 	return root
 }

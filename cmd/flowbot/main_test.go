@@ -193,12 +193,19 @@ type process struct {
 
 // startServe starts flowbot serve on a free loopback port and waits for it
 // to log the address it serves on.
+// postgresDatabase reports whether args give serve a PostgreSQL
+// --database, which then keeps Userlike mode's data too.
+func postgresDatabase(args []string) bool {
+	i := slices.Index(args, "--database")
+	return i >= 0 && i+1 < len(args) && strings.HasPrefix(args[i+1], "postgres")
+}
+
 func startServe(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	// The tests' order services, API stand-ins and webhook receivers are
 	// on 127.0.0.1; a later --allow-network in args overrides this one.
 	base := []string{"serve", "--addr", "127.0.0.1:0", "--allow-network", "loopback"}
-	if !slices.Contains(args, "--data") {
+	if !slices.Contains(args, "--data") && !postgresDatabase(args) {
 		base = append(base, "--data", filepath.Join(t.TempDir(), "flowbot.db"))
 	}
 	cmd := exec.Command(binary, append(base, args...)...)

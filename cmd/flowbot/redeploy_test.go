@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowbot/flowbot/runtime/store/storetest"
 	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
 )
 
@@ -146,5 +147,64 @@ func TestSIGHUPReloads(t *testing.T) {
 	}
 	if code, logs := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d\n%s", code, logs)
+	}
+}
+
+// TestRedeployTwoInstances: instance A serves version 1 on a PostgreSQL
+// database; a new instance B starts with version 2 (which removes
+// ask_size) on the same database, and A is reloaded to it. Conversations
+// on version 1 continue on it on both instances — the removed state
+// included — as `validate --previous` predicts, and new ones start on
+// version 2. (With a data file per instance, B restarted the
+// conversations in ask_size: it had never seen version 1.)
+func TestRedeployTwoInstances(t *testing.T) {
+	db := storetest.Address(t, "postgres")
+	dirA, dirB := t.TempDir(), t.TempDir()
+	write := func(dir, src string) {
+		if err := os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(dirA, shopV1)
+	a := startServe(t, nil, "--flows", dirA, "--database", db, "--insecure-no-auth")
+	plat := platformtest.New("http://" + a.addr + "/bots/shop/webhook")
+	say := func(p *process, c *platformtest.Conversation, text, want string) {
+		t.Helper()
+		plat.SetURL("http://" + p.addr + "/bots/shop/webhook")
+		r, err := c.Say(text)
+		if err != nil || r.Status != 200 || len(r.Texts()) == 0 || r.Texts()[0] != want {
+			t.Errorf("%q: %v %d %s, want %q", text, err, r.Status, r.Body, want)
+		}
+	}
+	convs := map[string]*platformtest.Conversation{}
+	for _, id := range []string{"a1", "a2", "b1", "b2"} {
+		convs[id] = plat.Conversation("chatbot::"+id, "web")
+		if _, err := convs[id].Start(""); err != nil {
+			t.Fatal(err)
+		}
+		say(a, convs[id], "Cy", "Color, Cy?")
+		say(a, convs[id], "red", "Size?") // in ask_size, which version 2 removes
+	}
+
+	write(dirB, shopV2)
+	b := startServe(t, nil, "--flows", dirB, "--data", db, "--database", "")
+	write(dirA, shopV2)
+	a.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, a, "flow updated")
+
+	say(b, convs["b1"], "XL", "Thanks Cy: red XL") // the new instance knows version 1
+	say(a, convs["a1"], "XL", "Thanks Cy: red XL")
+	say(b, convs["b2"], "M", "Thanks Cy: red M")
+	say(a, convs["a2"], "S", "Thanks Cy: red S")
+	for _, p := range []*process{a, b} {
+		d := plat.Conversation("chatbot::new-"+p.addr, "web")
+		plat.SetURL("http://" + p.addr + "/bots/shop/webhook")
+		d.Start("")
+		say(p, d, "Di", "Colour, Di?") // new conversations: version 2
+	}
+	for _, p := range []*process{a, b} {
+		if code, logs := p.stop(t, syscall.SIGTERM); code != 0 {
+			t.Errorf("exit %d\n%s", code, logs)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -20,6 +21,8 @@ import (
 	"github.com/flowbot/flowbot/runtime/flowset"
 	"github.com/flowbot/flowbot/runtime/llm"
 	"github.com/flowbot/flowbot/runtime/netguard"
+	"github.com/flowbot/flowbot/runtime/outbox"
+	"github.com/flowbot/flowbot/runtime/playground"
 	"github.com/flowbot/flowbot/runtime/server"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/worker"
@@ -35,6 +38,7 @@ type serveFlags struct {
 	logFormat   string
 	logLevel    string
 	data        string
+	dataShared  bool // data is the postgres:// --database (not given itself)
 	lease       time.Duration
 	workers     int
 	watch       bool
@@ -46,6 +50,8 @@ type serveFlags struct {
 	network     string
 	scriptTime  time.Duration
 	scriptMem   string
+	turnLog     turnLogFlags
+	playground  bool
 }
 
 // defaultDataPath is where serve keeps its outbox unless --data says
@@ -82,7 +88,10 @@ the request runs in the background and its result is pushed to the flow's
 api_url (for the example flows: USERLIKE_API_URL, with the token
 USERLIKE_API_TOKEN). The pending work is kept in an SQLite file (--data), so a
 restart or a crash loses none of it. --data '' keeps nothing and runs async
-steps during the webhook call instead.
+steps during the webhook call instead. Instances behind a load balancer
+must share it: give them one PostgreSQL database (--database postgres://…,
+or --data postgres://…), where their jobs, follow-ups, pushes and flow
+versions live (docs/userlike.md, "Many instances").
 
 Platform mode: the same server also hosts the Chat API for apps without a
 chat platform (docs/platform.md): POST /api/bots, POST /api/conversations,
@@ -117,6 +126,11 @@ CIDRs (10.1.0.0/16) and addresses. Guarded requests ignore HTTP_PROXY and
 HTTPS_PROXY (the guard could only check the proxy); with "all" nothing is
 guarded and the proxy is used. Pushes to a Userlike bot's api_url are not
 restricted: the operator sets that URL.
+
+--playground also serves the page of flowbot playground at /playground/ for
+the flows of --flows: with FLOWBOT_API_KEYS set, open it once as
+/playground/?key=YOUR_KEY. There its requests are answered by the page's
+mocks only, and saved tests are downloaded, not written.
 
 Logs go to stderr, one line per turn (bot, cid, event, from → to state,
 duration). Message texts and contact data are left out unless --log-bodies
@@ -156,6 +170,11 @@ is given.`,
 					f.database = v
 				}
 			}
+			if !cmd.Flags().Changed("data") && outbox.IsPostgres(f.database) {
+				// Instances sharing a PostgreSQL database share Userlike
+				// mode's pending work and flow versions there too.
+				f.data, f.dataShared = f.database, true
+			}
 			return serve(cmd, f, stderr)
 		},
 	}
@@ -167,7 +186,7 @@ is given.`,
 	fl.BoolVar(&f.logBodies, "log-bodies", false, "also log message texts, clicks, contact data and answers (personal data!)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "least important logs shown: debug, info, warn or error")
-	fl.StringVar(&f.data, "data", defaultDataPath, "the SQLite file keeping background jobs and pushes (its folder is created; '' keeps nothing)")
+	fl.StringVar(&f.data, "data", defaultDataPath, "where Userlike mode keeps background jobs, follow-ups, pushes and flow versions: a SQLite file (its folder is created) or a postgres:// URL shared by instances (default: --database when it is a postgres:// URL, else this file; '' keeps nothing)")
 	fl.DurationVar(&f.lease, "lease", worker.DefaultLease, "how long a crashed process's background work stays claimed before another takes it up")
 	fl.IntVar(&f.workers, "workers", worker.DefaultWorkers, "background HTTP requests run at once")
 	fl.StringVar(&f.database, "database", defaultDatabase, "the Chat API's data: a SQLite file or a postgres:// URL (default $FLOWBOT_DATABASE, else this file; '' turns the Chat API off)")
@@ -178,6 +197,8 @@ is given.`,
 	fl.StringVar(&f.network, netguard.Flag, "", "non-public addresses HTTP steps and webhooks may reach: loopback, private, link-local, cgnat, all, CIDRs (default $"+netguard.EnvVar+"; none: public addresses only)")
 	fl.DurationVar(&f.scriptTime, "script-timeout-max", engine.DefaultMaxScriptTimeout, "the longest time limit a flow's scripts may ask for (scripts: {timeout})")
 	fl.StringVar(&f.scriptMem, "script-memory-max", "128MiB", "the largest memory budget a flow's scripts may ask for (scripts: {memory})")
+	f.turnLog.register(cmd)
+	fl.BoolVar(&f.playground, "playground", false, "also serve the playground page at /playground/ (behind FLOWBOT_API_KEYS when set; mocks only, no test files written)")
 	fl.BoolVar(&f.watch, "watch", false, "reload flows when their files change (SIGHUP reloads too); a flow with errors keeps its old version serving")
 	return cmd
 }
@@ -205,6 +226,9 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	}
 	if f.workers < 1 {
 		return usagef("--workers must be at least 1, not %d", f.workers)
+	}
+	if err := f.turnLog.check(); err != nil {
+		return err
 	}
 	network, err := netguard.ParsePolicy(f.network)
 	if err != nil {
@@ -242,13 +266,7 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		if sync := strings.ToLower(f.sqliteSync); sync != "full" && sync != "normal" {
 			return usagef("--sqlite-sync must be full or normal, not %q", f.sqliteSync)
 		}
-		var keys []string
-		for _, k := range strings.Split(os.Getenv("FLOWBOT_API_KEYS"), ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				keys = append(keys, k)
-			}
-		}
-		platform = &server.Platform{Database: f.database, SQLiteSynchronous: f.sqliteSync, APIKeys: keys, InsecureNoAuth: f.insecure,
+		platform = &server.Platform{Database: f.database, SQLiteSynchronous: f.sqliteSync, APIKeys: apiKeys(), InsecureNoAuth: f.insecure,
 			WebhookSecret: os.Getenv("FLOWBOT_WEBHOOK_SECRET"), Schedule: schedule, Lease: f.lease, Concurrency: f.deliveries}
 		if f.insecure {
 			logger.Warn("--insecure-no-auth: anyone who can reach the server can use the Chat API")
@@ -292,6 +310,26 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 	if f.logBodies {
 		logger.Warn("--log-bodies is on: logs will contain message texts and contact data")
 	}
+	if _, err := os.Stat(defaultDataPath); err == nil && f.dataShared {
+		logger.Warn("Userlike mode now keeps its pending work in the PostgreSQL --database; what is left in " + defaultDataPath +
+			" is not taken over: run once with --data " + defaultDataPath + " until flowbot_outbox_pending is 0, then remove the file")
+	}
+	turnLog, err := f.turnLog.open(logger)
+	if err != nil {
+		return err
+	}
+	if turnLog != nil {
+		defer turnLog.Close()
+	}
+	var mount map[string]http.Handler
+	if f.playground {
+		mount = map[string]http.Handler{"/playground/": playground.New(playground.Options{Dir: f.flowsDir, Env: os.LookupEnv, APIKeys: apiKeys()})}
+		if len(apiKeys()) == 0 {
+			logger.Warn("--playground without FLOWBOT_API_KEYS: anyone who can reach the server can use the playground at /playground/")
+		} else {
+			logger.Info("playground at /playground/?key=YOUR_API_KEY")
+		}
+	}
 	srv, err := server.New(server.Config{
 		Addr:        f.addr,
 		FlowSet:     set,
@@ -306,6 +344,8 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		ContextKeys: contextKeys,
 		Network:     network,
 		LLM:         model,
+		TurnLog:     turnLog.Observer(),
+		Mount:       mount,
 	})
 	if err != nil {
 		return err
@@ -323,6 +363,18 @@ func serve(cmd *cobra.Command, f serveFlags, stderr io.Writer) error {
 		}
 	}()
 	return srv.Run(cmd.Context())
+}
+
+// apiKeys are the Chat API's keys (FLOWBOT_API_KEYS, comma-separated),
+// which also open the playground.
+func apiKeys() []string {
+	var keys []string
+	for _, k := range strings.Split(os.Getenv("FLOWBOT_API_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // watchEvery is how often --watch looks at the flow files.

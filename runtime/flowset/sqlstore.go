@@ -4,38 +4,69 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
-// SQLStore keeps flow versions in an SQLite database (the server's data
-// file), so conversations on an earlier version survive restarts.
-type SQLStore struct{ db *sql.DB }
+// SQLStore keeps flow versions in an SQLite or PostgreSQL database (the
+// server's data file, or the database its instances share), so that
+// conversations on an earlier version survive restarts and continue on
+// that version on every instance.
+type SQLStore struct {
+	db       *sql.DB
+	postgres bool
+}
 
-// NewSQLStore creates the versions table if needed.
+// NewSQLStore creates the versions table of an SQLite database if needed.
 func NewSQLStore(ctx context.Context, db *sql.DB) (*SQLStore, error) {
+	return newSQLStore(ctx, db, false)
+}
+
+// NewPostgresStore is NewSQLStore for a PostgreSQL database.
+func NewPostgresStore(ctx context.Context, db *sql.DB) (*SQLStore, error) {
+	return newSQLStore(ctx, db, true)
+}
+
+func newSQLStore(ctx context.Context, db *sql.DB, postgres bool) (*SQLStore, error) {
+	bytes := "BLOB"
+	if postgres {
+		bytes = "BYTEA"
+	}
 	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS flow_versions (
 		name TEXT NOT NULL,
 		hash TEXT NOT NULL,
 		file TEXT NOT NULL,
-		source BLOB NOT NULL,
+		source `+bytes+` NOT NULL,
 		first_served INTEGER NOT NULL,
 		PRIMARY KEY (name, hash))`)
 	if err != nil {
 		return nil, fmt.Errorf("create flow_versions: %w", err)
 	}
-	return &SQLStore{db: db}, nil
+	return &SQLStore{db: db, postgres: postgres}, nil
+}
+
+// q spells query's placeholders for the database.
+func (s *SQLStore) q(query string) string {
+	if !s.postgres {
+		return query
+	}
+	for n := 1; strings.Contains(query, "?"); n++ {
+		query = strings.Replace(query, "?", "$"+strconv.Itoa(n), 1)
+	}
+	return query
 }
 
 // SaveVersion records a version once; its first-served order is kept.
 func (s *SQLStore) SaveVersion(ctx context.Context, v Version) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO flow_versions (name, hash, file, source, first_served)
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO flow_versions (name, hash, file, source, first_served)
 		VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(first_served), 0) + 1 FROM flow_versions))
-		ON CONFLICT (name, hash) DO NOTHING`, v.Name, v.Hash, v.File, v.Source)
+		ON CONFLICT (name, hash) DO NOTHING`), v.Name, v.Hash, v.File, v.Source)
 	return err
 }
 
 // Versions returns a flow's versions, oldest first.
 func (s *SQLStore) Versions(ctx context.Context, name string) ([]Version, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, hash, file, source FROM flow_versions WHERE name = ? ORDER BY first_served`, name)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, hash, file, source FROM flow_versions WHERE name = ? ORDER BY first_served, hash`), name)
 	if err != nil {
 		return nil, err
 	}

@@ -1,53 +1,32 @@
 // Package flowtest runs conversation tests written in YAML against flows,
 // without a server: each turn goes through the engine and the channel
-// renderer exactly as `flowbot serve` would, and the context is serialized
-// and read back between turns, as the chat platform echoes it.
+// renderer exactly as `flowbot serve` would (through runtime/turn), and the
+// context is serialized and read back between turns, as the chat platform
+// echoes it.
 //
 // A test file sits beside its flow as NAME_test.yaml:
 //
-//	flow: webshop.yaml            # optional: defaults to the file name without _test
-//	env: {ORDER_API_URL: http://orders.test}   # optional: ${env.…} values for the test
+//	env: {ORDER_API_URL: http://orders.test}
 //	tests:
 //	  - name: order found
-//	    channels: [web, sms]      # one test, several channels (default: web)
-//	    state: ask_order          # optional: start mid-conversation …
-//	    vars: {name: Ada}         # … with these variables
-//	    http:                     # mocked HTTP steps: first match by method and URL
+//	    channels: [web, sms]
+//	    state: ask_order
+//	    http:
 //	      - url: http://orders.test/orders/A-12345
-//	        status: 200
 //	        json: {status: shipped}
-//	      - llm: /order/          # mocked llm steps: first match on the user's message
-//	        reply: "Your order is on its way."   # (or error: TEXT for a failed request)
-//	        system_contains: shop # optional: text the system prompt must contain
-//	        history_contains: A-1 # optional: text an earlier message must contain
 //	    turns:
-//	      - send: A-12345         # a message; or click: ID-or-label, media: URL,
-//	                              # location: {latitude, longitude}, event: NAME,
-//	                              # silence: true (or a duration such as 10m)
-//	        expect:               # every packet the bot sends, in order
-//	          - "Thanks! Let me check order A-12345…"   # a message's exact text
-//	          - match: "^Order A-12345: shipped"         # a message by pattern
-//	          - choice: [delivery, returns]             # a choice by option ids, any form
-//	          - event: contact_update                   # any packet by name …
-//	            payload: {name: Ada}                    # … and payload fields
-//	        state: menu           # optional: the state after the turn
-//	        vars: {order_id: A-12345}
+//	      - send: A-12345
+//	        expect:
+//	          - "Thanks! Let me check order A-12345…"
+//	          - match: "^Order A-12345: shipped"
+//	          - choice: [delivery, returns, hours, human]
+//	        state: menu
 //
-// Packets are compared after rendering for the test's channel, so the same
-// test checks buttons on web and numbered text on SMS.
-//
-// Mocks under `http:` answer both kinds of job: one with `url` (and maybe
-// `method`) answers HTTP steps, one with `llm` answers `llm` steps. The
-// `llm` matcher is compared with the last user message of the request: the
-// exact text, a regular expression between slashes, or "" for any message.
-// An llm mock answers with `reply` (the model's text) or `error` (the
-// request failed: the state's `on: error` path).
-//
-// A turn `silence: true` plays the contact staying silent until the
-// follow-up armed by the previous turn fires (the state's next
-// `on_silence` rule); `silence: 10m` also checks that this rule is due
-// 10 minutes after the contact's last message. It fails when no rule is
-// armed. The test's clock does not move: the event has the test's `now`.
+// docs/testing.md is the reference of the format; Fields is the one list
+// of its keys, from which the strict parser (Parse, RunFile) knows them
+// and the reference in the docs is made. Every problem of a test file is
+// reported at its file:line:col. Recording writes a conversation as a test
+// file; Coverage tells what tests reached of their flows.
 package flowtest
 
 import (
@@ -58,6 +37,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,19 +66,24 @@ type Test struct {
 	State    string            `yaml:"state,omitempty"`
 	Vars     map[string]string `yaml:"vars,omitempty"`
 	Contact  map[string]string `yaml:"contact,omitempty"`
-	Now      string            `yaml:"now,omitempty"` // RFC 3339; the clock scripts see
-	HTTP     []Mock            `yaml:"http,omitempty"`
-	Turns    []Turn            `yaml:"turns,omitempty"`
+	// Conversation is the platform's metadata every event carries
+	// (conversation.NAME in flows, e.g. approach_mode: proactive).
+	Conversation map[string]string `yaml:"conversation,omitempty"`
+	Now          string            `yaml:"now,omitempty"` // RFC 3339; the clock scripts see
+	HTTP         []Mock            `yaml:"http,omitempty"`
+	Turns        []Turn            `yaml:"turns,omitempty"`
 }
 
 // Mock answers an HTTP step (URL set) or an llm step (LLM set).
 type Mock struct {
 	Method string `yaml:"method,omitempty"` // default: any
 	URL    string `yaml:"url,omitempty"`    // exact, or a regular expression between slashes
-	Status int    `yaml:"status,omitempty"` // default 200
-	JSON   any    `yaml:"json,omitempty"`
-	Body   string `yaml:"body,omitempty"`
-	Error  string `yaml:"error,omitempty"` // a network error (or failed llm request) instead of an answer
+	// Request, when set, is what the request must carry.
+	Request *Request `yaml:"request,omitempty"`
+	Status  int      `yaml:"status,omitempty"` // default 200
+	JSON    any      `yaml:"json,omitempty"`
+	Body    string   `yaml:"body,omitempty"`
+	Error   string   `yaml:"error,omitempty"` // a network error (or failed llm request) instead of an answer
 
 	// LLM makes this an llm mock: it answers llm steps whose last user
 	// message is this text (exact, or a regular expression between
@@ -115,7 +100,8 @@ type Mock struct {
 	Line int `yaml:"-"`
 }
 
-// UnmarshalYAML reads a mock and refuses a mix of HTTP and llm keys.
+// UnmarshalYAML reads a mock and remembers its line (the strict parser
+// has checked its keys).
 func (m *Mock) UnmarshalYAML(n *yaml.Node) error {
 	type plain Mock
 	var raw plain
@@ -124,40 +110,16 @@ func (m *Mock) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*m = Mock(raw)
 	m.Line = n.Line
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("line %d: %s", n.Line, fmt.Sprintf(format, args...))
-	}
-	if m.LLM == nil {
-		switch {
-		case m.Reply != nil:
-			return bad("a mock has reply: but no llm:; add llm: with the user's message it answers (\"\" for any), or use json: or body: for an HTTP mock")
-		case m.SystemContains != "" || m.HistoryContains != "":
-			return bad("system_contains: and history_contains: check llm requests; add llm: with the user's message the mock answers (\"\" for any)")
-		}
-		return checkPattern(n.Line, "url", m.URL)
-	}
-	switch {
-	case m.URL != "" || m.Method != "":
-		return bad("a mock has both llm: and url: (or method:); an llm mock answers llm steps and an HTTP mock HTTP steps — write two mocks")
-	case m.Status != 0 || m.JSON != nil || m.Body != "":
-		return bad("an llm mock answers with reply: (or error:), not status:, json: or body:")
-	case m.Reply == nil && m.Error == "":
-		return bad("an llm mock needs reply: (the model's text) or error: (a failed request)")
-	case m.Reply != nil && m.Error != "":
-		return bad("an llm mock has reply: and error:; keep one")
-	}
-	return checkPattern(n.Line, "llm", *m.LLM)
+	return nil
 }
 
 // checkPattern compiles a matcher written as a regular expression between slashes.
-func checkPattern(line int, key, pattern string) error {
+func checkPattern(pattern string) error {
 	if !isPattern(pattern) {
 		return nil
 	}
-	if _, err := regexp.Compile(pattern[1 : len(pattern)-1]); err != nil {
-		return fmt.Errorf("line %d: %s: %v", line, key, err)
-	}
-	return nil
+	_, err := regexp.Compile(pattern[1 : len(pattern)-1])
+	return err
 }
 
 func isPattern(s string) bool {
@@ -187,16 +149,9 @@ type Silence struct {
 
 // UnmarshalYAML reads `true` or a duration.
 func (s *Silence) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		if n.Value == "true" {
-			return nil
-		}
-		if d, err := time.ParseDuration(n.Value); err == nil && d > 0 {
-			s.After = d
-			return nil
-		}
-	}
-	return fmt.Errorf("line %d: silence must be true or a duration such as 10m (when the follow-up is due), not %q", n.Line, n.Value)
+	v, err := parseSilence(n)
+	*s = v
+	return err
 }
 
 // Expect is one expected packet.
@@ -233,18 +188,15 @@ func (e *Expect) UnmarshalYAML(n *yaml.Node) error {
 		}
 		e.Match = re
 	}
-	if e.Text == nil && e.Match == nil && e.Choice == nil && e.Event == "" {
-		return fmt.Errorf("line %d: an expectation needs text, match, choice or event", n.Line)
-	}
 	return nil
 }
 
 func (e Expect) String() string {
 	switch {
 	case e.Text != nil:
-		return fmt.Sprintf("message %q", *e.Text)
+		return fmt.Sprintf("text %q", *e.Text)
 	case e.Match != nil:
-		return fmt.Sprintf("message matching /%s/", e.Match)
+		return fmt.Sprintf("text matching /%s/", e.Match)
 	case e.Choice != nil:
 		return fmt.Sprintf("choice [%s]", strings.Join(e.Choice, ", "))
 	}
@@ -310,31 +262,90 @@ func Find(paths []string) ([]string, error) {
 	return out, nil
 }
 
-// RunFile runs one test file. Load problems (a broken test file or flow) are
-// returned as an error; failing conversations are in the report.
-func RunFile(path string, opts flows.Options) (Report, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return Report{}, err
-	}
+// Parse reads a test file strictly: every unknown key (with a hint for
+// typos), value of the wrong shape and impossible combination is an
+// error at its file:line:col, and all of them are listed. RunFile also
+// checks what the file names in its flow (states, channels, options,
+// variables).
+func Parse(path string, src []byte) (File, error) {
+	tf, _, l := parse(path, src)
+	return tf, l.err()
+}
+
+// parse reads a test file and returns it, its YAML tree (nil if it is
+// not YAML) and its problems so far.
+func parse(path string, src []byte) (File, *yaml.Node, *linter) {
+	l := &linter{file: path}
+	var tf File
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return Report{}, fmt.Errorf("%s: %v", path, err)
+		l.yamlError(err)
+		return tf, nil, l
 	}
-	var tf File
-	dec := doc
-	if err := dec.Decode(&tf); err != nil {
-		return Report{}, fmt.Errorf("%s: %v", path, err)
+	if len(doc.Content) == 0 {
+		l.lints = append(l.lints, flows.Lint{File: path, Line: 1, Column: 1, Level: flows.Error, What: "the file is empty; a test file has tests: (see docs/testing.md)"})
+		return tf, nil, l
+	}
+	expandMerges(&doc, map[*yaml.Node]bool{})
+	l.check(resolve(doc.Content[0]), "file")
+	if err := doc.Decode(&tf); err != nil && len(l.lints) == 0 {
+		l.yamlError(err)
 	}
 	turnLines(&doc, &tf)
+	return tf, &doc, l
+}
+
+// ParseMocks reads a file holding a list of mocks, in the format of a
+// test's `http:` (flowbot chat --mocks), as strictly as a test file.
+func ParseMocks(path string, src []byte) ([]Mock, error) {
+	l := &linter{file: path}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		l.yamlError(err)
+		return nil, l.err()
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	l.value("http", resolve(doc.Content[0]), Field{Key: "http", Kind: StructSeq, Child: "mock"})
+	var mocks []Mock
+	if err := doc.Decode(&mocks); err != nil && len(l.lints) == 0 {
+		l.yamlError(err)
+	}
+	return mocks, l.err()
+}
+
+// FlowPath is the flow a test file tests: its `flow:`, relative to the
+// file, or the file's name without _test.
+func FlowPath(testPath string, tf File) string {
 	flowPath := tf.Flow
 	if flowPath == "" {
-		base := filepath.Base(path)
+		base := filepath.Base(testPath)
 		flowPath = strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
 		flowPath = strings.TrimSuffix(flowPath, "_test") + ".yaml"
 	}
 	if !filepath.IsAbs(flowPath) {
-		flowPath = filepath.Join(filepath.Dir(path), flowPath)
+		flowPath = filepath.Join(filepath.Dir(testPath), flowPath)
+	}
+	return flowPath
+}
+
+// RunFile runs one test file. Load problems (a broken test file or flow) are
+// returned as an error listing each; failing conversations are in the report.
+func RunFile(path string, opts flows.Options) (Report, error) {
+	rep, _, err := run(path, opts, nil)
+	return rep, err
+}
+
+// run runs one test file, telling cov (if not nil) what each run reached.
+func run(path string, opts flows.Options, cov *Coverage) (Report, *engine.Bot, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return Report{}, nil, err
+	}
+	tf, doc, l := parse(path, src)
+	if doc == nil {
+		return Report{}, nil, l.err()
 	}
 	if len(tf.Env) > 0 {
 		outer := opts.Env
@@ -348,9 +359,32 @@ func RunFile(path string, opts flows.Options) (Report, error) {
 			return "", false
 		}
 	}
+	flowPath := FlowPath(path, tf)
+	if _, err := os.Stat(flowPath); err != nil {
+		l.missingFlow(doc, path, flowPath)
+		return Report{}, nil, l.err()
+	}
 	bot, _, err := compile.File(flowPath, compile.Options{Flows: opts})
 	if err != nil {
-		return Report{}, err
+		if le, ok := err.(*flows.LoadError); ok && len(l.lints) > 0 {
+			l.lints = append(l.lints, le.Lints.Errors()...)
+			return Report{}, nil, l.err()
+		}
+		if len(l.lints) > 0 {
+			return Report{}, nil, fmt.Errorf("%w\n%v", l.err(), err)
+		}
+		return Report{}, nil, err
+	}
+	l.against(doc, bot.Flow())
+	if err := l.err(); err != nil {
+		return Report{}, nil, err
+	}
+	env := func(name string) string {
+		if opts.Env == nil {
+			return ""
+		}
+		v, _ := opts.Env(name)
+		return v
 	}
 	var rep Report
 	for _, t := range tf.Tests {
@@ -359,7 +393,7 @@ func RunFile(path string, opts flows.Options) (Report, error) {
 			chans = []string{channels.Web}
 		}
 		for _, ch := range chans {
-			if f := runTest(bot, t, channels.Normalize(ch)); f != nil {
+			if f := runTest(bot, t, ch, env, cov); f != nil {
 				f.File = path
 				rep.Failures = append(rep.Failures, *f)
 			} else {
@@ -367,7 +401,7 @@ func RunFile(path string, opts flows.Options) (Report, error) {
 			}
 		}
 	}
-	return rep, nil
+	return rep, bot, nil
 }
 
 // turnLines records each turn's line for failure messages.
@@ -401,14 +435,14 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
-			return n.Content[i+1]
+			return resolve(n.Content[i+1])
 		}
 	}
 	return nil
 }
 
 // runTest plays one conversation on one channel.
-func runTest(bot *engine.Bot, t Test, ch string) *Failure {
+func runTest(bot *engine.Bot, t Test, ch string, env func(string) string, cov *Coverage) *Failure {
 	flow := bot.Flow()
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	if t.Now != "" {
@@ -428,6 +462,8 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 	// starts as if the contact had just got there.
 	var timer *engine.Timer
 	state, done := t.State, false
+	cov.start(flow, t.State)
+	mocks := withEnv(t.HTTP, env)
 	if st := flow.States[state]; st != nil && len(st.Silence) > 0 {
 		timer = &engine.Timer{State: state, After: st.Silence[0].After}
 	}
@@ -439,6 +475,7 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 		if err != nil {
 			return fail("%v", err)
 		}
+		ev.Conversation = t.Conversation
 		if turn.Silence != nil {
 			if timer == nil {
 				return fail("silence: %s", noTimer(flow, state, done))
@@ -448,14 +485,15 @@ func runTest(bot *engine.Bot, t Test, ch string) *Failure {
 			}
 			ev.Silence = &engine.SilenceEvent{State: timer.State, Rule: timer.Rule}
 		}
-		ex, err := Exchange(bot, ctx, ev, func(job *engine.Job) (engine.HTTPResult, error) { return Answer(t.HTTP, job) })
+		ex, err := Exchange(bot, ctx, ev, func(job *engine.Job) (engine.HTTPResult, error) { return Answer(mocks, job) })
 		if err != nil {
 			return fail("%v", err)
 		}
+		cov.trace(flow, ex.Result.Trace)
 		ctx = ex.Context
 		r, res := ex.Rendered, ex.Result
 		timer, state, done = res.Timer, res.Session.State, res.Session.Done
-		if d := compare(turn.Expect, r.Packets); d != "" {
+		if d := compare(turn.Expect, r.Packets, choicesOf(ex.Actions)); d != "" {
 			return fail("%s", d)
 		}
 		if turn.State != "" && res.Session.State != turn.State {
@@ -577,102 +615,10 @@ func Exchange(bot *engine.Bot, contextJSON []byte, ev engine.Event, answer Answe
 	return out, nil
 }
 
-// Answer answers a job from mocks: an HTTP job from the first HTTP mock
-// whose method and URL match, an llm job from the first llm mock whose
-// matcher matches the request's last user message.
-func Answer(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
-	if job.LLM != nil {
-		return answerLLM(mocks, job)
-	}
-	for _, m := range mocks {
-		if m.LLM != nil {
-			continue
-		}
-		if m.Method != "" && !strings.EqualFold(m.Method, job.Method) {
-			continue
-		}
-		if !urlMatches(m.URL, job.URL) {
-			continue
-		}
-		res := engine.HTTPResult{Seq: job.Seq, Status: m.Status, Err: m.Error}
-		if res.Status == 0 && res.Err == "" {
-			res.Status = 200
-		}
-		switch {
-		case m.JSON != nil:
-			res.Body, _ = json.Marshal(m.JSON)
-		default:
-			res.Body = []byte(m.Body)
-		}
-		return res, nil
-	}
-	return engine.HTTPResult{}, fmt.Errorf("no http mock for %s %s (add one under the test's `http:`)", job.Method, job.URL)
-}
-
-// answerLLM answers an llm job from the first llm mock that matches, after
-// checking what the mock says the request must contain.
-func answerLLM(mocks []Mock, job *engine.Job) (engine.HTTPResult, error) {
-	msgs := job.LLM.Messages
-	last := -1
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].Role == "user" {
-			last = i
-			break
-		}
-	}
-	text, earlier := "", msgs
-	if last >= 0 {
-		text, earlier = msgs[last].Content, msgs[:last]
-	}
-	for _, m := range mocks {
-		if m.LLM == nil || *m.LLM != "" && !urlMatches(*m.LLM, text) {
-			continue
-		}
-		if m.SystemContains != "" && !strings.Contains(job.LLM.System, m.SystemContains) {
-			return engine.HTTPResult{}, fmt.Errorf("llm mock (line %d): the system prompt does not contain %q; it is:\n%s", m.Line, m.SystemContains, indent(job.LLM.System))
-		}
-		if m.HistoryContains != "" && !historyContains(earlier, m.HistoryContains) {
-			return engine.HTTPResult{}, fmt.Errorf("llm mock (line %d): no earlier message of the transcript contains %q; they are:\n%s", m.Line, m.HistoryContains, indent(transcript(earlier)))
-		}
-		if m.Reply == nil {
-			return engine.HTTPResult{Seq: job.Seq, Err: m.Error}, nil
-		}
-		return engine.HTTPResult{Seq: job.Seq, Status: 200, Body: []byte(*m.Reply)}, nil
-	}
-	return engine.HTTPResult{}, fmt.Errorf("no llm mock for the message %q (add one under the test's http: with llm: and reply:)", text)
-}
-
-func historyContains(msgs []engine.LLMMessage, s string) bool {
-	for _, m := range msgs {
-		if strings.Contains(m.Content, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func transcript(msgs []engine.LLMMessage) string {
-	if len(msgs) == 0 {
-		return "(none)"
-	}
-	var b strings.Builder
-	for _, m := range msgs {
-		fmt.Fprintf(&b, "%s: %s\n", m.Role, m.Content)
-	}
-	return b.String()
-}
-
-func urlMatches(pattern, url string) bool {
-	if isPattern(pattern) {
-		re, err := regexp.Compile(pattern[1 : len(pattern)-1])
-		return err == nil && re.MatchString(url)
-	}
-	return pattern == url
-}
-
 // compare checks the packets against the expectations and describes every
-// difference.
-func compare(want []Expect, got []channels.Packet) string {
+// difference. choices are the choices the bot sent (before rendering), for
+// telling which options a numbered text lists.
+func compare(want []Expect, got []channels.Packet, choices []*engine.Choice) string {
 	var b strings.Builder
 	for i := 0; i < max(len(want), len(got)); i++ {
 		switch {
@@ -681,12 +627,23 @@ func compare(want []Expect, got []channels.Packet) string {
 		case i >= len(want):
 			fmt.Fprintf(&b, "- want nothing more\n+ got  %s\n", describe(got[i]))
 		default:
-			if why := matches(want[i], got[i]); why != "" {
+			if why := matches(want[i], got[i], choices); why != "" {
 				fmt.Fprintf(&b, "- want %s\n+ got  %s\n  (%s)\n", want[i], describe(got[i]), why)
 			}
 		}
 	}
 	return b.String()
+}
+
+// choicesOf lists the choices among actions.
+func choicesOf(actions []engine.Action) []*engine.Choice {
+	var out []*engine.Choice
+	for _, a := range actions {
+		if a.Kind == engine.ActChoice && a.Choice != nil {
+			out = append(out, a.Choice)
+		}
+	}
+	return out
 }
 
 func describe(p channels.Packet) string {
@@ -702,32 +659,44 @@ func payloadMap(p any) map[string]any {
 	return m
 }
 
-func matches(e Expect, p channels.Packet) string {
+// textOf is the text a packet shows: a message's (or a choice's, or URL
+// buttons') body, a media's caption; ok is false for packets without text
+// (platform actions, navigate, delay).
+func textOf(p channels.Packet, m map[string]any) (text string, ok bool) {
+	for _, k := range []string{"body", "caption"} {
+		if s, isText := m[k].(string); isText {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+func matches(e Expect, p channels.Packet, choices []*engine.Choice) string {
 	m := payloadMap(p.Payload)
-	body, _ := m["body"].(string)
+	text, hasText := textOf(p, m)
 	switch {
 	case e.Text != nil:
-		if p.Name != channels.PacketMessage {
-			return "not a message"
+		if !hasText {
+			return "a packet without text"
 		}
-		if body != *e.Text {
+		if text != *e.Text {
 			return "different text"
 		}
 	case e.Match != nil:
-		if p.Name != channels.PacketMessage {
-			return "not a message"
+		if !hasText {
+			return "a packet without text"
 		}
-		if !e.Match.MatchString(body) {
+		if !e.Match.MatchString(text) {
 			return "text does not match"
 		}
 	case e.Choice != nil:
-		return matchChoice(e.Choice, p, m)
+		return matchChoice(e.Choice, p, m, choices)
 	default:
 		if p.Name != e.Event {
 			return "different event"
 		}
-		for k, want := range e.Payload {
-			if !sameJSON(want, m[k]) {
+		for _, k := range sortedKeys(e.Payload) {
+			if !sameJSON(e.Payload[k], m[k]) {
 				return fmt.Sprintf("payload field %s differs", k)
 			}
 		}
@@ -735,18 +704,42 @@ func matches(e Expect, p channels.Packet) string {
 	return ""
 }
 
-func matchChoice(ids []string, p channels.Packet, m map[string]any) string {
+// matchChoice checks a packet against a choice's option ids, however the
+// channel shows it: the ids of clickable options, or — for a numbered
+// text — one "N. Label" line for each option, in order, with the labels
+// of the choice the bot sent with those ids.
+func matchChoice(ids []string, p channels.Packet, m map[string]any, choices []*engine.Choice) string {
 	if p.Name == channels.PacketMessage {
-		// Numbered text: one "N. Label" line per option.
 		body, _ := m["body"].(string)
-		n := 0
-		for _, line := range strings.Split(body, "\n") {
-			if strings.HasPrefix(line, strconv.Itoa(n+1)+". ") {
-				n++
+		var sent *engine.Choice
+		var offered []string
+		for _, c := range choices {
+			got := optionIDs(c)
+			if slices.Equal(got, ids) {
+				sent = c
+				break
+			}
+			offered = append(offered, "["+strings.Join(got, ", ")+"]")
+		}
+		if sent == nil {
+			if len(offered) == 0 {
+				return "not a choice: the bot sent no choice in this turn"
+			}
+			return "the bot sent no choice with these options; it sent " + strings.Join(offered, " and ")
+		}
+		lines := strings.Split(body, "\n")
+		start := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "1. ") })
+		if start < 0 {
+			return "not a numbered list of options"
+		}
+		for i, o := range sent.Options {
+			want := strconv.Itoa(i+1) + ". " + o.Label
+			if start+i >= len(lines) || lines[start+i] != want && !strings.HasPrefix(lines[start+i], want+" — ") {
+				return fmt.Sprintf("numbered line %d is not %q (option %s)", i+1, want, o.ID)
 			}
 		}
-		if n != len(ids) {
-			return fmt.Sprintf("a numbered text with %d options, want %d", n, len(ids))
+		if start+len(sent.Options) < len(lines) && strings.HasPrefix(lines[start+len(sent.Options)], strconv.Itoa(len(sent.Options)+1)+". ") {
+			return fmt.Sprintf("more than %d numbered options", len(sent.Options))
 		}
 		return ""
 	}
@@ -761,10 +754,18 @@ func matchChoice(ids []string, p channels.Packet, m map[string]any) string {
 			got = append(got, id)
 		}
 	}
-	if strings.Join(got, ",") != strings.Join(ids, ",") {
+	if !slices.Equal(got, ids) {
 		return fmt.Sprintf("options [%s]", strings.Join(got, ", "))
 	}
 	return ""
+}
+
+func optionIDs(c *engine.Choice) []string {
+	out := make([]string, len(c.Options))
+	for i, o := range c.Options {
+		out[i] = o.ID
+	}
+	return out
 }
 
 func sameJSON(a, b any) bool {

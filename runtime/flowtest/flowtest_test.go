@@ -43,51 +43,7 @@ func TestExamples(t *testing.T) {
 // TestFailuresAreReported runs a test file whose expectations are wrong and
 // compares the report with a golden file.
 func TestFailuresAreReported(t *testing.T) {
-	rep, err := RunFile("testdata/failing_test.yaml", flows.Options{Env: orderEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, f := range rep.Failures {
-		b.WriteString(f.String())
-		b.WriteString("\n")
-	}
-	got := b.String()
-	if *update {
-		os.WriteFile("testdata/failing.golden", []byte(got), 0o644)
-	}
-	want, _ := os.ReadFile("testdata/failing.golden")
-	if got != string(want) {
-		t.Errorf("report differs from testdata/failing.golden:\n%s", got)
-	}
-	if len(rep.Failures) != 4 || rep.Passed != 1 {
-		t.Errorf("want 4 failures and 1 pass, got %d and %d", len(rep.Failures), rep.Passed)
-	}
-}
-
-// TestBadMocks checks that a mock mixing HTTP and llm keys is refused with
-// its line.
-func TestBadMocks(t *testing.T) {
-	cases := map[string]string{
-		`{llm: hi, url: http://x.test, reply: ok}`: "line 6: a mock has both llm: and url:",
-		`{reply: ok}`:                               "line 6: a mock has reply: but no llm:",
-		`{llm: hi}`:                                 "line 6: an llm mock needs reply: (the model's text) or error:",
-		`{llm: hi, reply: ok, error: down}`:         "line 6: an llm mock has reply: and error:",
-		`{llm: hi, json: {a: 1}}`:                   "line 6: an llm mock answers with reply:",
-		`{llm: "/(/", reply: ok}`:                   "line 6: llm: error parsing regexp",
-		`{url: http://x.test, system_contains: hi}`: "line 6: system_contains: and history_contains: check llm requests",
-	}
-	for mock, want := range cases {
-		path := filepath.Join(t.TempDir(), "coach_test.yaml")
-		src := "flow: " + examplePath(t, "coach.yaml") + "\ntests:\n  - name: x\n    http:\n      - {url: http://ok.test}\n      - " + mock + "\n    turns: [{send: start}]\n"
-		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, err := RunFile(path, flows.Options{})
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: want an error containing %q, got %v", mock, want, err)
-		}
-	}
+	checkReport(t, "testdata/failing_test.yaml", "testdata/failing.golden", 1, 4)
 }
 
 func examplePath(t *testing.T, name string) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"strings"
 	"sync"
@@ -80,6 +81,19 @@ func (r *Recording) Env(outer flows.EnvFunc) flows.EnvFunc {
 		}
 		return v, ok
 	}
+}
+
+// KeepEnv carries over the environment another recording saw, for a
+// conversation started again with the same compiled flow (whose
+// environment was read once, when it loaded).
+func (r *Recording) KeepEnv(from *Recording) {
+	from.mu.Lock()
+	env, secrets := maps.Clone(from.env), maps.Clone(from.secrets)
+	from.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	maps.Copy(r.env, env)
+	maps.Copy(r.secrets, secrets)
 }
 
 // Answerer wraps the answerer that makes (or mocks) the flow's requests,
@@ -262,7 +276,11 @@ func expectOf(p channels.Packet) Expect {
 func (r *Recording) File(flowPath string) File {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f := File{Flow: flowPath, Tests: []Test{r.test}}
+	t := r.test
+	if t.Name == "" {
+		t.Name = "recorded conversation" // a test file's tests have names
+	}
+	f := File{Flow: flowPath, Tests: []Test{t}}
 	if len(r.env) > 0 {
 		f.Env = make(map[string]string, len(r.env))
 		for k, v := range r.env {
@@ -297,7 +315,11 @@ func (e Expect) MarshalYAML() (any, error) {
 	case e.Match != nil:
 		return map[string]string{"match": e.Match.String()}, nil
 	case e.Choice != nil:
-		return map[string][]string{"choice": e.Choice}, nil
+		ids := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+		for _, id := range e.Choice {
+			ids.Content = append(ids.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: id})
+		}
+		return &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "choice"}, ids}}, nil
 	}
 	out := map[string]any{"event": e.Event}
 	if len(e.Payload) > 0 {

@@ -9,12 +9,16 @@
 //	flowbot_jobs_total{flow, outcome}                   background HTTP jobs finished: done, ignored, superseded, failed, released
 //	flowbot_job_duration_seconds{flow}                  time a background HTTP request took
 //	flowbot_push_attempts_total{outcome}                requests to API URLs: sent, retry, rate_limited, failed
+//	flowbot_push_failures_total{flow, reason}           pushes that failed for good: refused, gone, expired, no_api_url
 //	flowbot_outbox_pending{kind}                        open work in the outbox: jobs (pending or running), pushes (pending)
 //	flowbot_ssrf_refused_total{client}                  connections refused by the network guard (runtime/netguard): http_step, webhook
 //	flowbot_llm_requests_total{outcome}                 requests of llm steps and persona bots: ok, error, not_configured
 //	flowbot_llm_request_seconds                         time a language model took to answer
 //	flowbot_timers_total{timer, outcome}                timers: reply (aggregated messages, Chat API), silence (follow-ups, both modes); fired, dropped, failed, released
 //	flowbot_messages_cancelled_total                    unsent bot messages cancelled by a user's interruption
+//	flowbot_funnel_total{flow, state, outcome}          per state: entered, done, error, gave_up, silent (Funnel)
+//	flowbot_funnel_transitions_total{flow, from, to}    conversations leaving a state, by the state they went to (Funnel)
+//	flowbot_turn_log_dropped_total                      turn log lines dropped, the log's queue full (WatchTurnLog)
 //
 // A Metrics implements userlike.Observer and netguard.Observer. Label sets
 // known at start (every flow's states, the usual status codes) are resolved
@@ -42,6 +46,7 @@ type Metrics struct {
 	jobs         *prometheus.CounterVec
 	jobTime      *prometheus.HistogramVec
 	pushes       *prometheus.CounterVec
+	pushFailures *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
 	deliveryTime prometheus.Histogram
 	refused      *prometheus.CounterVec
@@ -131,6 +136,10 @@ func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
 			Help:    "Time the language model took to answer.",
 			Buckets: JobBuckets,
 		}),
+		pushFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowbot_push_failures_total",
+			Help: "Pushes to the bots' API URLs that failed for good, by reason: refused (a 4xx for the push alone), gone (404, 410), expired (undelivered for 24 h), no_api_url.",
+		}, []string{"flow", "reason"}),
 		timers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowbot_timers_total",
 			Help: "Timers, by timer (reply: aggregated user messages of the Chat API; silence: follow-ups, in both modes) and outcome (fired; dropped: the conversation moved on; failed; released: shutdown).",
@@ -144,7 +153,7 @@ func New(reg prometheus.Registerer, fl []*flows.Flow) (*Metrics, error) {
 		latencyBy: map[string]prometheus.Observer{},
 		webhookBy: map[int]prometheus.Counter{},
 	}
-	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded, m.jobs, m.jobTime, m.pushes, m.deliveries, m.deliveryTime, m.refused, m.llm, m.llmTime, m.timers, m.cancelled} {
+	for _, c := range []prometheus.Collector{m.turns, m.latency, m.errors, m.recoveries, m.requests, m.loaded, m.jobs, m.jobTime, m.pushes, m.pushFailures, m.deliveries, m.deliveryTime, m.refused, m.llm, m.llmTime, m.timers, m.cancelled} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -255,6 +264,12 @@ func (m *Metrics) Timer(name, outcome string) {
 // API's follow-ups.
 func (m *Metrics) FollowUp(_, outcome string) {
 	m.timers.WithLabelValues("silence", outcome).Inc()
+}
+
+// PushFailed counts a push that failed for good, by reason
+// (runtime/worker.PushFailureObserver).
+func (m *Metrics) PushFailed(flow, reason string) {
+	m.pushFailures.WithLabelValues(flow, reason).Inc()
 }
 
 // Cancelled counts bot messages cancelled by an interruption

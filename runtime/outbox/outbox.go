@@ -1,9 +1,13 @@
-// Package outbox is flowbot's durable queue of background work, in an
-// embedded SQLite file (modernc.org/sqlite, no cgo): the asynchronous HTTP
-// jobs of flows, and the pushes that deliver their results to a chat
-// platform's API URL.
+// Package outbox is Userlike mode's durable queue of background work, in
+// an embedded SQLite file (modernc.org/sqlite, no cgo) or a PostgreSQL
+// database that any number of flowbot instances share: the asynchronous
+// HTTP jobs of flows, the follow-up timers, and the pushes that deliver
+// their results to a chat platform's API URL.
 //
 // # Tables
+//
+// (named outbox_jobs, outbox_pushes… so that they can share a PostgreSQL
+// database with platform mode's runtime/store)
 //
 //	jobs           one async HTTP step waiting to run: bot, flow version, cid, channel,
 //	               the conversation's context after the turn that asked for it, the request
@@ -32,9 +36,14 @@
 // finish it. A push keeps its push id for life, so a request repeated after
 // a crash carries the same id.
 //
-// The file is opened in WAL mode with synchronous=FULL (a commit survives a
-// crash of the process and of the machine) and a busy timeout; one
-// connection serializes the process's writes.
+// A SQLite file is opened in WAL mode with synchronous=FULL (a commit
+// survives a crash of the process and of the machine) and a busy timeout;
+// one connection serializes the process's writes, and processes on one
+// machine may share the file. On PostgreSQL the claims select with FOR
+// UPDATE SKIP LOCKED, so that instances claiming at once take different
+// work, and a conversation's pushes are locked while a batch is claimed;
+// every other check is the claim token in a row-locking UPDATE, as on
+// SQLite. Queries are written once (dialect.go).
 package outbox
 
 import (
@@ -56,6 +65,7 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/store"
 )
 
 // Job states.
@@ -84,23 +94,68 @@ var ErrLost = errors.New("outbox: the claim is no longer held")
 type Options struct {
 	// Clock stamps rows and decides lease expiry; nil is the system clock.
 	Clock clock.Clock
-	// BusyTimeout is how long a write waits for another process's; 0 is 5 s.
+	// BusyTimeout is how long a write waits for another process's (SQLite);
+	// 0 is 5 s.
 	BusyTimeout time.Duration
+	// MaxConns bounds PostgreSQL's connection pool; 0 is DefaultMaxConns.
+	MaxConns int
 }
 
-// Store is an open outbox file. It is safe for concurrent use.
+// Store is an open outbox: a SQLite file or a PostgreSQL database. It is
+// safe for concurrent use, by any number of processes on one database.
 type Store struct {
-	db    *sql.DB
+	raw   *sql.DB
+	db    conn
+	d     *dialect
 	clock clock.Clock
 	path  string
 }
 
-// Open opens (creating it and its folder if needed) the outbox file at path
-// and migrates its schema.
-func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("outbox: no file path")
+// DefaultMaxConns bounds an outbox's PostgreSQL connections unless
+// Options.MaxConns says otherwise (platform mode's store, on the same
+// database, opens up to 16 more).
+const DefaultMaxConns = 8
+
+// IsPostgres reports whether addr names a PostgreSQL database
+// (postgres:// or postgresql://).
+func IsPostgres(addr string) bool { return store.IsPostgres(addr) }
+
+// Open opens the outbox at addr — a PostgreSQL URL, which any number of
+// flowbot processes may share, or the path of a SQLite file (created with
+// its folder when missing) — and migrates its schema.
+func Open(ctx context.Context, addr string, opts Options) (*Store, error) {
+	if addr == "" {
+		return nil, errors.New("outbox: no file path or database URL")
 	}
+	var db *sql.DB
+	var err error
+	d := &dialect{postgres: IsPostgres(addr)}
+	if d.postgres {
+		n := opts.MaxConns
+		if n <= 0 {
+			n = DefaultMaxConns
+		}
+		if db, err = store.OpenPostgres(ctx, addr, n); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+	} else {
+		db, err = openSQLite(ctx, addr, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{raw: db, db: conn{q: db, d: d}, d: d, clock: opts.Clock, path: addr}
+	if s.clock == nil {
+		s.clock = clock.Real{}
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("outbox: %s: %w", redact(addr), err)
+	}
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("outbox: %w", err)
@@ -132,29 +187,39 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("outbox: %s: journal mode %q, want wal", path, mode)
 	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("outbox: %s: %w", path, err)
+	return db, nil
+}
+
+// redact hides a password in a database URL.
+func redact(addr string) string {
+	if !IsPostgres(addr) {
+		return addr
 	}
-	c := opts.Clock
-	if c == nil {
-		c = clock.Real{}
-	}
-	return &Store{db: db, clock: c, path: path}, nil
+	return store.Redact(addr)
 }
 
 // DB returns the open database, for packages that keep their own tables in
-// the same data file (runtime/flowset's flow versions). Its one connection
-// is shared: keep transactions short and never hold one across I/O.
-func (s *Store) DB() *sql.DB { return s.db }
+// the same database (runtime/flowset's flow versions). On SQLite its one
+// connection is shared: keep transactions short and never hold one
+// across I/O.
+func (s *Store) DB() *sql.DB { return s.raw }
 
-// Path is the file the store was opened on.
+// Postgres reports whether the outbox is a PostgreSQL database (queries on
+// DB then take $1, $2… placeholders).
+func (s *Store) Postgres() bool { return s.d.postgres }
+
+// Path is the file or database URL the store was opened on.
 func (s *Store) Path() string { return s.path }
 
-// Close checkpoints the WAL and closes the file.
+// Where is Path for logs: a database URL's password hidden.
+func (s *Store) Where() string { return redact(s.path) }
+
+// Close checkpoints a SQLite file's WAL and closes the database.
 func (s *Store) Close() error {
-	_, _ = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-	return s.db.Close()
+	if !s.d.postgres {
+		_, _ = s.raw.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	return s.raw.Close()
 }
 
 func ms(t time.Time) int64                          { return t.UnixMilli() }
@@ -233,12 +298,7 @@ func decodeJob(b []byte) (engine.Job, int, error) {
 		Body: w.Body, Timeout: time.Duration(w.TimeoutMS) * time.Millisecond, Async: w.Async, LLM: w.LLM}, w.Chain, nil
 }
 
-// execer is *sql.DB or *sql.Tx.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func insertJob(ctx context.Context, x execer, j NewJob, parent int64, now int64) (int64, error) {
+func insertJob(ctx context.Context, x conn, j NewJob, parent int64, now int64) (int64, error) {
 	body, err := encodeJob(j.Job, j.Chain)
 	if err != nil {
 		return 0, err
@@ -253,13 +313,11 @@ func insertJob(ctx context.Context, x execer, j NewJob, parent int64, now int64)
 	if parent != 0 {
 		par = parent
 	}
-	res, err := x.ExecContext(ctx, `INSERT INTO jobs (bot, flow_version, cid, channel, seq, parent_id, context, contact, job, state, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
-		j.Bot, j.FlowVersion, j.CID, j.Channel, j.Job.Seq, par, j.Context, contact, body, now, now)
-	if err != nil {
-		return 0, err
-	}
-	return res.LastInsertId()
+	var id int64
+	err = x.QueryRowContext(ctx, `INSERT INTO outbox_jobs (bot, flow_version, cid, channel, seq, parent_id, context, contact, job, state, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id`,
+		j.Bot, j.FlowVersion, j.CID, j.Channel, j.Job.Seq, par, j.Context, contact, body, now, now).Scan(&id)
+	return id, err
 }
 
 // Enqueue stores a job; when it returns nil the job is durable.
@@ -277,10 +335,11 @@ func (s *Store) Enqueue(ctx context.Context, j NewJob) (int64, error) {
 func (s *Store) ClaimJob(ctx context.Context, lease time.Duration) (*Job, error) {
 	now := s.now()
 	token := newToken()
-	row := s.db.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ?
-WHERE id = (SELECT id FROM jobs WHERE state IN ('pending', 'running') AND (state = 'pending' OR lease_until <= ?) ORDER BY id LIMIT 1)
+	row := s.db.QueryRowContext(ctx, `UPDATE outbox_jobs SET state = 'running', attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ?
+WHERE id = (SELECT id FROM outbox_jobs WHERE state IN ('pending', 'running') AND (state = 'pending' OR lease_until <= ?) ORDER BY id LIMIT 1{{skip}})
+ AND (state = 'pending' OR (state = 'running' AND lease_until <= ?))
 RETURNING id, bot, flow_version, cid, channel, context, contact, job, attempts, created_at`,
-		token, leaseEnd(now, lease), ms(now), ms(now))
+		token, leaseEnd(now, lease), ms(now), ms(now), ms(now))
 	j := &Job{claim: token}
 	var contact, body []byte
 	var created int64
@@ -308,7 +367,7 @@ RETURNING id, bot, flow_version, cid, channel, context, contact, job, attempts, 
 // are no open jobs.
 func (s *Store) NextJobAt(ctx context.Context) (at time.Time, ok bool, err error) {
 	var v sql.NullInt64
-	err = s.db.QueryRowContext(ctx, `SELECT MIN(CASE state WHEN 'pending' THEN 0 ELSE lease_until END) FROM jobs WHERE state IN ('pending', 'running')`).Scan(&v)
+	err = s.db.QueryRowContext(ctx, `SELECT MIN(CASE state WHEN 'pending' THEN 0 ELSE lease_until END) FROM outbox_jobs WHERE state IN ('pending', 'running')`).Scan(&v)
 	if err != nil || !v.Valid {
 		return time.Time{}, false, err
 	}
@@ -317,7 +376,7 @@ func (s *Store) NextJobAt(ctx context.Context) (at time.Time, ok bool, err error
 
 // RenewJob extends the lease of a claimed job.
 func (s *Store) RenewJob(ctx context.Context, j *Job, lease time.Duration) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'running' AND claim = ?`,
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox_jobs SET lease_until = ? WHERE id = ? AND state = 'running' AND claim = ?`,
 		leaseEnd(s.now(), lease), j.ID, j.claim)
 	return affected(res, err)
 }
@@ -325,7 +384,7 @@ func (s *Store) RenewJob(ctx context.Context, j *Job, lease time.Duration) error
 // ReleaseJob gives a claimed job back (pending), for another try: the
 // worker stops before finishing it (shutdown).
 func (s *Store) ReleaseJob(ctx context.Context, j *Job) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = 'pending', lease_until = 0, claim = 0, attempts = MAX(attempts - 1, 0), updated_at = ?
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox_jobs SET state = 'pending', lease_until = 0, claim = 0, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = ?
 WHERE id = ? AND state = 'running' AND claim = ?`, s.nowMS(), j.ID, j.claim)
 	return affected(res, err)
 }
@@ -333,7 +392,7 @@ WHERE id = ? AND state = 'running' AND claim = ?`, s.nowMS(), j.ID, j.claim)
 // FailJob records that a claimed job cannot be finished; reason is kept in
 // its error column.
 func (s *Store) FailJob(ctx context.Context, j *Job, reason string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = 'failed', error = ?, lease_until = 0, updated_at = ?
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox_jobs SET state = 'failed', error = ?, lease_until = 0, updated_at = ?
 WHERE id = ? AND state = 'running' AND claim = ?`, reason, s.nowMS(), j.ID, j.claim)
 	return affected(res, err)
 }
@@ -366,13 +425,13 @@ type Finished struct {
 // moved on and the job was superseded.
 func (s *Store) FinishJob(ctx context.Context, j *Job, f Finish) (Finished, error) {
 	var out Finished
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return out, fmt.Errorf("outbox: finish job %d: %w", j.ID, err)
 	}
 	defer tx.Rollback()
 	now := s.nowMS()
-	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'done', error = ?, lease_until = 0, updated_at = ? WHERE id = ? AND state = 'running' AND claim = ?`,
+	res, err := tx.ExecContext(ctx, `UPDATE outbox_jobs SET state = 'done', error = ?, lease_until = 0, updated_at = ? WHERE id = ? AND state = 'running' AND claim = ?`,
 		f.Note, now, j.ID, j.claim)
 	if err := affected(res, err); err != nil {
 		return out, err
@@ -380,20 +439,20 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, f Finish) (Finished, erro
 	if f.Push != nil {
 		p := *f.Push
 		p.JobID = j.ID
-		if out.PushID, err = insertPush(ctx, tx, p, now); err != nil {
+		if out.PushID, err = insertPush(ctx, tx.conn, p, now); err != nil {
 			return Finished{}, fmt.Errorf("outbox: finish job %d: push: %w", j.ID, err)
 		}
 	}
 	if f.Next != nil {
-		if out.NextID, err = insertJob(ctx, tx, *f.Next, j.ID, now); err != nil {
+		if out.NextID, err = insertJob(ctx, tx.conn, *f.Next, j.ID, now); err != nil {
 			return Finished{}, fmt.Errorf("outbox: finish job %d: next job: %w", j.ID, err)
 		}
 	}
 	switch {
 	case f.Timer != nil:
-		err = upsertTimer(ctx, tx, *f.Timer, now)
+		err = upsertTimer(ctx, tx.conn, *f.Timer, now)
 	case f.CancelTimer:
-		_, err = tx.ExecContext(ctx, `DELETE FROM timers WHERE bot = ? AND cid = ?`, j.Bot, j.CID)
+		_, err = tx.ExecContext(ctx, `DELETE FROM outbox_timers WHERE bot = ? AND cid = ?`, j.Bot, j.CID)
 	}
 	if err != nil {
 		return Finished{}, fmt.Errorf("outbox: finish job %d: timer: %w", j.ID, err)
@@ -406,7 +465,7 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, f Finish) (Finished, erro
 
 // JobState returns a job's state (for tests and diagnostics).
 func (s *Store) JobState(ctx context.Context, id int64) (state, reason string, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT state, error FROM jobs WHERE id = ?`, id).Scan(&state, &reason)
+	err = s.db.QueryRowContext(ctx, `SELECT state, error FROM outbox_jobs WHERE id = ?`, id).Scan(&state, &reason)
 	return state, reason, err
 }
 
@@ -414,6 +473,10 @@ func (s *Store) JobState(ctx context.Context, id int64) (state, reason string, e
 type Superseded struct {
 	Jobs   int // open jobs marked superseded
 	Pushes int // their pending pushes marked superseded
+	// Unknown: the outbox has no job of that number for the conversation,
+	// open or finished (finished ones are kept for days): it was queued
+	// in another outbox — an instance with a data file of its own.
+	Unknown bool
 }
 
 // Supersede marks the open jobs of conversation cid of bot with number seq
@@ -422,34 +485,43 @@ type Superseded struct {
 // so that an old result does not overwrite the conversation's newer
 // context. One transaction; rows already finished or sent are left alone.
 func (s *Store) Supersede(ctx context.Context, bot, cid string, seq int) (Superseded, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return Superseded{}, fmt.Errorf("outbox: supersede: %w", err)
 	}
 	defer tx.Rollback()
-	out, err := supersede(ctx, tx, bot, cid, seq, s.nowMS())
+	out, err := supersede(ctx, tx.conn, bot, cid, seq, s.nowMS())
 	if err != nil {
 		return out, fmt.Errorf("outbox: supersede: %w", err)
+	}
+	if out.Jobs == 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox_jobs WHERE cid = ? AND seq = ? AND bot = ?`, cid, seq, bot).Scan(&n); err != nil {
+			return out, fmt.Errorf("outbox: supersede: %w", err)
+		}
+		out.Unknown = n == 0
 	}
 	return out, tx.Commit()
 }
 
 // supersede is Supersede within a transaction.
-func supersede(ctx context.Context, x execer, bot, cid string, seq int, now int64) (Superseded, error) {
+func supersede(ctx context.Context, x conn, bot, cid string, seq int, now int64) (Superseded, error) {
 	var out Superseded
 	const family = `WITH RECURSIVE family(id) AS (
-	SELECT id FROM jobs WHERE cid = ? AND seq = ? AND bot = ?
-	UNION SELECT jobs.id FROM jobs JOIN family ON jobs.parent_id = family.id)
+	SELECT id FROM outbox_jobs WHERE cid = ? AND seq = ? AND bot = ?
+	UNION SELECT outbox_jobs.id FROM outbox_jobs JOIN family ON outbox_jobs.parent_id = family.id)
 `
-	res, err := x.ExecContext(ctx, family+`UPDATE jobs SET state = 'superseded', lease_until = 0, updated_at = ?
-WHERE id IN family AND state IN ('pending', 'running')`, cid, seq, bot, now)
+	res, err := x.ExecContext(ctx, family+`UPDATE outbox_jobs SET state = 'superseded', lease_until = 0, updated_at = ?
+WHERE id IN (SELECT id FROM family) AND state IN ('pending', 'running')`, cid, seq, bot, now)
 	if err != nil {
 		return out, err
 	}
 	n, _ := res.RowsAffected()
 	out.Jobs = int(n)
-	res, err = x.ExecContext(ctx, family+`UPDATE pushes SET state = 'superseded', lease_until = 0, updated_at = ?
-WHERE state = 'pending' AND job_id IN family`, cid, seq, bot, now)
+	// A push's lease stays: while it is held, the push is on its way
+	// (StaleInFlight).
+	res, err = x.ExecContext(ctx, family+`UPDATE outbox_pushes SET state = 'superseded', updated_at = ?
+WHERE state = 'pending' AND job_id IN (SELECT id FROM family)`, cid, seq, bot, now)
 	if err != nil {
 		return out, err
 	}
@@ -475,8 +547,8 @@ func affected(res sql.Result, err error) error {
 // Depth counts the open work: jobs pending or running, pushes pending.
 func (s *Store) Depth(ctx context.Context) (jobs, pushes int, err error) {
 	err = s.db.QueryRowContext(ctx, `SELECT
- (SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')),
- (SELECT COUNT(*) FROM pushes WHERE state = 'pending')`).Scan(&jobs, &pushes)
+ (SELECT COUNT(*) FROM outbox_jobs WHERE state IN ('pending', 'running')),
+ (SELECT COUNT(*) FROM outbox_pushes WHERE state = 'pending')`).Scan(&jobs, &pushes)
 	return jobs, pushes, err
 }
 
@@ -486,9 +558,9 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 	b := ms(before)
 	total := 0
 	for _, q := range []string{
-		`DELETE FROM pushes WHERE state IN ('sent', 'failed', 'superseded') AND updated_at < ?`,
-		`DELETE FROM jobs WHERE state IN ('done', 'failed', 'superseded') AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM pushes WHERE pushes.job_id = jobs.id)`,
-		`DELETE FROM push_attempts WHERE at < ?`,
+		`DELETE FROM outbox_pushes WHERE state IN ('sent', 'failed', 'superseded') AND updated_at < ?`,
+		`DELETE FROM outbox_jobs WHERE state IN ('done', 'failed', 'superseded') AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM outbox_pushes WHERE outbox_pushes.job_id = outbox_jobs.id)`,
+		`DELETE FROM outbox_push_attempts WHERE at < ?`,
 	} {
 		res, err := s.db.ExecContext(ctx, q, b)
 		if err != nil {

@@ -11,14 +11,23 @@ import (
 
 	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/store/storetest"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// kind is the database the tests open: "sqlite" (by default) or
+// "postgres" (TestOnPostgres).
+var kind = "sqlite"
+
 func open(t *testing.T) (*Store, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(t0)
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sub", "outbox.db"), Options{Clock: clk})
+	addr := filepath.Join(t.TempDir(), "sub", "outbox.db")
+	if kind == "postgres" {
+		addr = storetest.Address(t, kind)
+	}
+	s, err := Open(context.Background(), addr, Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -20,14 +21,14 @@ type NewPush struct {
 	FollowUp bool
 }
 
-func insertPush(ctx context.Context, x execer, p NewPush, now int64) (string, error) {
+func insertPush(ctx context.Context, x conn, p NewPush, now int64) (string, error) {
 	id := NewPushID()
 	var job any
 	if p.JobID != 0 {
 		job = p.JobID
 	}
-	_, err := x.ExecContext(ctx, `INSERT INTO pushes (push_id, job_id, bot, cid, events, n_events, state, next_at, created_at, updated_at, follow_up)
-VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`, id, job, p.Bot, p.CID, p.Events, p.NEvents, now, now, now, p.FollowUp)
+	_, err := x.ExecContext(ctx, `INSERT INTO outbox_pushes (push_id, job_id, bot, cid, events, n_events, state, next_at, created_at, updated_at, follow_up)
+VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`, id, job, p.Bot, p.CID, p.Events, p.NEvents, now, now, now, flag(p.FollowUp))
 	return id, err
 }
 
@@ -53,8 +54,8 @@ type Ready struct {
 // soonest ready first.
 func (s *Store) ReadyCIDs(ctx context.Context, limit int) ([]Ready, error) {
 	rows, err := s.db.QueryContext(ctx, `WITH heads AS (
-	SELECT cid, MIN(id) AS id, MAX(lease_until) AS lease FROM pushes WHERE state = 'pending' GROUP BY cid)
-SELECT heads.cid, MAX(pushes.next_at, heads.lease) AS ready FROM heads JOIN pushes ON pushes.id = heads.id
+	SELECT cid, MIN(id) AS id, MAX(lease_until) AS lease FROM outbox_pushes WHERE state = 'pending' GROUP BY cid)
+SELECT heads.cid, CASE WHEN outbox_pushes.next_at > heads.lease THEN outbox_pushes.next_at ELSE heads.lease END AS ready FROM heads JOIN outbox_pushes ON outbox_pushes.id = heads.id
 ORDER BY ready, heads.id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: ready: %w", err)
@@ -93,6 +94,7 @@ type Batch struct {
 	At      time.Time // when it was claimed (the request's time)
 	claim   int64
 	attempt int64 // its row in push_attempts
+	solo    bool  // its one push goes alone
 }
 
 // PushIDs lists the batch's push ids in order.
@@ -145,26 +147,43 @@ func (b *Batch) Attempts() int { return b.Pushes[0].Attempts }
 // in the attempt log in the same transaction. It returns nil when nothing
 // is ready (another sender holds them, or their retry time is to come).
 func (s *Store) ClaimBatch(ctx context.Context, cid string, lease time.Duration, maxPushes, maxBytes int) (*Batch, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	b, _, err := s.ClaimBatchWithin(ctx, cid, lease, maxPushes, maxBytes, 0, 0)
+	return b, err
+}
+
+// ClaimBatchWithin is ClaimBatch under a rate limit shared by every
+// process on the database: when the attempt log already holds limit
+// requests for cid in the last window, it claims nothing and returns when
+// the next request is allowed. limit 0 is no limit.
+func (s *Store) ClaimBatchWithin(ctx context.Context, cid string, lease time.Duration, maxPushes, maxBytes, limit int, window time.Duration) (*Batch, time.Time, error) {
+	b, wait, err := s.claimBatch(ctx, cid, lease, maxPushes, maxBytes, limit, window)
 	if err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+		return nil, time.Time{}, fmt.Errorf("outbox: claim pushes: %w", err)
+	}
+	return b, wait, nil
+}
+
+func (s *Store) claimBatch(ctx context.Context, cid string, lease time.Duration, maxPushes, maxBytes, limit int, window time.Duration) (*Batch, time.Time, error) {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	defer tx.Rollback()
 	now := s.now()
-	rows, err := tx.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, events, n_events, attempts, next_at, lease_until, created_at
-FROM pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?`, cid, max(maxPushes, 1))
+	rows, err := tx.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, events, n_events, attempts, next_at, lease_until, created_at, solo
+FROM outbox_pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?{{lock}}`, cid, max(maxPushes, 1))
 	if err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+		return nil, time.Time{}, err
 	}
 	b := &Batch{CID: cid, At: now, claim: newToken()}
 	size, busy := 0, false
 	for rows.Next() {
 		var p Push
 		var bot string
-		var next, lease, created int64
-		if err := rows.Scan(&p.ID, &p.PushID, &p.JobID, &bot, &p.Events, &p.NEvents, &p.Attempts, &next, &lease, &created); err != nil {
+		var next, lease, created, solo int64
+		if err := rows.Scan(&p.ID, &p.PushID, &p.JobID, &bot, &p.Events, &p.NEvents, &p.Attempts, &next, &lease, &created, &solo); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+			return nil, time.Time{}, err
 		}
 		if lease > ms(now) {
 			busy = true // another sender holds part of the conversation
@@ -175,9 +194,10 @@ FROM pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?`, cid, max(m
 				break
 			}
 			b.Bot = bot
-		} else if bot != b.Bot || size+len(p.Events) > maxBytes {
-			break
+		} else if bot != b.Bot || size+len(p.Events) > maxBytes || solo != 0 || b.solo {
+			break // a push that goes alone (Split) goes alone
 		}
+		b.solo = solo != 0
 		p.CreatedAt = fromMS(created)
 		p.Attempts++
 		size += len(p.Events)
@@ -185,31 +205,56 @@ FROM pushes WHERE cid = ? AND state = 'pending' ORDER BY id LIMIT ?`, cid, max(m
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+		return nil, time.Time{}, err
 	}
 	rows.Close()
 	if busy || len(b.Pushes) == 0 {
-		return nil, nil
+		return nil, time.Time{}, nil
+	}
+	if limit > 0 {
+		// The conversation's pushes are locked (on PostgreSQL; SQLite
+		// holds the file): no other process counts or sends meanwhile.
+		if next, err := nextAllowed(ctx, tx.conn, cid, now, limit, window); err != nil || !next.IsZero() {
+			return nil, next, err
+		}
 	}
 	ids := make([]any, 0, len(b.Pushes)+3)
 	ids = append(ids, b.claim, leaseEnd(now, lease), ms(now))
 	for _, p := range b.Pushes {
 		ids = append(ids, p.ID)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE pushes SET attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ? WHERE id IN (`+placeholders(len(b.Pushes))+`)`, ids...); err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+	if _, err := tx.ExecContext(ctx, `UPDATE outbox_pushes SET attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ? WHERE id IN (`+placeholders(len(b.Pushes))+`)`, ids...); err != nil {
+		return nil, time.Time{}, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO push_attempts (cid, at, push_ids) VALUES (?, ?, ?)`, cid, ms(now), strings.Join(b.PushIDs(), ","))
+	if err := tx.QueryRowContext(ctx, `INSERT INTO outbox_push_attempts (cid, at, push_ids) VALUES (?, ?, ?) RETURNING id`,
+		cid, ms(now), strings.Join(b.PushIDs(), ",")).Scan(&b.attempt); err != nil {
+		return nil, time.Time{}, err
+	}
+	return b, time.Time{}, tx.Commit()
+}
+
+// nextAllowed returns when the next request for cid is allowed under
+// limit requests per window, counted from the attempt log; zero: now.
+func nextAllowed(ctx context.Context, x conn, cid string, now time.Time, limit int, window time.Duration) (time.Time, error) {
+	rows, err := x.QueryContext(ctx, `SELECT at FROM outbox_push_attempts WHERE cid = ? AND at > ? ORDER BY at DESC LIMIT ?`,
+		cid, ms(now.Add(-window)), limit)
 	if err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+		return time.Time{}, err
 	}
-	if b.attempt, err = res.LastInsertId(); err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+	defer rows.Close()
+	var at []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return time.Time{}, err
+		}
+		at = append(at, v)
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("outbox: claim pushes: %w", err)
+	if err := rows.Err(); err != nil || len(at) < limit {
+		return time.Time{}, err
 	}
-	return b, nil
+	// The oldest of the last limit requests leaves the window then.
+	return fromMS(at[limit-1]).Add(window), nil
 }
 
 func placeholders(n int) string {
@@ -229,12 +274,12 @@ func batchArgs(b *Batch, args ...any) []any {
 // the same transaction, the outcome of its row in the attempt log. It
 // returns how many pushes it changed.
 func (s *Store) updateBatch(ctx context.Context, b *Batch, status int, outcome, set string, args ...any) (int, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE pushes SET `+set+` WHERE id IN (`+placeholders(len(b.Pushes))+`) AND claim = ?`, batchArgs(b, args...)...)
+	res, err := tx.ExecContext(ctx, `UPDATE outbox_pushes SET `+set+` WHERE id IN (`+placeholders(len(b.Pushes))+`) AND claim = ?`, batchArgs(b, args...)...)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: %w", err)
 	}
@@ -243,7 +288,7 @@ func (s *Store) updateBatch(ctx context.Context, b *Batch, status int, outcome, 
 		return 0, fmt.Errorf("outbox: %w", err)
 	}
 	if outcome != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE push_attempts SET status = ?, outcome = ? WHERE id = ?`, status, outcome, b.attempt); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox_push_attempts SET status = ?, outcome = ? WHERE id = ?`, status, outcome, b.attempt); err != nil {
 			return 0, fmt.Errorf("outbox: %w", err)
 		}
 	}
@@ -271,6 +316,29 @@ func (s *Store) Retry(ctx context.Context, b *Batch, at time.Time, status int, o
 	return err
 }
 
+// StaleInFlight reports whether a request carrying superseded pushes of
+// conversation cid of bot may be on its way to the API URL now: a sender
+// claimed them before the conversation moved on and still holds their
+// lease. until is when the last such lease expires.
+func (s *Store) StaleInFlight(ctx context.Context, bot, cid string) (until time.Time, ok bool, err error) {
+	var v sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT MAX(lease_until) FROM outbox_pushes WHERE cid = ? AND lease_until > ? AND bot = ? AND state = 'superseded'`,
+		cid, s.nowMS(), bot).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, false, err
+	}
+	return fromMS(v.Int64), true, nil
+}
+
+// Split records that the API URL refused the batch, a request of several
+// pushes: each of them is sent again now, alone, so that only the push
+// it refuses fails (FailBatch then).
+func (s *Store) Split(ctx context.Context, b *Batch, status int, reason string) error {
+	_, err := s.updateBatch(ctx, b, status, "split", `solo = 1, lease_until = 0, next_at = ?, last_status = ?, error = ?, updated_at = ?`,
+		s.nowMS(), status, reason, s.nowMS())
+	return err
+}
+
 // FailBatch records that the batch cannot be delivered: its pending pushes
 // become failed, with status and reason kept for inspection.
 func (s *Store) FailBatch(ctx context.Context, b *Batch, status int, reason string) error {
@@ -287,7 +355,7 @@ type Attempt struct {
 // AttemptsSince lists the requests made since since, oldest first (to
 // restore the rate limit's memory after a restart).
 func (s *Store) AttemptsSince(ctx context.Context, since time.Time) ([]Attempt, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT cid, at FROM push_attempts WHERE at > ? ORDER BY at, id`, ms(since))
+	rows, err := s.db.QueryContext(ctx, `SELECT cid, at FROM outbox_push_attempts WHERE at > ? ORDER BY at, id`, ms(since))
 	if err != nil {
 		return nil, fmt.Errorf("outbox: attempts: %w", err)
 	}
@@ -325,7 +393,7 @@ type PushRow struct {
 // empty), oldest first.
 func (s *Store) Pushes(ctx context.Context, cid string) ([]PushRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, push_id, COALESCE(job_id, 0), bot, cid, events, state, attempts, next_at, last_status, error, follow_up
-FROM pushes WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
+FROM outbox_pushes WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +427,7 @@ type JobRow struct {
 // first.
 func (s *Store) Jobs(ctx context.Context, cid string) ([]JobRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, bot, cid, seq, COALESCE(parent_id, 0), state, attempts, error
-FROM jobs WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
+FROM outbox_jobs WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +448,7 @@ FROM jobs WHERE ? = '' OR cid = ? ORDER BY id`, cid, cid)
 // counting as an attempt.
 func (s *Store) Defer(ctx context.Context, cid string, at time.Time) error {
 	up := (at.UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond) // never earlier than at
-	_, err := s.db.ExecContext(ctx, `UPDATE pushes SET next_at = ? WHERE next_at < ? AND id = (SELECT MIN(id) FROM pushes WHERE cid = ? AND state = 'pending')`,
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox_pushes SET next_at = ? WHERE next_at < ? AND id = (SELECT MIN(id) FROM outbox_pushes WHERE cid = ? AND state = 'pending')`,
 		up, up, cid)
 	if err != nil {
 		return fmt.Errorf("outbox: defer: %w", err)

@@ -2,8 +2,8 @@ package outbox
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // migrations are the schema's versions, in order: migrations[i] takes the
@@ -12,7 +12,7 @@ import (
 var migrations = []string{
 	// 1: jobs, pushes and the attempt log.
 	`
-CREATE TABLE jobs (
+CREATE TABLE {{p}}jobs (
 	id           INTEGER PRIMARY KEY AUTOINCREMENT,
 	bot          TEXT    NOT NULL,
 	flow_version TEXT    NOT NULL,
@@ -31,12 +31,12 @@ CREATE TABLE jobs (
 	created_at   INTEGER NOT NULL,
 	updated_at   INTEGER NOT NULL
 );
-CREATE INDEX jobs_open ON jobs (id) WHERE state IN ('pending', 'running');
-CREATE INDEX jobs_conversation ON jobs (cid, seq);
-CREATE INDEX jobs_parent ON jobs (parent_id) WHERE parent_id IS NOT NULL;
-CREATE INDEX jobs_finished ON jobs (updated_at) WHERE state IN ('done', 'failed', 'superseded');
+CREATE INDEX {{p}}jobs_open ON {{p}}jobs (id) WHERE state IN ('pending', 'running');
+CREATE INDEX {{p}}jobs_conversation ON {{p}}jobs (cid, seq);
+CREATE INDEX {{p}}jobs_parent ON {{p}}jobs (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX {{p}}jobs_finished ON {{p}}jobs (updated_at) WHERE state IN ('done', 'failed', 'superseded');
 
-CREATE TABLE pushes (
+CREATE TABLE {{p}}pushes (
 	id          INTEGER PRIMARY KEY AUTOINCREMENT,
 	push_id     TEXT    NOT NULL UNIQUE,
 	job_id      INTEGER,
@@ -55,11 +55,11 @@ CREATE TABLE pushes (
 	updated_at  INTEGER NOT NULL,
 	sent_at     INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX pushes_pending ON pushes (cid, id) WHERE state = 'pending';
-CREATE INDEX pushes_job ON pushes (job_id);
-CREATE INDEX pushes_finished ON pushes (updated_at) WHERE state IN ('sent', 'failed', 'superseded');
+CREATE INDEX {{p}}pushes_pending ON {{p}}pushes (cid, id) WHERE state = 'pending';
+CREATE INDEX {{p}}pushes_job ON {{p}}pushes (job_id);
+CREATE INDEX {{p}}pushes_finished ON {{p}}pushes (updated_at) WHERE state IN ('sent', 'failed', 'superseded');
 
-CREATE TABLE push_attempts (
+CREATE TABLE {{p}}push_attempts (
 	id       INTEGER PRIMARY KEY AUTOINCREMENT,
 	cid      TEXT    NOT NULL,
 	at       INTEGER NOT NULL,
@@ -67,12 +67,12 @@ CREATE TABLE push_attempts (
 	status   INTEGER NOT NULL DEFAULT 0,
 	outcome  TEXT    NOT NULL DEFAULT ''
 );
-CREATE INDEX push_attempts_at ON push_attempts (at);
+CREATE INDEX {{p}}push_attempts_at ON {{p}}push_attempts (at);
 `,
 	// 2: follow-up timers (on_silence), one per conversation, and the mark
 	// on the pushes they make (activity supersedes them while pending).
 	`
-CREATE TABLE timers (
+CREATE TABLE {{p}}timers (
 	bot          TEXT    NOT NULL,
 	cid          TEXT    NOT NULL,
 	flow_version TEXT    NOT NULL,
@@ -91,53 +91,101 @@ CREATE TABLE timers (
 	updated_at   INTEGER NOT NULL,
 	PRIMARY KEY (bot, cid)
 );
-CREATE INDEX timers_due ON timers (due_at);
-CREATE INDEX timers_leased ON timers (lease_until) WHERE lease_until > 0;
-ALTER TABLE pushes ADD COLUMN follow_up INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX {{p}}timers_due ON {{p}}timers (due_at);
+CREATE INDEX {{p}}timers_leased ON {{p}}timers (lease_until) WHERE lease_until > 0;
+ALTER TABLE {{p}}pushes ADD COLUMN follow_up INTEGER NOT NULL DEFAULT 0;
 `,
 	// 3: when a timer's rule was due before quiet hours moved it (0: at
 	// due_at, as for the timers armed before).
 	`
-ALTER TABLE timers ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE {{p}}timers ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
 `,
+	// 4: the tables take the names they have on PostgreSQL, where they
+	// share a database with platform mode's (runtime/store).
+	`{{rename}}`,
+	// 5: the attempt log by conversation (the rate limit that instances
+	// sharing a database count together), and pushes that go alone (a
+	// request of several was refused).
+	`
+CREATE INDEX outbox_push_attempts_cid ON outbox_push_attempts (cid, at);
+ALTER TABLE outbox_pushes ADD COLUMN solo INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX outbox_pushes_leased ON outbox_pushes (cid) WHERE lease_until > 0;
+`,
+}
+
+// renames are migration 4 on SQLite: the names the tables have had from
+// the start on PostgreSQL.
+const renames = `
+ALTER TABLE jobs RENAME TO outbox_jobs;
+ALTER TABLE pushes RENAME TO outbox_pushes;
+ALTER TABLE push_attempts RENAME TO outbox_push_attempts;
+ALTER TABLE timers RENAME TO outbox_timers;
+`
+
+var (
+	sqliteMigrations   = spell(migrations, strings.NewReplacer("{{p}}", "", "{{rename}}", renames))
+	postgresMigrations = spell(migrations, strings.NewReplacer("{{p}}", "outbox_", "{{rename}}", "SELECT 1",
+		"INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY", "INTEGER", "BIGINT", "BLOB", "BYTEA"))
+)
+
+// spell writes the migrations in one dialect.
+func spell(ms []string, r *strings.Replacer) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = r.Replace(m)
+	}
+	return out
 }
 
 // SchemaVersion is the schema version this package writes.
 var SchemaVersion = len(migrations)
 
 // migrate brings the schema to SchemaVersion, one transaction per step;
-// the version is read inside each step's (immediate) transaction, so that
-// two processes opening one file at once do not both apply a step.
-func migrate(ctx context.Context, db *sql.DB) error {
+// the version is read inside each step's transaction (immediate on
+// SQLite, under an advisory lock on PostgreSQL), so that two processes
+// opening one database at once do not both apply a step.
+func (s *Store) migrate(ctx context.Context) error {
+	ms := sqliteMigrations
+	if s.d.postgres {
+		ms = postgresMigrations
+	}
 	for {
-		done, err := migrateStep(ctx, db)
+		done, err := s.migrateStep(ctx, ms)
 		if err != nil || done {
 			return err
 		}
 	}
 }
 
-func migrateStep(ctx context.Context, db *sql.DB) (done bool, err error) {
-	tx, err := db.BeginTx(ctx, nil)
+func (s *Store) migrateStep(ctx context.Context, ms []string) (done bool, err error) {
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-INSERT INTO schema_version (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)`); err != nil {
+	if s.d.postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7243100164)`); err != nil {
+			return false, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)`); err != nil {
 		return false, err
 	}
 	var v int
 	if err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
 		return false, err
 	}
-	if v > len(migrations) {
-		return false, fmt.Errorf("the data file has schema version %d; this flowbot knows up to %d (was it written by a newer flowbot?)", v, len(migrations))
+	if v > len(ms) {
+		return false, fmt.Errorf("the outbox has schema version %d; this flowbot knows up to %d (was it written by a newer flowbot?)", v, len(ms))
 	}
-	if v == len(migrations) {
+	if v == len(ms) {
 		return true, tx.Commit()
 	}
-	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+	// A migration of several statements goes as one text (no arguments).
+	if _, err := tx.t.ExecContext(ctx, ms[v]); err != nil {
 		return false, fmt.Errorf("migration %d: %w", v+1, err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v+1); err != nil {

@@ -38,7 +38,7 @@ type Timer struct {
 
 // upsertTimer arms t, replacing the conversation's timer (and any claim
 // on it: a worker firing the old one cannot finish it).
-func upsertTimer(ctx context.Context, x execer, t NewTimer, now int64) error {
+func upsertTimer(ctx context.Context, x conn, t NewTimer, now int64) error {
 	var contact []byte
 	if len(t.Contact) > 0 {
 		var err error
@@ -50,7 +50,7 @@ func upsertTimer(ctx context.Context, x execer, t NewTimer, now int64) error {
 	if planned.IsZero() {
 		planned = t.DueAt
 	}
-	_, err := x.ExecContext(ctx, `INSERT INTO timers (bot, cid, flow_version, channel, contact, state, rule, due_at, planned, base, context, context_hash, created_at, updated_at)
+	_, err := x.ExecContext(ctx, `INSERT INTO outbox_timers (bot, cid, flow_version, channel, contact, state, rule, due_at, planned, base, context, context_hash, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bot, cid) DO UPDATE SET flow_version = excluded.flow_version, channel = excluded.channel, contact = excluded.contact,
  state = excluded.state, rule = excluded.rule, due_at = excluded.due_at, planned = excluded.planned, base = excluded.base, context = excluded.context,
@@ -70,25 +70,25 @@ func plannedAt(planned, due int64) time.Time {
 
 // supersedeFollowUps marks the pending pushes of the conversation's
 // follow-ups superseded: the contact was active after they were made.
-func supersedeFollowUps(ctx context.Context, x execer, bot, cid string, now int64) error {
-	_, err := x.ExecContext(ctx, `UPDATE pushes SET state = 'superseded', lease_until = 0, updated_at = ?
+func supersedeFollowUps(ctx context.Context, x conn, bot, cid string, now int64) error {
+	_, err := x.ExecContext(ctx, `UPDATE outbox_pushes SET state = 'superseded', updated_at = ?
 WHERE cid = ? AND state = 'pending' AND bot = ? AND follow_up = 1`, now, cid, bot)
 	return err
 }
 
 // activity runs a webhook turn's timer change and supersedes the
 // conversation's pending follow-up pushes, in one transaction.
-func (s *Store) activity(ctx context.Context, what, bot, cid string, change func(*sql.Tx, int64) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) activity(ctx context.Context, what, bot, cid string, change func(conn, int64) error) error {
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("outbox: %s: %w", what, err)
 	}
 	defer tx.Rollback()
 	now := s.nowMS()
-	if err := change(tx, now); err != nil {
+	if err := change(tx.conn, now); err != nil {
 		return fmt.Errorf("outbox: %s: %w", what, err)
 	}
-	if err := supersedeFollowUps(ctx, tx, bot, cid, now); err != nil {
+	if err := supersedeFollowUps(ctx, tx.conn, bot, cid, now); err != nil {
 		return fmt.Errorf("outbox: %s: %w", what, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -103,7 +103,7 @@ func (s *Store) activity(ctx context.Context, what, bot, cid string, change func
 // contact was active since. One transaction; when it returns nil the timer
 // is durable.
 func (s *Store) SetTimer(ctx context.Context, t NewTimer) error {
-	return s.activity(ctx, "set timer", t.Bot, t.CID, func(tx *sql.Tx, now int64) error {
+	return s.activity(ctx, "set timer", t.Bot, t.CID, func(tx conn, now int64) error {
 		return upsertTimer(ctx, tx, t, now)
 	})
 }
@@ -112,8 +112,8 @@ func (s *Store) SetTimer(ctx context.Context, t NewTimer) error {
 // armed, and supersedes the pending pushes of its earlier follow-ups, as
 // SetTimer does.
 func (s *Store) CancelTimer(ctx context.Context, bot, cid string) error {
-	return s.activity(ctx, "cancel timer", bot, cid, func(tx *sql.Tx, _ int64) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM timers WHERE bot = ? AND cid = ?`, bot, cid)
+	return s.activity(ctx, "cancel timer", bot, cid, func(tx conn, _ int64) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM outbox_timers WHERE bot = ? AND cid = ?`, bot, cid)
 		return err
 	})
 }
@@ -126,10 +126,11 @@ func (s *Store) CancelTimer(ctx context.Context, bot, cid string) error {
 func (s *Store) ClaimTimer(ctx context.Context, lease time.Duration) (*Timer, error) {
 	now := s.now()
 	token := newToken()
-	row := s.db.QueryRowContext(ctx, `UPDATE timers SET attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ?
-WHERE rowid = (SELECT rowid FROM timers WHERE due_at <= ? AND lease_until <= ? ORDER BY due_at LIMIT 1)
+	row := s.db.QueryRowContext(ctx, `UPDATE outbox_timers SET attempts = attempts + 1, claim = ?, lease_until = ?, updated_at = ?
+WHERE (bot, cid) = (SELECT bot, cid FROM outbox_timers WHERE due_at <= ? AND lease_until <= ? ORDER BY due_at LIMIT 1{{skip}})
+ AND due_at <= ? AND lease_until <= ?
 RETURNING bot, cid, flow_version, channel, contact, state, rule, due_at, planned, base, context, context_hash, attempts`,
-		token, leaseEnd(now, lease), ms(now), ms(now), ms(now))
+		token, leaseEnd(now, lease), ms(now), ms(now), ms(now), ms(now), ms(now))
 	t := &Timer{claim: token}
 	var contact []byte
 	var due, planned, base int64
@@ -158,7 +159,7 @@ RETURNING bot, cid, flow_version, channel, contact, state, rule, due_at, planned
 func (s *Store) NextTimerAt(ctx context.Context, after time.Time) (at time.Time, ok bool, err error) {
 	now := ms(after)
 	var due, lease sql.NullInt64
-	err = s.db.QueryRowContext(ctx, `SELECT (SELECT MIN(due_at) FROM timers WHERE due_at > ?), (SELECT MIN(lease_until) FROM timers WHERE lease_until > ?)`,
+	err = s.db.QueryRowContext(ctx, `SELECT (SELECT MIN(due_at) FROM outbox_timers WHERE due_at > ?), (SELECT MIN(lease_until) FROM outbox_timers WHERE lease_until > ?)`,
 		now, now).Scan(&due, &lease)
 	if err != nil {
 		return time.Time{}, false, err
@@ -185,14 +186,14 @@ func timerArgs(t *Timer, args ...any) []any {
 
 // RenewTimer extends the lease of a claimed timer.
 func (s *Store) RenewTimer(ctx context.Context, t *Timer, lease time.Duration) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE timers SET lease_until = ?`+timerWhere, timerArgs(t, leaseEnd(s.now(), lease))...)
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox_timers SET lease_until = ?`+timerWhere, timerArgs(t, leaseEnd(s.now(), lease))...)
 	return affected(res, err)
 }
 
 // ReleaseTimer gives a claimed timer back, unfired (shutdown): it fires
 // at the next claim, its attempt not counted.
 func (s *Store) ReleaseTimer(ctx context.Context, t *Timer) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE timers SET lease_until = 0, claim = 0, attempts = MAX(attempts - 1, 0), updated_at = ?`+timerWhere,
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox_timers SET lease_until = 0, claim = 0, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = ?`+timerWhere,
 		timerArgs(t, s.nowMS())...)
 	return affected(res, err)
 }
@@ -201,7 +202,7 @@ func (s *Store) ReleaseTimer(ctx context.Context, t *Timer) error {
 // moved on, or it cannot fire). It returns ErrLost when the claim is no
 // longer held (activity replaced or cancelled it meanwhile).
 func (s *Store) DropTimer(ctx context.Context, t *Timer) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM timers`+timerWhere, timerArgs(t)...)
+	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox_timers`+timerWhere, timerArgs(t)...)
 	return affected(res, err)
 }
 
@@ -234,35 +235,35 @@ type TimerFired struct {
 // it meanwhile, so the conversation moved on.
 func (s *Store) FinishTimer(ctx context.Context, t *Timer, f TimerFinish) (TimerFired, error) {
 	var out TimerFired
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return out, fmt.Errorf("outbox: finish timer: %w", err)
 	}
 	defer tx.Rollback()
 	now := s.nowMS()
-	res, err := tx.ExecContext(ctx, `DELETE FROM timers`+timerWhere, timerArgs(t)...)
+	res, err := tx.ExecContext(ctx, `DELETE FROM outbox_timers`+timerWhere, timerArgs(t)...)
 	if err := affected(res, err); err != nil {
 		return out, err
 	}
 	if f.Supersede != 0 {
-		if _, err := supersede(ctx, tx, t.Bot, t.CID, f.Supersede, now); err != nil {
+		if _, err := supersede(ctx, tx.conn, t.Bot, t.CID, f.Supersede, now); err != nil {
 			return TimerFired{}, fmt.Errorf("outbox: finish timer: supersede: %w", err)
 		}
 	}
 	if f.Push != nil {
 		p := *f.Push
 		p.JobID, p.FollowUp = 0, true
-		if out.PushID, err = insertPush(ctx, tx, p, now); err != nil {
+		if out.PushID, err = insertPush(ctx, tx.conn, p, now); err != nil {
 			return TimerFired{}, fmt.Errorf("outbox: finish timer: push: %w", err)
 		}
 	}
 	if f.Next != nil {
-		if out.NextID, err = insertJob(ctx, tx, *f.Next, 0, now); err != nil {
+		if out.NextID, err = insertJob(ctx, tx.conn, *f.Next, 0, now); err != nil {
 			return TimerFired{}, fmt.Errorf("outbox: finish timer: next job: %w", err)
 		}
 	}
 	if f.Timer != nil {
-		if err := upsertTimer(ctx, tx, *f.Timer, now); err != nil {
+		if err := upsertTimer(ctx, tx.conn, *f.Timer, now); err != nil {
 			return TimerFired{}, fmt.Errorf("outbox: finish timer: next timer: %w", err)
 		}
 	}
@@ -292,7 +293,7 @@ type TimerRow struct {
 // empty), the soonest due first.
 func (s *Store) Timers(ctx context.Context, cid string) ([]TimerRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT bot, cid, state, rule, due_at, planned, base, context_hash, context, attempts, claim, lease_until
-FROM timers WHERE ? = '' OR cid = ? ORDER BY due_at, bot, cid`, cid, cid)
+FROM outbox_timers WHERE ? = '' OR cid = ? ORDER BY due_at, bot, cid`, cid, cid)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +314,7 @@ FROM timers WHERE ? = '' OR cid = ? ORDER BY due_at, bot, cid`, cid, cid)
 // ArmedTimers counts the armed timers.
 func (s *Store) ArmedTimers(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM timers`).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox_timers`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: timers: %w", err)
 	}

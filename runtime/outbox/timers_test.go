@@ -167,7 +167,7 @@ func ptr[T any](v T) *T { return &v }
 func TestTimerContextHashChecked(t *testing.T) {
 	s, clk := open(t)
 	s.SetTimer(ctx, timer("c1", time.Minute, "ask"))
-	s.db.Exec(`UPDATE timers SET context = '{"s":"other"}'`)
+	s.db.Exec(`UPDATE outbox_timers SET context = '{"s":"other"}'`)
 	clk.Set(t0.Add(time.Minute))
 	tm, err := s.ClaimTimer(ctx, time.Minute)
 	if tm == nil || err == nil {
@@ -210,7 +210,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{migrations[0], `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1)`,
+	for _, q := range []string{sqliteMigrations[0], `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1)`,
 		`INSERT INTO pushes (push_id, bot, cid, events, n_events, state, next_at, created_at, updated_at) VALUES ('p-old', 'b', 'c1', '[]', 0, 'pending', 0, 0, 0)`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
@@ -224,7 +224,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	defer s.Close()
 	var v int
 	s.db.QueryRow(`SELECT version FROM schema_version`).Scan(&v)
-	if v != SchemaVersion || SchemaVersion != 3 {
+	if v != SchemaVersion || SchemaVersion != 5 {
 		t.Fatalf("version %d of %d", v, SchemaVersion)
 	}
 	ps, err := s.Pushes(ctx, "c1")
@@ -274,7 +274,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 		t.Fatal(err)
 	}
 	due := ms(t0.Add(10 * time.Minute))
-	for _, q := range []string{migrations[0], migrations[1], `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2)`,
+	for _, q := range []string{sqliteMigrations[0], sqliteMigrations[1], `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2)`,
 		fmt.Sprintf(`INSERT INTO timers (bot, cid, flow_version, channel, state, rule, due_at, base, context, context_hash, created_at, updated_at)
 VALUES ('remind', 'c1', 'v1', 'web', 'ask', 0, %d, %d, X'7B7D', %q, 0, 0)`, due, ms(t0), turn.ContextHash([]byte("{}")))} {
 		if _, err := db.Exec(q); err != nil {

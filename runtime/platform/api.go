@@ -140,6 +140,9 @@ type Options struct {
 	// LLM says a language model is configured (Jobs runs llm steps):
 	// without it, persona bots (no flow) are refused with 422.
 	LLM bool
+	// Turns, when set, is told of every turn (turn.Request.Observe): the
+	// funnel metrics, the turn log.
+	Turns turn.Observer
 	// InstallTest, when set, replaces the installation test of a bot's
 	// response_endpoint (TestResponseEndpoint over the Network policy):
 	// a non-nil error refuses the bot with 422 and the error's text.
@@ -168,6 +171,7 @@ type API struct {
 	pending  int
 	obs      Observer
 	llm      bool
+	turns    turn.Observer // nil: no one is told of turns
 	install  func(ctx context.Context, endpoint string) error
 	jobWake  chan struct{}
 	// botCache keeps the bots read from the store by id: a bot never
@@ -194,7 +198,7 @@ func New(opts Options) (*API, error) {
 	}
 	a := &API{store: opts.Store, bots: opts.Bots, insecure: opts.InsecureNoAuth, wake: opts.Deliveries, network: opts.Network, jobs: opts.Jobs,
 		clock: opts.Clock, newID: opts.NewID, log: opts.Logger, owner: opts.Owner, lease: opts.JobLease, poll: opts.JobPoll,
-		workers: opts.JobWorkers, pending: opts.MaxPending, llm: opts.LLM, install: opts.InstallTest, jobWake: make(chan struct{}, 1)}
+		workers: opts.JobWorkers, pending: opts.MaxPending, llm: opts.LLM, turns: opts.Turns, install: opts.InstallTest, jobWake: make(chan struct{}, 1)}
 	if a.install == nil {
 		client := opts.Network.Client(netguard.ClientWebhook, installTimeout)
 		a.install = func(ctx context.Context, endpoint string) error { return TestResponseEndpoint(ctx, client, endpoint) }

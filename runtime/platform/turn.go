@@ -72,7 +72,8 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 	ev.Contact = c.Contact
 	ev.Bot = botVars(bot)
 	start := a.clock.Now()
-	o, err := turn.Run(ctx, turn.Request{Deployment: dep, Session: &session, Event: ev, Text: true, Chain: opts.chain})
+	o, err := turn.Run(ctx, turn.Request{Deployment: dep, Session: &session, Binding: c.ID, Event: ev, Text: true, Chain: opts.chain,
+		Observe: a.turns})
 	if err != nil {
 		return stepped{}, err
 	}

@@ -175,6 +175,29 @@ func (c chat) drained(conv string) {
 	}
 }
 
+// talkWebshop plays seed 000's conversation with the webshop over the
+// Chat API: the menu, an order lookup in the background, a human; each
+// bot message is checked as the webhook receives it.
+func talkWebshop(t *testing.T, c chat, hook *receiver, conv string) {
+	t.Helper()
+	expect := func(texts ...string) {
+		t.Helper()
+		for _, want := range texts {
+			d := hook.next(t)
+			if d.Conversation != conv || !strings.HasPrefix(d.Text, want) {
+				t.Fatalf("webhook got %q for %s, want %q", d.Text, d.Conversation, want)
+			}
+		}
+	}
+	expect("Welcome to our shop!", "Please reply with the number of an option:\n1. Delivery status")
+	c.send(conv, "1")
+	expect("Please send me your order id")
+	c.send(conv, "a 12345")
+	expect("Thanks! Let me check order A-12345…", "Order A-12345: shipped.", "Please reply with the number")
+	c.send(conv, "Talk to a human")
+	expect("I'll connect you with a colleague.")
+}
+
 func servePlatform(t *testing.T, kind string, schedule delivery.Schedule, env map[string]string) chat {
 	t.Helper()
 	s := &asyncSetup{env: env}
@@ -201,22 +224,7 @@ func TestSeedConversationOverWebhooks(t *testing.T) {
 			bot := c.do(201, "POST", "/api/bots", map[string]any{"name": "Shop", "flow": "webshop"})["bot"].(map[string]any)["id"].(string)
 			conv := c.do(201, "POST", "/api/conversations", map[string]any{"bot_id": bot, "user_id": "user_example",
 				"create_user_if_not_exists": true, "webhook": hook.url})["conversation"].(map[string]any)["id"].(string)
-			expect := func(texts ...string) {
-				t.Helper()
-				for _, want := range texts {
-					d := hook.next(t)
-					if d.Conversation != conv || !strings.HasPrefix(d.Text, want) {
-						t.Fatalf("webhook got %q for %s, want %q", d.Text, d.Conversation, want)
-					}
-				}
-			}
-			expect("Welcome to our shop!", "Please reply with the number of an option:\n1. Delivery status")
-			c.send(conv, "1")
-			expect("Please send me your order id")
-			c.send(conv, "a 12345")
-			expect("Thanks! Let me check order A-12345…", "Order A-12345: shipped.", "Please reply with the number")
-			c.send(conv, "Talk to a human")
-			expect("I'll connect you with a colleague.")
+			talkWebshop(t, c, hook, conv)
 			c.drained(conv)
 			got := c.history(conv)
 			want := []string{

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/platform"
 	"github.com/flowbot/flowbot/runtime/store"
+	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/worker"
 )
@@ -93,9 +95,10 @@ type Config struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, ShutdownTimeout time.Duration
 	// Now is the clock given to the engine; nil is time.Now.
 	Now func() time.Time
-	// DataPath is the outbox file (SQLite) that keeps async HTTP jobs and
-	// the pushes of their results; its folder is created. Empty keeps
-	// nothing: async steps then run during the webhook call.
+	// DataPath is the outbox that keeps async HTTP jobs, follow-ups, the
+	// pushes of their results and the flow versions served: a SQLite file
+	// (its folder is created) or a postgres:// URL that instances share.
+	// Empty keeps nothing: async steps then run during the webhook call.
 	DataPath string
 	// Worker tunes the background work (workers, lease, backoff, clock…);
 	// its Store, Logger and Observer are set by New.
@@ -117,6 +120,15 @@ type Config struct {
 	// persona bots (FLOWBOT_LLM_*); nil: llm steps take their error path
 	// and the Chat API refuses persona bots.
 	LLM *llm.Config
+	// TurnLog, when set, is told of every turn of both modes (the turn
+	// log, runtime/turnlog); one with a Dropped() int64 method has it
+	// exported as flowbot_turn_log_dropped_total.
+	TurnLog turn.Observer
+	// Mount serves more handlers, each under its path prefix (ending in
+	// "/"; the prefix is stripped), such as the playground of flowbot
+	// serve --playground. They answer for themselves (authentication
+	// included) and are counted as handler "other".
+	Mount map[string]http.Handler
 }
 
 // Platform configures platform mode: the Chat API (runtime/platform) over
@@ -154,6 +166,7 @@ type Server struct {
 	webhook  *userlike.Handler
 	metrics  *metrics.Metrics
 	network  *netguard.Policy // Config.Network, reporting to metrics
+	turns    turn.Observer    // the funnel metrics and Config.TurnLog, told of every turn
 	store    *outbox.Store    // nil without DataPath
 	worker   *worker.Worker   // nil without DataPath
 	stopping atomic.Bool
@@ -208,6 +221,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	s.metrics = m
+	funnel, err := metrics.NewFunnel(reg)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	s.turns = funnel
+	if cfg.TurnLog != nil {
+		s.turns = turn.Observers{funnel, cfg.TurnLog}
+		if d, ok := cfg.TurnLog.(interface{ Dropped() int64 }); ok {
+			if err := metrics.WatchTurnLog(reg, d.Dropped); err != nil {
+				return nil, fmt.Errorf("metrics: %w", err)
+			}
+		}
+	}
 	// One policy, reporting its refusals to the metrics, for every guarded
 	// client; one runner for the flows' HTTP steps.
 	s.network = cfg.Network.WithObserver(m)
@@ -235,7 +261,11 @@ func New(cfg Config) (*Server, error) {
 		if cfg.FlowSet != nil {
 			// Keep every flow version served in the data file, so that
 			// conversations on an earlier version survive restarts.
-			vs, err := flowset.NewSQLStore(context.Background(), st.DB())
+			newStore := flowset.NewSQLStore
+			if st.Postgres() {
+				newStore = flowset.NewPostgresStore
+			}
+			vs, err := newStore(context.Background(), st.DB())
 			if err == nil {
 				err = cfg.FlowSet.UseStore(context.Background(), vs)
 			}
@@ -247,7 +277,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	opts := userlike.Options{
 		Token: cfg.Token, TokenHeader: cfg.TokenHeader, LogBodies: cfg.LogBodies,
-		Logger: s.log, Observer: m, Now: cfg.Now, Queue: queue, ContextKeys: cfg.ContextKeys, Jobs: jobs,
+		Logger: s.log, Observer: m, Now: cfg.Now, Queue: queue, ContextKeys: cfg.ContextKeys, Jobs: jobs, Turns: s.turns,
 	}
 	if bots == nil {
 		s.webhook, err = userlike.New(current, opts)
@@ -270,6 +300,9 @@ func New(cfg Config) (*Server, error) {
 		api := mux.NewRouter()
 		s.chat.Register(api)
 		r.PathPrefix("/api/").Handler(s.counted("api", api))
+	}
+	for prefix, h := range cfg.Mount {
+		r.PathPrefix(prefix).Handler(s.counted("other", http.StripPrefix(strings.TrimSuffix(prefix, "/"), h)))
 	}
 	r.Handle("/bots/{name}/webhook", s.webhook)
 	r.Handle("/healthz", s.counted("healthz", http.HandlerFunc(s.healthz))).Methods(http.MethodGet, http.MethodHead)
@@ -356,7 +389,7 @@ func (s *Server) openPlatform(p Platform, bots userlike.Bots, current []*engine.
 		bots = fixed
 	}
 	s.chat, err = platform.New(platform.Options{Store: st, Bots: bots, APIKeys: p.APIKeys, InsecureNoAuth: p.InsecureNoAuth,
-		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease, Observer: m, Jobs: jobs, Network: s.network, LLM: withLLM})
+		Deliveries: s.deliveries, Clock: p.Clock, Logger: s.log, JobLease: p.Lease, Observer: m, Jobs: jobs, Network: s.network, LLM: withLLM, Turns: s.turns})
 	if err != nil {
 		return err
 	}
@@ -435,7 +468,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.Close()
 			return fmt.Errorf("background worker: %w", err)
 		}
-		s.log.Info("background work enabled", "data", s.store.Path())
+		s.log.Info("background work enabled", "data", s.store.Where())
 	}
 	var platformDone chan struct{}
 	stopPlatform := func() {}

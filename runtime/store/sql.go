@@ -110,34 +110,44 @@ func openSQLite(ctx context.Context, path string, opts Options) (*sqlStore, erro
 	return s, nil
 }
 
-func openPostgres(ctx context.Context, addr string, opts Options) (*sqlStore, error) {
+// OpenPostgres opens a pool of at most maxConns (0: 16) connections to
+// the PostgreSQL database at addr and checks that it answers (within
+// 10 s). Userlike mode's outbox opens its database with it too.
+func OpenPostgres(ctx context.Context, addr string, maxConns int) (*sql.DB, error) {
 	db, err := sql.Open("pgx", addr)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
-	n := opts.MaxConns
-	if n <= 0 {
-		n = 16
+	if maxConns <= 0 {
+		maxConns = 16
 	}
-	db.SetMaxOpenConns(n)
-	db.SetMaxIdleConns(n)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: cannot reach PostgreSQL at %s: %w", redact(addr), err)
+		return nil, fmt.Errorf("cannot reach PostgreSQL at %s: %w", Redact(addr), err)
+	}
+	return db, nil
+}
+
+func openPostgres(ctx context.Context, addr string, opts Options) (*sqlStore, error) {
+	db, err := OpenPostgres(ctx, addr, opts.MaxConns)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &sqlStore{db: db, d: postgresDialect}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: %s: %w", redact(addr), err)
+		return nil, fmt.Errorf("store: %s: %w", Redact(addr), err)
 	}
 	return s, nil
 }
 
-// redact hides a password in a database URL.
-func redact(addr string) string {
+// Redact hides a password in a database URL.
+func Redact(addr string) string {
 	u, err := url.Parse(addr)
 	if err != nil {
 		return "the database URL"

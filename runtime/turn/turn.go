@@ -184,6 +184,29 @@ type Request struct {
 	// not lost (a message while an llm step waits asks again, and says
 	// nothing).
 	Carry bool
+	// Observe, when set, is told of the turn once it is complete (the
+	// turn log, runtime/turnlog; the funnel metrics, runtime/metrics).
+	Observe Observer
+}
+
+// Observer is told of every turn Run completes, dropped follow-ups
+// included, and of each turn Inline completes again (with the request as
+// Run would have made it: QueueAsync off). It is called on the turn's
+// goroutine and must return quickly; it may keep copies of r and o for
+// later (the turn log does): what they point to is not changed after the
+// turn, and must not be changed by the observer.
+type Observer interface {
+	Observe(r *Request, o *Outcome)
+}
+
+// Observers tells each of its observers, in order.
+type Observers []Observer
+
+// Observe tells each observer.
+func (obs Observers) Observe(r *Request, o *Outcome) {
+	for _, ob := range obs {
+		ob.Observe(r, o)
+	}
 }
 
 // Outcome is one event run through a deployment, ready to store or send.
@@ -255,10 +278,19 @@ func Run(ctx context.Context, r Request) (Outcome, error) {
 		// A follow-up never restarts a silent conversation.
 		o.Dropped = true
 		o.Result = engine.Result{Session: o.From, Ignored: true}
+		r.observe(&o)
 		return o, nil
 	}
 	o.finish(ctx, &r, ev, res)
+	r.observe(&o)
 	return o, nil
+}
+
+// observe tells r.Observe of the completed turn o.
+func (r *Request) observe(o *Outcome) {
+	if r.Observe != nil {
+		r.Observe.Observe(r, o)
+	}
 }
 
 // Inline completes an outcome whose Result.Job was left to queue (an async
@@ -270,10 +302,12 @@ func Inline(ctx context.Context, r Request, o Outcome) Outcome {
 		return o
 	}
 	r.QueueAsync = false
+	asRun := r            // the request as Run would have made this turn
 	r.Chain = o.Chain - 1 // the left job's place, counted again
 	ev := r.Event
 	o.TooBig, o.Supersede = false, 0
 	o.finish(ctx, &r, ev, o.Result)
+	asRun.observe(&o)
 	return o
 }
 

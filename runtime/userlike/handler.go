@@ -152,6 +152,9 @@ type Options struct {
 	// Worker does); without either, follow-ups are off (logged once per
 	// flow that has them).
 	Timers Timers
+	// Turns, when set, is told of every turn (turn.Request.Observe): the
+	// funnel metrics, the turn log.
+	Turns turn.Observer
 }
 
 // Queue keeps the async HTTP jobs of flows until a background worker has
@@ -219,6 +222,7 @@ type Handler struct {
 	queue     Queue
 	keys      *engine.ContextKeys // nil: unsigned contexts
 	timers    Timers              // nil: no follow-ups
+	turns     turn.Observer       // nil: no one is told of turns
 	silence   sync.Map            // *engine.Deployment → silenceInfo
 	silenceN  atomic.Int32        // entries stored in silence
 	pool      sync.Pool           // *scratch
@@ -255,6 +259,7 @@ func NewWithBots(bots Bots, opts Options) (*Handler, error) {
 		queue:     opts.Queue,
 		keys:      opts.ContextKeys,
 		timers:    opts.Timers,
+		turns:     opts.Turns,
 	}
 	if h.timers == nil {
 		h.timers, _ = opts.Queue.(Timers)
@@ -402,7 +407,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 // dep, at the Handler's settings.
 func (h *Handler) request(dep *engine.Deployment, cid string, ev engine.Event, ctx []byte) turn.Request {
 	return turn.Request{Deployment: dep, Context: ctx, Keys: h.keys, Binding: cid, Event: ev,
-		Jobs: h.jobs, QueueAsync: h.queue != nil, Carry: true, Now: h.now}
+		Jobs: h.jobs, QueueAsync: h.queue != nil, Carry: true, Now: h.now, Observe: h.turns}
 }
 
 // logJobs logs the jobs a turn made.

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/flowbot/flowbot/runtime/httpjob"
 	"github.com/flowbot/flowbot/runtime/netguard"
 	"github.com/flowbot/flowbot/runtime/outbox"
+	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/userlike"
 	"github.com/flowbot/flowbot/runtime/userlike/platformtest"
 	"github.com/flowbot/flowbot/runtime/userlikeapi"
@@ -265,4 +268,78 @@ func TestStopHandsBackWork(t *testing.T) {
 		jobs, _ := e.store.Jobs(context.Background(), "c-stop")
 		return jobs[0].State == outbox.JobDone && jobs[0].Attempts == 1
 	})
+}
+
+// TestJobRunnerPanicTakesErrorPath: a runner that panics while making the
+// request (a bug) fails the job as its own failure: the flow takes its
+// error path and that turn is pushed, rather than nothing.
+func TestJobRunnerPanicTakesErrorPath(t *testing.T) {
+	e := newJobEnv(t, true)
+	if err := e.w.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.Jobs = turn.RunnerFunc(func(context.Context, *engine.Job) engine.HTTPResult { panic("runner bug") })
+	w2 := New(cfg)
+	if err := w2.Start(e.h); err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Stop(context.Background())
+	e.askOrder(t, "c-panic")
+	wake(w2.jobWake)
+	reqs := e.api.Wait(1, wait)
+	if len(reqs) != 1 || !reqs[0].Accepted || !strings.Contains(strings.Join(bodies(reqs[0].Packets), " "), "can't reach the order system") {
+		t.Fatalf("push %+v", reqs)
+	}
+	waitFor(t, "the job done", func() bool {
+		jobs, _ := e.store.Jobs(context.Background(), "c-panic")
+		return len(jobs) == 1 && jobs[0].State == outbox.JobDone
+	})
+}
+
+// TestMoveOnWaitsForStalePushOnItsWay: the result's push is on its way
+// (the API URL has not answered yet) when the contact types a command.
+// The command's answer waits until that request ended, so that the
+// platform receives the newer context last.
+func TestMoveOnWaitsForStalePushOnItsWay(t *testing.T) {
+	e := newJobEnv(t, true)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	defer free()             // a failed test lets the held request go
+	var answered atomic.Bool // the API URL answered the push
+	var once sync.Once
+	e.api.Respond = func(n int, r *http.Request) (int, http.Header) {
+		once.Do(func() { close(arrived) })
+		<-release
+		answered.Store(true)
+		return 0, nil
+	}
+	c, _ := e.askOrder(t, "c-onway")
+	close(e.orders.release)
+	select {
+	case <-arrived:
+	case <-time.After(wait):
+		t.Fatal("the result was not pushed")
+	}
+	menu := make(chan bool)
+	go func() {
+		c.Say("menu")
+		menu <- answered.Load()
+	}()
+	waitFor(t, "the push on its way superseded", func() bool {
+		ps, _ := e.store.Pushes(context.Background(), "c-onway")
+		return len(ps) == 1 && ps[0].State == outbox.PushSuperseded
+	})
+	// The answer must not come while the push is held (it would, at once,
+	// without the wait).
+	select {
+	case <-menu:
+		t.Fatal("the command was answered while the older push was still on its way")
+	case <-time.After(300 * time.Millisecond):
+	}
+	free()
+	if !<-menu {
+		t.Fatal("the command was answered before the older push's request ended")
+	}
 }

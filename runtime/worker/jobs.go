@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/flowbot/flowbot/engine"
 	"github.com/flowbot/flowbot/runtime/outbox"
 	"github.com/flowbot/flowbot/runtime/turn"
 	"github.com/flowbot/flowbot/runtime/userlike"
@@ -108,7 +109,7 @@ func (w *Worker) runJob(j *outbox.Job, claimErr error) {
 	if refused {
 		log.Warn("background job not made; its flow gets an error result", "reason", result.Err, "attempt", j.Attempts)
 	} else {
-		result = w.jobs.Run(ctx, &j.Job)
+		result = w.run(ctx, j, log)
 	}
 	took := w.clock.Now().Sub(start)
 	if ctx.Err() != nil {
@@ -189,6 +190,20 @@ func (w *Worker) runJob(j *outbox.Job, claimErr error) {
 	if f.Timer != nil {
 		w.wakeTimers(f.Timer.DueAt)
 	}
+}
+
+// run makes j's request. A panic while making it (a bug of a runner) is
+// the job's own failure: the flow gets an error result and takes its
+// error path, pushed like any result, rather than the job failing
+// silently.
+func (w *Worker) run(ctx context.Context, j *outbox.Job, log *slog.Logger) (res engine.HTTPResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("panic while making a background request; its flow gets an error result", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			res = engine.HTTPResult{Seq: j.Job.Seq, Err: "the request failed (an internal error)"}
+		}
+	}()
+	return w.jobs.Run(ctx, &j.Job)
 }
 
 // recoverJob turns a panic while running j (a bug) into a failed job and

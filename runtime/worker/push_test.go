@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,10 +60,17 @@ type counts struct {
 	pushes map[string]int
 	jobs   map[string]int
 	follow map[string]int // follow-ups by outcome
+	failed map[string]int // pushes failed for good, by reason
 }
 
 func newCounts() *counts {
-	return &counts{pushes: map[string]int{}, jobs: map[string]int{}, follow: map[string]int{}}
+	return &counts{pushes: map[string]int{}, jobs: map[string]int{}, follow: map[string]int{}, failed: map[string]int{}}
+}
+
+func (c *counts) PushFailed(flow, reason string) {
+	c.mu.Lock()
+	c.failed[reason]++
+	c.mu.Unlock()
 }
 
 func (c *counts) JobFinished(flow, outcome string, d time.Duration) {
@@ -413,5 +421,69 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPushRefusedBatchSplit: the API URL refuses (400) a request of three
+// pushes because of one of them. Each is sent again alone: the other two
+// are delivered, in order, and only the refused one fails for good,
+// counted by reason.
+func TestPushRefusedBatchSplit(t *testing.T) {
+	var bad atomic.Value
+	bad.Store("")
+	e := newPushEnv(t, func(n int, r *http.Request) (int, http.Header) {
+		if strings.Contains(r.Header.Get("X-Flowbot-Push-Id"), bad.Load().(string)) {
+			return http.StatusBadRequest, nil
+		}
+		return 0, nil
+	})
+	ctx := context.Background()
+	// The loops asleep (until Poll), the first two pushes wait unseen.
+	waitFor(t, "the loops asleep", func() bool { return len(e.clk.Timers()) >= 3 })
+	e.store.AddPush(ctx, outbox.NewPush{Bot: "b", CID: "c1", Events: events("c1", 1, 1), NEvents: 1})
+	id2, _ := e.store.AddPush(ctx, outbox.NewPush{Bot: "b", CID: "c1", Events: events("c1", 2, 1), NEvents: 1})
+	bad.Store(id2)
+	e.w.Push(ctx, outbox.NewPush{Bot: "b", CID: "c1", Events: events("c1", 3, 1), NEvents: 1}) // wakes the sender: a batch with the bad push and another
+	waitFor(t, "the refused push failed, the others sent", func() bool {
+		rows, _ := e.store.Pushes(ctx, "c1")
+		return len(rows) == 3 && rows[0].State == outbox.PushSent && rows[1].State == outbox.PushFailed && rows[2].State == outbox.PushSent
+	})
+	split := false
+	for _, r := range e.api.Requests() {
+		split = split || (len(r.PushIDs) > 1 && r.Status == 400)
+	}
+	if !split {
+		t.Fatalf("no refused request of several pushes: %+v", e.api.Requests())
+	}
+	var got []string
+	for _, r := range e.api.Accepted() {
+		got = append(got, bodies(r.Packets)...)
+	}
+	if !slices.Equal(got, []string{"m1", "m3"}) {
+		t.Fatalf("delivered %v, want m1 and m3", got)
+	}
+	if n := e.obs.get(e.obs.failed, PushRefused); n != 1 {
+		t.Errorf("push failures (refused) %d, want 1", n)
+	}
+}
+
+// TestPushUnauthorizedRetried: a 401 (the flow's api_token refused) is
+// retried with backoff, not dropped: once the token works the push goes.
+func TestPushUnauthorizedRetried(t *testing.T) {
+	e := newPushEnv(t, func(n int, r *http.Request) (int, http.Header) {
+		if n == 1 {
+			return http.StatusUnauthorized, nil
+		}
+		return 0, nil
+	})
+	id, _ := e.w.Push(context.Background(), outbox.NewPush{Bot: "b", CID: "c1", Events: events("c1", 1, 1), NEvents: 1})
+	e.api.Wait(1, wait)
+	advanceToTimer(t, e.clk, t0.Add(500*time.Millisecond)) // backoff after the 1st try: 1 s, jittered to [0.5 s, 1 s]
+	reqs := e.api.Wait(2, wait)
+	if len(reqs) != 2 || !reqs[1].Accepted || !slices.Equal(reqs[1].PushIDs, []string{id}) {
+		t.Fatalf("requests %+v", reqs)
+	}
+	if n := e.obs.get(e.obs.failed, PushUnauthorized); n != 0 {
+		t.Errorf("a retried push counted as failed")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -64,9 +65,19 @@ func (w *Worker) pushLoop() {
 				next = earliest(next, at)
 				continue
 			}
-			b, err := w.store.ClaimBatch(ctx, r.CID, w.cfg.Lease, w.cfg.MaxBatchPushes, w.cfg.MaxBatchBytes)
+			// The limit again, counted in the attempt log: other
+			// instances on the database send for the cid too.
+			b, wait, err := w.store.ClaimBatchWithin(ctx, r.CID, w.cfg.Lease, w.cfg.MaxBatchPushes, w.cfg.MaxBatchBytes, w.limit(), w.window())
 			if err != nil {
 				w.log.Error("outbox: cannot claim pushes", "cid", r.CID, "error", err.Error())
+				continue
+			}
+			if b == nil && !wait.IsZero() {
+				if err := w.store.Defer(ctx, r.CID, wait); err != nil {
+					w.log.Error("outbox: cannot defer a push", "cid", r.CID, "error", err.Error())
+				}
+				w.log.Debug("push waits for the rate limit (requests of other instances)", "cid", r.CID, "until", wait)
+				next = earliest(next, wait)
 				continue
 			}
 			if b == nil {
@@ -110,11 +121,12 @@ func (w *Worker) send(b *outbox.Batch) {
 	log := w.log.With(slog.String("bot", b.Bot), slog.String("cid", b.CID), slog.String("push", strings.Join(ids, ",")))
 	url, token, err := w.res.APITarget(b.Bot)
 	if err != nil {
-		log.Error("push failed: the flow has no API URL (set its api_url; for the example flows USERLIKE_API_URL and USERLIKE_API_TOKEN)", "error", err.Error())
+		log.Error("push failed: the flow has no API URL (set its api_url; for the example flows USERLIKE_API_URL and USERLIKE_API_TOKEN)", "error", err.Error(), "reason", PushNoAPIURL)
 		if err := w.store.FailBatch(bg, b, 0, err.Error()); err != nil {
 			log.Error("outbox: cannot record a failed push", "error", err.Error())
 		}
 		w.obs.PushAttempt(userlikeapi.Failed.String())
+		w.pushFailed(b.Bot, PushNoAPIURL)
 		return
 	}
 	stopRenew := make(chan struct{})
@@ -150,31 +162,94 @@ func (w *Worker) send(b *outbox.Batch) {
 		}
 		log.Info("pushed to the API URL", attrs...)
 	case userlikeapi.Failed:
-		log.Error("push refused by the API URL; not retried", append(attrs, slog.String("error", res.Err))...)
-		if err := w.store.FailBatch(bg, b, res.Status, res.Err); err != nil {
-			log.Error("outbox: cannot record a failed push", "error", err.Error())
-		}
-	default: // Retry, RateLimited
-		if age := now.Sub(b.Pushes[0].CreatedAt); age > w.cfg.MaxPushAge {
-			reason := res.Err + "; gave up after " + age.Round(time.Second).String()
-			log.Error("push failed for too long; not retried", append(attrs, slog.String("error", reason))...)
-			if err := w.store.FailBatch(bg, b, res.Status, reason); err != nil {
+		switch reason := failure(res.Status); {
+		case len(b.Pushes) > 1:
+			// One refused event takes no other push down with it.
+			log.Warn("the API URL refused a request of several pushes; each is sent again alone", append(attrs, slog.String("error", res.Err))...)
+			if err := w.store.Split(bg, b, res.Status, res.Err); err != nil && !errors.Is(err, outbox.ErrLost) {
+				log.Error("outbox: cannot split a refused batch (it is sent again when its lease expires)", "error", err.Error())
+			}
+			wake(w.pushWake)
+		case reason == PushUnauthorized:
+			// A wrong api_token can be fixed (and the flow reloaded)
+			// without losing the push: retried like an error.
+			w.retry(b, log, now, res, reason, attrs)
+		default:
+			log.Error("push refused by the API URL; not retried", append(attrs, slog.String("error", res.Err), slog.String("reason", reason))...)
+			if err := w.store.FailBatch(bg, b, res.Status, res.Err); err != nil {
 				log.Error("outbox: cannot record a failed push", "error", err.Error())
 			}
-			return
+			w.pushFailed(b.Bot, reason)
 		}
-		wait := w.cfg.Backoff.Delay(b.Attempts())
-		if res.HasRetryAfter {
-			wait = res.RetryAfter
+	default: // Retry, RateLimited
+		w.retry(b, log, now, res, "", attrs)
+	}
+}
+
+// retry schedules a batch that was not delivered for another request,
+// with backoff (or the answer's Retry-After), or fails it for good once
+// its oldest push is older than MaxPushAge. reason is the failure's
+// class when the API URL refused it (PushUnauthorized), else "".
+func (w *Worker) retry(b *outbox.Batch, log *slog.Logger, now time.Time, res userlikeapi.Result, reason string, attrs []any) {
+	bg := context.WithoutCancel(w.workCtx)
+	if age := now.Sub(b.Pushes[0].CreatedAt); age > w.cfg.MaxPushAge {
+		why := res.Err + "; gave up after " + age.Round(time.Second).String()
+		log.Error("push failed for too long; not retried", append(attrs, slog.String("error", why), slog.String("reason", PushExpired))...)
+		if err := w.store.FailBatch(bg, b, res.Status, why); err != nil {
+			log.Error("outbox: cannot record a failed push", "error", err.Error())
 		}
-		attrs = append(attrs, slog.String("error", res.Err), slog.Duration("retry_in", wait))
-		if res.Outcome == userlikeapi.RateLimited {
-			log.Warn("the API URL asks to slow down (429)", attrs...)
-		} else {
-			log.Warn("push not delivered; will retry", attrs...)
-		}
-		if err := w.store.Retry(bg, b, now.Add(wait), res.Status, res.Outcome.String(), res.Err); err != nil && !errors.Is(err, outbox.ErrLost) {
-			log.Error("outbox: cannot schedule a retry (it is retried when its lease expires)", "error", err.Error())
-		}
+		w.pushFailed(b.Bot, PushExpired)
+		return
+	}
+	wait := w.cfg.Backoff.Delay(b.Attempts())
+	if res.HasRetryAfter {
+		wait = res.RetryAfter
+	}
+	attrs = append(attrs, slog.String("error", res.Err), slog.Duration("retry_in", wait))
+	switch {
+	case reason == PushUnauthorized:
+		log.Error("the API URL refuses the flow's api_token; the push is retried until it is fixed", attrs...)
+	case res.Outcome == userlikeapi.RateLimited:
+		log.Warn("the API URL asks to slow down (429)", attrs...)
+	default:
+		log.Warn("push not delivered; will retry", attrs...)
+	}
+	if err := w.store.Retry(bg, b, now.Add(wait), res.Status, res.Outcome.String(), res.Err); err != nil && !errors.Is(err, outbox.ErrLost) {
+		log.Error("outbox: cannot schedule a retry (it is retried when its lease expires)", "error", err.Error())
+	}
+}
+
+// Why a push failed for good (PushFailureObserver, the "reason" of the
+// log record).
+const (
+	PushRefused      = "refused"      // a 4xx for the push alone: the API URL does not take its events
+	PushGone         = "gone"         // 404 or 410: the conversation is unknown to the platform
+	PushUnauthorized = "unauthorized" // 401 or 403: the api_token is refused (retried until MaxPushAge)
+	PushExpired      = "expired"      // still not delivered after MaxPushAge
+	PushNoAPIURL     = "no_api_url"   // the flow has no usable api_url
+)
+
+// failure classifies a refusal's status.
+func failure(status int) string {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return PushUnauthorized
+	case http.StatusNotFound, http.StatusGone:
+		return PushGone
+	}
+	return PushRefused
+}
+
+// PushFailureObserver is implemented by an Observer that also counts the
+// pushes that failed for good, by reason. It is optional.
+type PushFailureObserver interface {
+	PushFailed(flow, reason string)
+}
+
+// pushFailed reports a push failed for good to the Observer, if it counts
+// them.
+func (w *Worker) pushFailed(flow, reason string) {
+	if o, ok := w.obs.(PushFailureObserver); ok {
+		o.PushFailed(flow, reason)
 	}
 }

@@ -29,6 +29,12 @@
 //     events as a push and arms the next rule's timer. A follow-up whose
 //     conversation moved on is dropped, and nothing is pushed.
 //
+// Any number of Workers may run on one outbox — processes on one SQLite
+// file, or instances on one PostgreSQL database: claims and leases keep
+// each piece of work with one of them, the rate limit is counted in the
+// shared attempt log, and a webhook turn on any instance supersedes the
+// work of the others (docs/userlike.md, "Many instances").
+//
 // Every schedule reads the injected clock, so that tests move time by hand.
 //
 // The worker never reads or writes a context itself: the job keeps the
@@ -133,7 +139,7 @@ type Config struct {
 	Senders int           // push requests at once (one per cid); DefaultSenders when 0
 	Lease   time.Duration // of a claimed job or batch, renewed at a third of it; DefaultLease when 0
 	// Poll is how often the loops look for work written by another process
-	// on the same file; DefaultPoll when 0. Work of this process wakes them
+	// on the same file or database; DefaultPoll when 0. Work of this process wakes them
 	// at once.
 	Poll           time.Duration
 	Backoff        userlikeapi.Backoff  // retry spacing; the zero value is 1 s doubling to 5 min, with jitter
@@ -163,15 +169,18 @@ type Worker struct {
 	timerWake chan struct{}
 	// timerAt is when the timer loop plans to look next (UnixNano), 0
 	// while it is looking: SetTimer wakes it for an earlier timer.
-	timerAt   atomic.Int64
-	followObs FollowUpObserver // nil: not counted
-	stop      chan struct{}    // closed by Stop: claim nothing more
-	workCtx   context.Context
-	cancel    context.CancelFunc // interrupts the work in flight
-	loops     sync.WaitGroup
-	inflight  sync.WaitGroup
-	started   bool
-	stopOnce  sync.Once
+	timerAt atomic.Int64
+	// warnedUnknown is when Supersede last warned of a job it does not
+	// have (UnixNano).
+	warnedUnknown atomic.Int64
+	followObs     FollowUpObserver // nil: not counted
+	stop          chan struct{}    // closed by Stop: claim nothing more
+	workCtx       context.Context
+	cancel        context.CancelFunc // interrupts the work in flight
+	loops         sync.WaitGroup
+	inflight      sync.WaitGroup
+	started       bool
+	stopOnce      sync.Once
 }
 
 // New returns a Worker; it does nothing until Start.
@@ -261,13 +270,48 @@ func (w *Worker) SetTimer(ctx context.Context, f userlike.FollowUp) error {
 		return err
 	}
 	w.wakeTimers(f.Due)
+	w.awaitStale(ctx, f.Bot, f.CID)
 	return nil
 }
 
 // CancelTimer cancels a conversation's follow-up and supersedes the
 // pending pushes of its earlier follow-ups (userlike.Timers).
 func (w *Worker) CancelTimer(ctx context.Context, bot, cid string) error {
-	return w.store.CancelTimer(ctx, bot, cid)
+	if err := w.store.CancelTimer(ctx, bot, cid); err != nil {
+		return err
+	}
+	w.awaitStale(ctx, bot, cid)
+	return nil
+}
+
+// MaxStaleWait bounds how long a webhook turn waits for a request already
+// on its way with pushes it superseded (awaitStale): a push request's
+// time-out, and a little more.
+const MaxStaleWait = userlikeapi.DefaultTimeout + time.Second
+
+// awaitStale waits, when the turn superseded pushes that a sender had
+// already claimed (their request may be on its way), until that request
+// ended — at most MaxStaleWait, or the sender's lease. The turn's answer
+// then reaches the platform after the older context those pushes carry,
+// and the platform keeps the answer's: the newest.
+func (w *Worker) awaitStale(ctx context.Context, bot, cid string) {
+	until, ok, err := w.store.StaleInFlight(ctx, bot, cid)
+	if err != nil || !ok {
+		return
+	}
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for ok && err == nil && time.Since(start) < MaxStaleWait && w.clock.Now().Before(until) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		until, ok, err = w.store.StaleInFlight(ctx, bot, cid)
+	}
+	w.log.LogAttrs(ctx, slog.LevelInfo, "the answer waited for a request on its way with the older context it supersedes",
+		slog.String("bot", bot), slog.String("cid", cid), slog.Duration("waited", time.Since(start)), slog.Bool("ended", !ok))
 }
 
 func newTimer(f userlike.FollowUp) outbox.NewTimer {
@@ -282,12 +326,29 @@ func (w *Worker) Supersede(ctx context.Context, bot, cid string, seq int) error 
 	if err != nil {
 		return err
 	}
+	if n.Unknown {
+		// The job was queued where this instance cannot see it: instances
+		// behind one balancer with data files of their own. Said at most
+		// once a minute (a context anyone can edit may name any job).
+		if last := w.warnedUnknown.Load(); last != 0 && time.Since(time.Unix(0, last)) < time.Minute {
+			return nil
+		}
+		w.warnedUnknown.Store(time.Now().UnixNano())
+		w.log.LogAttrs(ctx, slog.LevelWarn, "the conversation moved on from a background job this instance's data does not have: "+
+			"was it queued by another instance with a data file of its own? Instances behind a load balancer must share one database "+
+			"(--database postgres://…); otherwise its result and follow-ups are pushed for a conversation that moved on",
+			slog.String("bot", bot), slog.String("cid", cid), slog.Int("seq", seq), slog.String("data", w.store.Where()))
+		return nil
+	}
 	level := slog.LevelDebug
 	if n.Jobs > 0 || n.Pushes > 0 {
 		level = slog.LevelInfo
 	}
 	w.log.LogAttrs(ctx, level, "background job superseded: the conversation moved on; its result will not be pushed",
 		slog.String("bot", bot), slog.String("cid", cid), slog.Int("seq", seq), slog.Int("jobs", n.Jobs), slog.Int("pushes", n.Pushes))
+	if n.Pushes > 0 {
+		w.awaitStale(ctx, bot, cid)
+	}
 	return nil
 }
 
@@ -312,13 +373,21 @@ func (w *Worker) Start(r Resumer) error {
 	jobs, pushes, err := w.store.Depth(ctx)
 	timers, terr := w.store.ArmedTimers(ctx)
 	if err == nil && terr == nil && (jobs > 0 || pushes > 0 || timers > 0) {
-		w.log.Info("outbox: resuming work left from before", "file", w.store.Path(), "jobs", jobs, "pushes", pushes, "follow_ups", timers)
+		w.log.Info("outbox: resuming work left from before", "data", w.store.Where(), "jobs", jobs, "pushes", pushes, "follow_ups", timers)
 	}
 	w.loops.Add(3)
 	go w.jobLoop()
 	go w.pushLoop()
 	go w.timerLoop()
 	return nil
+}
+
+// limit is the rate limit's requests per window.
+func (w *Worker) limit() int {
+	if w.limiter.Max > 0 {
+		return w.limiter.Max
+	}
+	return userlikeapi.RequestsPerWindow
 }
 
 func (w *Worker) window() time.Duration {

@@ -174,6 +174,15 @@ type Pushes struct {
 	Requests int      // requests for the cid, redeliveries included
 	Texts    []string // message bodies of the requests that brought a new id
 	Context  json.RawMessage
+	// Arrivals are the requests that brought a new id, in order.
+	Arrivals []Arrival
+}
+
+// Arrival is one push request that brought a new push id.
+type Arrival struct {
+	At      time.Time       // when it was received
+	Texts   []string        // its message bodies
+	Context json.RawMessage // the last context it carried
 }
 
 // NewPushAPI returns an API URL requiring token.
@@ -245,6 +254,7 @@ func (a *PushAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fresh || len(ids) == 0 {
 		p.Texts = append(p.Texts, Texts(events)...)
+		p.Arrivals = append(p.Arrivals, Arrival{At: time.Now(), Texts: Texts(events), Context: LastContext(events)})
 	}
 	if c := LastContext(events); c != nil {
 		p.Context = c
@@ -263,6 +273,7 @@ func (a *PushAPI) Of(cid string) *Pushes {
 	c := *p
 	c.IDs = append([]string(nil), p.IDs...)
 	c.Texts = append([]string(nil), p.Texts...)
+	c.Arrivals = append([]Arrival(nil), p.Arrivals...)
 	return &c
 }
 
