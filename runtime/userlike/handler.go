@@ -389,7 +389,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 		return
 	}
 	in := &s.in
-	if err := s.dec.decode(body, in, h.logBodies || dep.UsesContact()); err != nil {
+	if err := s.dec.decode(body, in, h.logBodies || dep.UsesContact(), dep.UsesConversation()); err != nil {
 		h.reject(w, r, s, http.StatusBadRequest, name, err.Error())
 		return
 	}
