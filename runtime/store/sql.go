@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowbot/flowbot/runtime/schema"
 	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // the database/sql driver "sqlite"
 )
@@ -30,8 +31,7 @@ type Options struct {
 
 // dialect is what differs between SQLite and PostgreSQL.
 type dialect struct {
-	name       string
-	migrations []string
+	name string
 	// forUpdate locks the selected rows until the transaction ends
 	// (PostgreSQL); SQLite's write transactions lock the whole file.
 	forUpdate string
@@ -42,8 +42,8 @@ type dialect struct {
 }
 
 var (
-	sqliteDialect   = dialect{name: "sqlite", migrations: sqliteMigrations}
-	postgresDialect = dialect{name: "postgres", migrations: postgresMigrations, forUpdate: " FOR UPDATE", skipLocked: " FOR UPDATE SKIP LOCKED", dollar: true}
+	sqliteDialect   = dialect{name: "sqlite"}
+	postgresDialect = dialect{name: "postgres", forUpdate: " FOR UPDATE", skipLocked: " FOR UPDATE SKIP LOCKED", dollar: true}
 )
 
 // sqlStore implements Store on database/sql for both dialects.
@@ -190,44 +190,9 @@ func (s *sqlStore) q(query string) string {
 	return b.String()
 }
 
-// migrate brings the schema to the newest version. On PostgreSQL an
-// advisory lock keeps two instances starting at once from racing.
+// migrate brings the schema to the newest version (runtime/schema).
 func (s *sqlStore) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if s.d.name == "postgres" {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7243100163)`); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS flowbot_schema (version INTEGER NOT NULL)`); err != nil {
-		return err
-	}
-	version := 0
-	err = tx.QueryRowContext(ctx, `SELECT version FROM flowbot_schema`).Scan(&version)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO flowbot_schema (version) VALUES (0)`); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	}
-	if version > len(s.d.migrations) {
-		return fmt.Errorf("the database has schema version %d, newer than this flowbot knows (%d): upgrade flowbot", version, len(s.d.migrations))
-	}
-	for v := version; v < len(s.d.migrations); v++ {
-		if _, err := tx.ExecContext(ctx, s.d.migrations[v]); err != nil {
-			return fmt.Errorf("migration %d: %w", v+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE flowbot_schema SET version = ?`), len(s.d.migrations)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return schema.Migrate(ctx, s.db, s.d.name == "postgres")
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -1,0 +1,95 @@
+-- Userlike mode's outbox file, schema version 5, with its flow versions
+-- Written by flowbot before runtime/schema (main at ad4c80a): the legacy migrations verbatim.
+
+CREATE TABLE jobs (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	bot          TEXT    NOT NULL,
+	flow_version TEXT    NOT NULL,
+	cid          TEXT    NOT NULL,
+	channel      TEXT    NOT NULL,
+	seq          INTEGER NOT NULL,
+	parent_id    INTEGER,
+	context      BLOB    NOT NULL,
+	contact      BLOB,
+	job          BLOB    NOT NULL,
+	state        TEXT    NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'superseded')),
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	claim        INTEGER NOT NULL DEFAULT 0,
+	lease_until  INTEGER NOT NULL DEFAULT 0,
+	error        TEXT    NOT NULL DEFAULT '',
+	created_at   INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL
+);
+CREATE INDEX jobs_open ON jobs (id) WHERE state IN ('pending', 'running');
+CREATE INDEX jobs_conversation ON jobs (cid, seq);
+CREATE INDEX jobs_parent ON jobs (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs (updated_at) WHERE state IN ('done', 'failed', 'superseded');
+
+CREATE TABLE pushes (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	push_id     TEXT    NOT NULL UNIQUE,
+	job_id      INTEGER,
+	bot         TEXT    NOT NULL,
+	cid         TEXT    NOT NULL,
+	events      BLOB    NOT NULL,
+	n_events    INTEGER NOT NULL,
+	state       TEXT    NOT NULL CHECK (state IN ('pending', 'sent', 'failed', 'superseded')),
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	claim       INTEGER NOT NULL DEFAULT 0,
+	next_at     INTEGER NOT NULL,
+	lease_until INTEGER NOT NULL DEFAULT 0,
+	last_status INTEGER NOT NULL DEFAULT 0,
+	error       TEXT    NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL,
+	sent_at     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX pushes_pending ON pushes (cid, id) WHERE state = 'pending';
+CREATE INDEX pushes_job ON pushes (job_id);
+CREATE INDEX pushes_finished ON pushes (updated_at) WHERE state IN ('sent', 'failed', 'superseded');
+
+CREATE TABLE push_attempts (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	cid      TEXT    NOT NULL,
+	at       INTEGER NOT NULL,
+	push_ids TEXT    NOT NULL,
+	status   INTEGER NOT NULL DEFAULT 0,
+	outcome  TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX push_attempts_at ON push_attempts (at);
+
+CREATE TABLE timers (
+	bot          TEXT    NOT NULL,
+	cid          TEXT    NOT NULL,
+	flow_version TEXT    NOT NULL,
+	channel      TEXT    NOT NULL,
+	contact      BLOB,
+	state        TEXT    NOT NULL,
+	rule         INTEGER NOT NULL,
+	due_at       INTEGER NOT NULL,
+	base         INTEGER NOT NULL,
+	context      BLOB    NOT NULL,
+	context_hash TEXT    NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	claim        INTEGER NOT NULL DEFAULT 0,
+	lease_until  INTEGER NOT NULL DEFAULT 0,
+	created_at   INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL,
+	PRIMARY KEY (bot, cid)
+);
+CREATE INDEX timers_due ON timers (due_at);
+CREATE INDEX timers_leased ON timers (lease_until) WHERE lease_until > 0;
+ALTER TABLE pushes ADD COLUMN follow_up INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE timers ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE jobs RENAME TO outbox_jobs;
+ALTER TABLE pushes RENAME TO outbox_pushes;
+ALTER TABLE push_attempts RENAME TO outbox_push_attempts;
+ALTER TABLE timers RENAME TO outbox_timers;
+
+CREATE INDEX outbox_push_attempts_cid ON outbox_push_attempts (cid, at);
+ALTER TABLE outbox_pushes ADD COLUMN solo INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX outbox_pushes_leased ON outbox_pushes (cid) WHERE lease_until > 0;
+CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (5);
+CREATE TABLE IF NOT EXISTS flow_versions (name TEXT NOT NULL, hash TEXT NOT NULL, file TEXT NOT NULL, source BLOB NOT NULL, first_served INTEGER NOT NULL, PRIMARY KEY (name, hash));
