@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,7 +212,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{legacySQL(t, "outbox-v1.sqlite.sql"),
+	for _, q := range []string{legacySQL(t, 1),
 		`INSERT INTO pushes (push_id, bot, cid, events, n_events, state, next_at, created_at, updated_at) VALUES ('p-old', 'b', 'c1', '[]', 0, 'pending', 0, 0, 0)`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
@@ -275,7 +276,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 		t.Fatal(err)
 	}
 	due := ms(t0.Add(10 * time.Minute))
-	for _, q := range []string{legacySQL(t, "outbox-v2.sqlite.sql"),
+	for _, q := range []string{legacySQL(t, 2),
 		fmt.Sprintf(`INSERT INTO timers (bot, cid, flow_version, channel, state, rule, due_at, base, context, context_hash, created_at, updated_at)
 VALUES ('remind', 'c1', 'v1', 'web', 'ask', 0, %d, %d, X'7B7D', %q, 0, 0)`, due, ms(t0), turn.ContextHash([]byte("{}")))} {
 		if _, err := db.Exec(q); err != nil {
@@ -294,13 +295,18 @@ VALUES ('remind', 'c1', 'v1', 'web', 'ask', 0, %d, %d, X'7B7D', %q, 0, 0)`, due,
 	}
 }
 
-// legacySQL is a database as an older flowbot wrote it
-// (runtime/schema/testdata).
-func legacySQL(t *testing.T, name string) string {
+// legacySQL is a data file of the outbox's schema version as flowbot
+// wrote it before runtime/schema (runtime/schema/testdata/legacy).
+func legacySQL(t *testing.T, version int) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "schema", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
+	var b strings.Builder
+	for v := 1; v <= version; v++ {
+		q, err := os.ReadFile(filepath.Join("..", "schema", "testdata", "legacy", fmt.Sprintf("outbox-sqlite-%d.sql", v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(q)
 	}
-	return string(b)
+	fmt.Fprintf(&b, "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (%d);", version)
+	return b.String()
 }

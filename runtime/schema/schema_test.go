@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -129,19 +130,41 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-// load writes a database as an older flowbot left it (testdata) and some
-// work in it.
-func load(t *testing.T, db *sql.DB, file string, rows ...string) {
+// legacy writes a database as flowbot wrote it before the one list
+// (testdata/legacy, verbatim): the store's migrations up to storeV and the
+// outbox's up to outboxV, each with its version table (none at 0), the
+// flow versions beside an outbox, then rows of work.
+func legacy(t *testing.T, db *sql.DB, kind string, storeV, outboxV int, rows ...string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", file))
+	var qs []string
+	for _, track := range []struct {
+		name, table string
+		version     int
+	}{{"store", "flowbot_schema", storeV}, {"outbox", "schema_version", outboxV}} {
+		for v := 1; v <= track.version; v++ {
+			qs = append(qs, readLegacy(t, fmt.Sprintf("%s-%s-%d.sql", track.name, kind, v)))
+		}
+		if track.version > 0 {
+			qs = append(qs, fmt.Sprintf(`CREATE TABLE %s (version INTEGER NOT NULL); INSERT INTO %[1]s VALUES (%d)`, track.table, track.version))
+		}
+	}
+	if outboxV > 0 {
+		qs = append(qs, readLegacy(t, "flow_versions-"+kind+".sql"))
+	}
+	for _, q := range append(qs, rows...) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+func readLegacy(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "legacy", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append([]string{string(b)}, rows...) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-	}
+	return string(b)
 }
 
 const (
@@ -151,24 +174,30 @@ const (
 
 // TestUpgradeInPlace: databases written by flowbot before the one list —
 // Userlike mode's outbox file at each of its versions, platform mode's
-// data file, a PostgreSQL database both modes shared — migrate in place:
+// data file, PostgreSQL databases of either mode or both — migrate in place:
 // their work is kept, both stores open them, and one version table is
 // left.
 func TestUpgradeInPlace(t *testing.T) {
 	for _, c := range []struct {
-		kind, file string
-		rows       []string
-		push, bot  bool
+		kind            string
+		storeV, outboxV int
+		rows            []string
+		push, bot       bool
 	}{
-		{"sqlite", "outbox-v1.sqlite.sql", []string{strings.ReplaceAll(oldPush, "%s", "")}, true, false},
-		{"sqlite", "outbox-v2.sqlite.sql", []string{strings.ReplaceAll(oldPush, "%s", "")}, true, false},
-		{"sqlite", "outbox-v5.sqlite.sql", []string{strings.ReplaceAll(oldPush, "%s", "outbox_")}, true, false},
-		{"sqlite", "store-v4.sqlite.sql", []string{oldBot}, false, true},
-		{"postgres", "main.postgres.sql", []string{strings.ReplaceAll(oldPush, "%s", "outbox_"), oldBot}, true, true},
+		{"sqlite", 0, 1, []string{fmt.Sprintf(oldPush, "")}, true, false},
+		{"sqlite", 0, 2, []string{fmt.Sprintf(oldPush, "")}, true, false},
+		{"sqlite", 0, 3, []string{fmt.Sprintf(oldPush, "")}, true, false},
+		{"sqlite", 0, 4, []string{fmt.Sprintf(oldPush, "outbox_")}, true, false},
+		{"sqlite", 0, 5, []string{fmt.Sprintf(oldPush, "outbox_")}, true, false}, // Userlike mode's file on main
+		{"sqlite", 1, 0, []string{oldBot}, false, true},
+		{"sqlite", 4, 0, []string{oldBot}, false, true}, // platform mode's file on main
+		{"postgres", 4, 0, []string{oldBot}, false, true},
+		{"postgres", 0, 5, []string{fmt.Sprintf(oldPush, "outbox_")}, true, false},
+		{"postgres", 4, 5, []string{fmt.Sprintf(oldPush, "outbox_"), oldBot}, true, true}, // both modes on one database on main
 	} {
-		t.Run(c.file, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/store%d/outbox%d", c.kind, c.storeV, c.outboxV), func(t *testing.T) {
 			db, addr := openRaw(t, c.kind)
-			load(t, db, c.file, c.rows...)
+			legacy(t, db, c.kind, c.storeV, c.outboxV, c.rows...)
 			db.Close()
 
 			ob, err := outbox.Open(ctx, addr, outbox.Options{})

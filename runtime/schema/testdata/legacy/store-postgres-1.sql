@@ -1,5 +1,4 @@
--- platform mode's data file, schema version 4
--- Written by flowbot before runtime/schema (main at ad4c80a): the legacy migrations verbatim.
+-- store-postgres-1.sql: a migration as flowbot wrote it before runtime/schema (main at ad4c80a), verbatim.
 
 CREATE TABLE bots (
 	id         TEXT   PRIMARY KEY,
@@ -19,7 +18,7 @@ CREATE TABLE conversations (
 	user_id       TEXT   NOT NULL REFERENCES users (id),
 	channel       TEXT   NOT NULL,
 	webhook       TEXT   NOT NULL,
-	context       BLOB  NOT NULL,
+	context       BYTEA  NOT NULL,
 	status        TEXT   NOT NULL,
 	contact       TEXT   NOT NULL,
 	next_seq      BIGINT NOT NULL,
@@ -54,7 +53,7 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_head ON deliveries (conversation_id, seq) WHERE state = 'pending';
 CREATE INDEX deliveries_due ON deliveries (due_at) WHERE state = 'pending';
 CREATE TABLE attempts (
-	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	id          BIGSERIAL PRIMARY KEY,
 	message_id  TEXT      NOT NULL,
 	at          BIGINT    NOT NULL,
 	status      INTEGER   NOT NULL,
@@ -65,7 +64,7 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_message ON attempts (message_id, id);
 CREATE TABLE jobs (
-	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	id              BIGSERIAL PRIMARY KEY,
 	conversation_id TEXT      NOT NULL,
 	spec            TEXT      NOT NULL,
 	due_at          BIGINT    NOT NULL,
@@ -82,14 +81,4 @@ CREATE TABLE idempotency_keys (
 	created_at      BIGINT NOT NULL,
 	PRIMARY KEY (conversation_id, key)
 );
-
-ALTER TABLE conversations ADD COLUMN webhook_format TEXT NOT NULL DEFAULT 'chat';
-ALTER TABLE conversations ADD COLUMN webhook_auth TEXT NOT NULL DEFAULT '';
-
-ALTER TABLE bots ADD COLUMN response_endpoint TEXT NOT NULL DEFAULT '';
-
-ALTER TABLE bots ADD COLUMN timing TEXT NOT NULL DEFAULT '';
-ALTER TABLE conversations ADD COLUMN timing TEXT NOT NULL DEFAULT '';
-ALTER TABLE jobs ADD COLUMN timer TEXT NOT NULL DEFAULT '';
-CREATE UNIQUE INDEX jobs_timer ON jobs (conversation_id, timer) WHERE timer <> '';
-CREATE TABLE flowbot_schema (version INTEGER NOT NULL); INSERT INTO flowbot_schema VALUES (4);
+;
