@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/flowbot/flowbot/runtime/schema"
 )
@@ -39,13 +37,7 @@ func newSQLStore(ctx context.Context, db *sql.DB, postgres bool) (*SQLStore, err
 
 // q spells query's placeholders for the database.
 func (s *SQLStore) q(query string) string {
-	if !s.postgres {
-		return query
-	}
-	for n := 1; strings.Contains(query, "?"); n++ {
-		query = strings.Replace(query, "?", "$"+strconv.Itoa(n), 1)
-	}
-	return query
+	return schema.Spell(query, s.postgres)
 }
 
 // SaveVersion records a version once; its first-served order is kept.

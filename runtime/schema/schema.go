@@ -14,6 +14,9 @@
 // migrations they had applied, renames an old SQLite outbox's tables to
 // the names they have had on PostgreSQL from the start, drops the two
 // counters and goes on from there.
+//
+// The stores' queries are written once too, with ? placeholders; Spell
+// writes them for PostgreSQL.
 package schema
 
 import (
@@ -243,10 +246,28 @@ func (r runner) hasTable(ctx context.Context, name string) (bool, error) {
 
 // record writes that a version was applied.
 func (r runner) record(ctx context.Context, version int, name string) error {
-	q := `INSERT INTO flowbot_migrations (version, name, applied_at) VALUES (?, ?, ?)`
-	if r.postgres {
-		q = `INSERT INTO flowbot_migrations (version, name, applied_at) VALUES ($1, $2, $3)`
-	}
+	q := Spell(`INSERT INTO flowbot_migrations (version, name, applied_at) VALUES (?, ?, ?)`, r.postgres)
 	_, err := r.tx.ExecContext(ctx, q, version, name, time.Now().UnixMilli())
 	return err
+}
+
+// Spell writes a query of flowbot's, written once with ? placeholders, in
+// a dialect: on PostgreSQL the placeholders become $1, $2… (SQLite takes
+// the text as it is). The stores cache what it returns.
+func Spell(query string, postgres bool) string {
+	if !postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] != '?' {
+			b.WriteByte(query[i])
+			continue
+		}
+		n++
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
 }

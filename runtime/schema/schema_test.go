@@ -235,3 +235,15 @@ func TestUpgradeInPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestSpell: a query written once takes PostgreSQL's numbered placeholders
+// and is SQLite's as written.
+func TestSpell(t *testing.T) {
+	q := `UPDATE t SET a = ?, b = ? WHERE c = ?`
+	if got, want := schema.Spell(q, true), `UPDATE t SET a = $1, b = $2 WHERE c = $3`; got != want {
+		t.Errorf("postgres: %s, want %s", got, want)
+	}
+	if got := schema.Spell(q, false); got != q {
+		t.Errorf("sqlite: %s", got)
+	}
+}

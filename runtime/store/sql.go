@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -172,22 +171,12 @@ func (s *sqlStore) q(query string) string {
 	if r, ok := s.rebound[query]; ok {
 		return r
 	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
+	r := schema.Spell(query, true)
 	if s.rebound == nil {
 		s.rebound = map[string]string{}
 	}
-	s.rebound[query] = b.String()
-	return b.String()
+	s.rebound[query] = r
+	return r
 }
 
 // migrate brings the schema to the newest version (runtime/schema).
