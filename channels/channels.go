@@ -103,8 +103,17 @@ type Limits struct {
 	// ListButtonMax is the most characters of the list template's button text.
 	ListButtonMax int
 	// HeaderMax and FooterMax are the most characters of a template's text
-	// header and footer.
+	// header and footer. Outside web a template's text header (footer) is
+	// sent only where HeaderMax (FooterMax) is set: Facebook shows none.
 	HeaderMax, FooterMax int
+	// HeaderMedia are the media types a button template's header may be
+	// separated by spaces (a header that is a URL, see HeaderMediaType);
+	// other media headers
+	// are left out. List templates take text headers only.
+	HeaderMedia string
+	// IDMax is the most characters of an option id (Meta: a list row id
+	// ≤ 200, a reply button id ≤ 256, a Facebook payload ≤ 1,000).
+	IDMax int
 	// ButtonBodyMax and ListBodyMax are the most characters of a button or
 	// list template's body; QuickReplyBodyMax the same for quick replies.
 	ButtonBodyMax, ListBodyMax, QuickReplyBodyMax int
@@ -133,19 +142,21 @@ func (l Limits) Clickable() bool {
 // the program starts, so changing it changes nothing.
 var Table = map[string]Limits{
 	Web: {
-		Channel: Web, AsAuthored: true, BodyMax: MaxBody,
+		Channel: Web, AsAuthored: true, BodyMax: MaxBody, HeaderMedia: "image video document",
 		Carousel: true, Media: true, URLButtons: true, Navigate: true,
 		Markdown: Markdown{Level: MarkdownFull, Bold: "**", Italic: "*", Strike: "~~",
 			InlineCode: true, CodeBlock: true, Hyperlink: true},
 	},
 	WhatsApp: {
 		Channel: WhatsApp, ButtonOptions: 3, ListOptions: 10, LabelMax: 20,
-		DescriptionMax: 72, ListButtonMax: 20, HeaderMax: 60, FooterMax: 60,
+		DescriptionMax: 72, ListButtonMax: 20, HeaderMax: 60, FooterMax: 60, IDMax: 200,
+		HeaderMedia:   "image video document",
 		ButtonBodyMax: 1024, ListBodyMax: 4096, BodyMax: MaxBody, Media: true,
 		Markdown: Markdown{Level: MarkdownNative, Bold: "*", Italic: "_", Strike: "~"},
 	},
 	Facebook: {
-		Channel: Facebook, ButtonOptions: 3, QuickReplies: 13, LabelMax: 20,
+		Channel: Facebook, ButtonOptions: 3, QuickReplies: 13, LabelMax: 20, IDMax: 1000,
+		HeaderMedia:   "image",
 		ButtonBodyMax: 640, QuickReplyBodyMax: MaxBody, BodyMax: MaxBody, Media: true,
 		Markdown: Markdown{Level: MarkdownNative, Bold: "*", Italic: "_", Strike: "~",
 			InlineCode: true},
@@ -202,3 +213,38 @@ var (
 	smsLimits     = Table[SMS]
 	customLimits  = Table[Custom]
 )
+
+// DefaultListButton is the list template's button text when the flow
+// gives none (`button:`): WhatsApp refuses a list without one.
+const DefaultListButton = "Options"
+
+// HeaderMediaType returns the media type of a template header that is a
+// URL — "image" (.jpg, .jpeg, .png), "video" (.mp4, .3gp) or "document"
+// (any other path) — and false for a text header. A header is a URL when
+// it is one http(s) URL without spaces.
+func HeaderMediaType(header string) (string, bool) {
+	var rest string
+	switch {
+	case strings.HasPrefix(header, "https://"):
+		rest = header[len("https://"):]
+	case strings.HasPrefix(header, "http://"):
+		rest = header[len("http://"):]
+	default:
+		return "", false
+	}
+	if rest == "" || strings.ContainsAny(header, " \t\r\n") {
+		return "", false
+	}
+	path := rest
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	path = strings.ToLower(path)
+	switch {
+	case strings.HasSuffix(path, ".jpg"), strings.HasSuffix(path, ".jpeg"), strings.HasSuffix(path, ".png"):
+		return "image", true
+	case strings.HasSuffix(path, ".mp4"), strings.HasSuffix(path, ".3gp"):
+		return "video", true
+	}
+	return "document", true
+}

@@ -69,7 +69,7 @@ func formsTable() string {
 		for _, form := range []string{engine.FormBubbles, engine.FormButtonTemplate, engine.FormListTemplate, engine.FormCarousel} {
 			fmt.Fprintf(&b, "| %s | %s |", ch, form)
 			for _, o := range [][]engine.Option{numberedOptions(3), numberedOptions(10), numberedOptions(13), numberedOptions(14), long} {
-				got, _ := Plan(engine.Choice{Form: form, Options: o}, ch)
+				got, _ := Plan(engine.Choice{Form: form, Body: "Which one?", Options: o}, ch)
 				switch {
 				case got == FormText:
 					got = "numbered text"
@@ -137,6 +137,13 @@ func limitsTable() string {
 		{"template header / footer", func(l Limits) string {
 			return length(l, l.HeaderMax) + " / " + length(l, l.FooterMax)
 		}},
+		{"button_template header media", func(l Limits) string {
+			if l.HeaderMedia == "" {
+				return "—"
+			}
+			return strings.ReplaceAll(l.HeaderMedia, " ", ", ")
+		}},
+		{"option id (characters)", func(l Limits) string { return length(l, l.IDMax) }},
 		{"button_template body", func(l Limits) string { return length(l, l.ButtonBodyMax) }},
 		{"list_template body", func(l Limits) string { return length(l, l.ListBodyMax) }},
 		{"quick replies body", func(l Limits) string { return length(l, l.QuickReplyBodyMax) }},

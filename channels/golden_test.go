@@ -137,6 +137,11 @@ func goldenCases() map[string][]engine.Action {
 		Footer:   "You can change this any time",
 		Options:  []engine.Option{{ID: "yes", Label: "Yes"}, {ID: "no", Label: "No"}},
 	}
+	imageHeaded, videoHeaded := *headed, *headed
+	imageHeaded.Header = "https://shop.example/reminder.jpg"
+	videoHeaded.Header = "https://shop.example/how-it-works.mp4"
+	noButton := *listChoice
+	noButton.Button = ""
 	carousel := &engine.Choice{
 		Form:     engine.FormCarousel,
 		Body:     "Pick a colour:",
@@ -175,6 +180,9 @@ func goldenCases() map[string][]engine.Action {
 		"list_template":                  {{Kind: engine.ActChoice, Choice: listChoice}},
 		"list_template_long_description": {{Kind: engine.ActChoice, Choice: &longDesc}},
 		"carousel":                       {{Kind: engine.ActChoice, Choice: carousel}},
+		"button_template_image_header":   {{Kind: engine.ActChoice, Choice: &imageHeaded}},
+		"button_template_video_header":   {{Kind: engine.ActChoice, Choice: &videoHeaded}},
+		"list_template_no_button":        {{Kind: engine.ActChoice, Choice: &noButton}},
 		"choice_no_options":              {choice("", nil)},
 		"choice_long_fallback":           {{Kind: engine.ActChoice, Choice: longFallback}},
 		"choice_long_body":               {{Kind: engine.ActChoice, Choice: longBody}},
@@ -274,6 +282,7 @@ func TestRenderGolden(t *testing.T) {
 // checkPacketInvariants checks what must hold for every rendering.
 func checkPacketInvariants(t *testing.T, r Rendered, ch string) {
 	t.Helper()
+	checkMetaLimits(t, r, ch)
 	for i, p := range r.Packets {
 		switch pl := p.Payload.(type) {
 		case MessagePayload:

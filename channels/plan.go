@@ -87,6 +87,9 @@ const (
 	longHeader
 	longFooter
 	longBody
+	emptyBody
+	longID
+	duplicateLabel
 )
 
 // plan picks the form; with keep it also returns why the better forms were
@@ -128,10 +131,26 @@ func check(c *engine.Choice, f string, lim *Limits) rejection {
 	if len(c.Options) > maxOptions {
 		return rejection{kind: tooManyOptions, n: len(c.Options), limit: maxOptions}
 	}
+	if c.Body == "" && c.Fallback == "" {
+		// Meta's templates need a body text (the fallback stands in).
+		return rejection{kind: emptyBody}
+	}
 	for i := range c.Options {
 		o := &c.Options[i]
 		if o.Label == "" {
 			return rejection{kind: emptyLabel, what: o.ID}
+		}
+		if r := tooLong(o.ID, lim.IDMax, longID); r.kind != fits {
+			r.what = o.Label
+			return r
+		}
+		if f == engine.FormButtonTemplate {
+			// WhatsApp refuses two reply buttons with one title.
+			for j := range c.Options[:i] {
+				if strings.EqualFold(c.Options[j].Label, o.Label) {
+					return rejection{kind: duplicateLabel, what: o.Label}
+				}
+			}
 		}
 		if lim.LabelMax > 0 && len(o.Label) > lim.LabelMax {
 			if n := utf8.RuneCountInString(o.Label); n > lim.LabelMax {
@@ -150,8 +169,10 @@ func check(c *engine.Choice, f string, lim *Limits) rejection {
 		}
 	}
 	if f == engine.FormButtonTemplate || f == engine.FormListTemplate {
-		if r := tooLong(c.Header, lim.HeaderMax, longHeader); r.kind != fits {
-			return r
+		if _, media := HeaderMediaType(c.Header); !media {
+			if r := tooLong(c.Header, lim.HeaderMax, longHeader); r.kind != fits {
+				return r
+			}
 		}
 		if r := tooLong(c.Footer, lim.FooterMax, longFooter); r.kind != fits {
 			return r
@@ -191,6 +212,12 @@ func (r rejection) why() string {
 		return fmt.Sprintf("footer is %d characters > %d", r.n, r.limit)
 	case longBody:
 		return fmt.Sprintf("body is %d characters > %d", r.n, r.limit)
+	case emptyBody:
+		return "no body and no fallback"
+	case longID:
+		return fmt.Sprintf("id of %q is %d characters > %d", r.what, r.n, r.limit)
+	case duplicateLabel:
+		return fmt.Sprintf("label %q appears twice", r.what)
 	}
 	return ""
 }

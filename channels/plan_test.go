@@ -140,6 +140,9 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.c.Body == "" {
+				tt.c.Body = "Which one?" // a flow's choice always has a text
+			}
 			form, reason := Plan(tt.c, tt.channel)
 			if form != tt.form {
 				t.Errorf("form = %q, want %q (reason %q)", form, tt.form, reason)

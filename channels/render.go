@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -29,6 +30,10 @@ const (
 type Packet struct {
 	Name    string `json:"name"`
 	Payload any    `json:"payload"`
+	// Action is the index, in the actions given to Render, of the action
+	// that produced the packet (an adapter that shows more than the
+	// packets, such as a dialect reply, reads the action). It is not sent.
+	Action int `json:"-"`
 }
 
 // Rendered is what Render produces.
@@ -48,14 +53,23 @@ type MessagePayload struct {
 
 // ChoicePayload is the payload of a bubbles, button_template, list_template
 // or carousel packet. Fallback is always sent (Userlike requires it); Header
-// and Footer only on templates, Button only on list templates.
+// and Footer only on templates where the channel shows them, HeaderMedia
+// only on button templates, Button (never empty) only on list templates.
 type ChoicePayload struct {
-	Body     string          `json:"body"`
-	Fallback string          `json:"fallback"`
-	Header   string          `json:"header,omitempty"`
-	Footer   string          `json:"footer,omitempty"`
-	Button   string          `json:"button,omitempty"`
-	Options  []OptionPayload `json:"options"`
+	Body        string          `json:"body"`
+	Fallback    string          `json:"fallback"`
+	Header      string          `json:"header,omitempty"`
+	HeaderMedia *HeaderMedia    `json:"header_media,omitempty"`
+	Footer      string          `json:"footer,omitempty"`
+	Button      string          `json:"button,omitempty"`
+	Options     []OptionPayload `json:"options"`
+}
+
+// HeaderMedia is a template header that is an image, a video or a
+// document (a choice's header given as a URL, see HeaderMediaType).
+type HeaderMedia struct {
+	Type string `json:"type"` // image, video or document
+	Link string `json:"link"`
 }
 
 // OptionPayload is one option of a choice packet. Description is sent only
@@ -137,6 +151,7 @@ func render(actions []engine.Action, lim *Limits) Rendered {
 	r.out.Packets = make([]Packet, 0, len(actions)+1)
 	for i := range actions {
 		a := &actions[i]
+		r.action = i
 		switch a.Kind {
 		case engine.ActText:
 			body, format := a.Text, ""
@@ -174,12 +189,13 @@ func render(actions []engine.Action, lim *Limits) Rendered {
 }
 
 type renderer struct {
-	lim *Limits
-	out Rendered
+	lim    *Limits
+	out    Rendered
+	action int // the index of the action being rendered
 }
 
 func (r *renderer) add(name string, payload any) {
-	r.out.Packets = append(r.out.Packets, Packet{Name: name, Payload: payload})
+	r.out.Packets = append(r.out.Packets, Packet{Name: name, Payload: payload, Action: r.action})
 }
 
 // fitsIn reports whether s has at most max runes.
@@ -258,11 +274,17 @@ func (r *renderer) choice(c *engine.Choice) {
 	if p.Fallback == "" {
 		p.Fallback = c.Body
 	}
+	if p.Body == "" {
+		p.Body = c.Fallback // Meta's templates need a body
+	}
 	if form == engine.FormButtonTemplate || form == engine.FormListTemplate {
-		p.Header, p.Footer = c.Header, c.Footer
+		r.header(&p, c, form)
 	}
 	if form == engine.FormListTemplate {
 		p.Button = c.Button
+		if p.Button == "" {
+			p.Button = DefaultListButton
+		}
 	}
 	for i := range c.Options {
 		o := &c.Options[i]
@@ -275,6 +297,24 @@ func (r *renderer) choice(c *engine.Choice) {
 		}
 	}
 	r.add(form, p)
+}
+
+// header sets a template's header and footer as the channel shows them:
+// a text header (footer) where it has a header (footer) limit, or on web;
+// a header URL as HeaderMedia on button templates where the channel shows
+// its media type. What the channel cannot show is left out.
+func (r *renderer) header(p *ChoicePayload, c *engine.Choice, form string) {
+	web := r.lim.AsAuthored
+	if typ, media := HeaderMediaType(c.Header); media {
+		if form == engine.FormButtonTemplate && slices.Contains(strings.Fields(r.lim.HeaderMedia), typ) {
+			p.HeaderMedia = &HeaderMedia{Type: typ, Link: c.Header}
+		}
+	} else if web || r.lim.HeaderMax > 0 {
+		p.Header = c.Header
+	}
+	if web || r.lim.FooterMax > 0 {
+		p.Footer = c.Footer
+	}
 }
 
 // numbered sends a choice as its fallback text (else its body) followed by

@@ -38,18 +38,27 @@ func NewDeployment(current *Bot, older ...*Bot) *Deployment {
 	return d
 }
 
-// UsesContact reports whether any version may read contact data.
-func (d *Deployment) UsesContact() bool {
-	if d.current.contact {
+// UsesConversation reports whether any version reads the conversation's
+// metadata (conversation.… in templates and conditions).
+func (d *Deployment) UsesConversation() bool {
+	return d.anyVersion(func(b *Bot) bool { return b.meta })
+}
+
+// anyVersion reports whether f holds for the current or an older version.
+func (d *Deployment) anyVersion(f func(b *Bot) bool) bool {
+	if f(d.current) {
 		return true
 	}
 	for _, b := range d.older {
-		if b.contact {
+		if f(b) {
 			return true
 		}
 	}
 	return false
 }
+
+// UsesContact reports whether any version may read contact data.
+func (d *Deployment) UsesContact() bool { return d.anyVersion(func(b *Bot) bool { return b.contact }) }
 
 // Current returns the current version.
 func (d *Deployment) Current() *Bot { return d.current }

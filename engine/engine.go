@@ -41,6 +41,7 @@ type Bot struct {
 	broken  map[string]error           // scripts that do not compile, by state
 	lints   flows.Lints
 	contact bool // the flow may read contact data
+	meta    bool // the flow reads the conversation's metadata
 }
 
 // Options tune a Bot.
@@ -110,7 +111,7 @@ func NewWithOptions(f *flows.Flow, opts Options) *Bot {
 		host = script.Shared()
 	}
 	b := &Bot{flow: f, host: host,
-		scripts: map[string]*script.Program{}, broken: map[string]error{}, contact: f.UsesContact()}
+		scripts: map[string]*script.Program{}, broken: map[string]error{}, contact: f.UsesContact(), meta: f.UsesConversation()}
 	b.resolveScriptLimits(f, opts)
 	for _, name := range f.Order {
 		sc := f.States[name].Script
@@ -1052,6 +1053,9 @@ func (r *run) lookup(path string) (string, bool) {
 	switch root {
 	case "contact":
 		v, ok := r.ev.Contact[rest]
+		return v, ok
+	case "conversation":
+		v, ok := r.ev.Conversation[rest]
 		return v, ok
 	case "event":
 		switch rest {

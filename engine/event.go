@@ -30,10 +30,14 @@ type Event struct {
 	Channel  string    // the contact's channel type: web, whatsapp_business, …
 	Locale   string    // the platform's locale for the conversation (de, de_DE, …), if it sends one
 	Contact  map[string]string
-	Bot      map[string]string // the bot's attributes (platform mode)
-	HTTP     *HTTPResult       // EvHTTPResult
-	Silence  *SilenceEvent     // EvSilence
-	Now      time.Time         // injected clock; the engine never reads the system clock
+	// Conversation is the platform's metadata of the chat, read in flows
+	// as conversation.NAME (Userlike: approach_mode, widget.NAME, and the
+	// conversation object's subject, topics, locale, custom_fields.NAME…).
+	Conversation map[string]string
+	Bot          map[string]string // the bot's attributes (platform mode)
+	HTTP         *HTTPResult       // EvHTTPResult
+	Silence      *SilenceEvent     // EvSilence
+	Now          time.Time         // injected clock; the engine never reads the system clock
 }
 
 // HTTPResult is the outcome of a Job, fed back into the flow.

@@ -807,6 +807,21 @@ func (f *Flow) UsesContact() bool {
 	return uses
 }
 
+// UsesConversation reports whether the flow reads the platform's metadata
+// of the chat: a {{ conversation.… }} template or a condition on it.
+// Adapters may skip decoding that metadata otherwise.
+func (f *Flow) UsesConversation() bool {
+	uses := false
+	for _, name := range f.Order {
+		stateUses(f.States[name], func(path string, _ Pos, _, _ bool) {
+			if root, _, _ := strings.Cut(path, "."); root == "conversation" {
+				uses = true
+			}
+		})
+	}
+	return uses
+}
+
 // Disappeared lists the states of an earlier version that a conversation
 // can rest in (it waits there, or ended there) and that the new version
 // neither has nor migrates: conversations in them will restart. States a

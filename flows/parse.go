@@ -1104,7 +1104,7 @@ func (p *parser) retries(vals map[string]*yaml.Node) (int, Target) {
 // reservedVar reports whether name is a built-in variable root.
 func reservedVar(name string) bool {
 	switch name {
-	case "contact", "event", "channel", "bot", "env":
+	case "contact", "conversation", "event", "channel", "bot", "env":
 		return true
 	}
 	return false

@@ -809,7 +809,7 @@ func (g *guards) checkReplacement(what string, n, matches int64, repl goja.Value
 func (g *guards) regexpMethods() {
 	rp := g.proto("RegExp")
 	g.match, _ = goja.AssertFunction(rp.GetSymbol(goja.SymMatch))
-	timed := func(what string, replace bool) native {
+	timed := func(what string, replace bool, found func(goja.Value) bool) native {
 		return func(orig goja.Callable, call goja.FunctionCall) goja.Value {
 			input := g.str(call.Argument(0))
 			n := int64(input.Length())
@@ -832,12 +832,14 @@ func (g *guards) regexpMethods() {
 					g.checkReplacement(what, n, g.countMatches(rx, input), repl)
 				}
 			}
-			if rx, ok := call.This.(*goja.Object); ok {
+			rx, _ := call.This.(*goja.Object)
+			if rx != nil {
 				g.checkWork(what, rx, n)
 			}
-			start := regexpClock()
-			res := callOrig(orig, goja.FunctionCall{This: call.This, Arguments: args})
-			if g.tooSlow(start) {
+			res, ok := g.timedCall(rx, n, found, func() goja.Value {
+				return callOrig(orig, goja.FunctionCall{This: call.This, Arguments: args})
+			})
+			if !ok {
 				g.rangeError("%s: the regular expression ran for more than %v on %d characters; simplify it (nested repetition such as (a+)+ and look-arounds can take exponential time)", what, regexpSuspect, n)
 			}
 			return res
@@ -849,12 +851,15 @@ func (g *guards) regexpMethods() {
 	// exec() is bounded in time by RegexpTimeout per call on the
 	// backtracking engine, but a match it gave up on returns null there
 	// (SECURITY.md).
-	g.wrap(rp, "test", timed("RegExp.prototype.test", false))
-	g.wrapSymbol(rp, goja.SymMatch, timed("match", false))
-	g.wrapSymbol(rp, goja.SymMatchAll, timed("matchAll", false))
-	g.wrapSymbol(rp, goja.SymSearch, timed("search", false))
-	g.wrapSymbol(rp, goja.SymSplit, timed("split", false))
-	g.rxReplace = timed("replace", true)
+	// A slow call is made again only where its result can show a match
+	// (timedCall): test's true and search's index; the others may end
+	// early on a give-up, which their result cannot show.
+	g.wrap(rp, "test", timed("RegExp.prototype.test", false, func(v goja.Value) bool { return v.ToBoolean() }))
+	g.wrapSymbol(rp, goja.SymMatch, timed("match", false, nil))
+	g.wrapSymbol(rp, goja.SymMatchAll, timed("matchAll", false, nil))
+	g.wrapSymbol(rp, goja.SymSearch, timed("search", false, func(v goja.Value) bool { return v.ToInteger() >= 0 }))
+	g.wrapSymbol(rp, goja.SymSplit, timed("split", false, nil))
+	g.rxReplace = timed("replace", true, nil)
 	g.rxReplaceFn = g.wrapSymbol(rp, goja.SymReplace, g.rxReplace)
 	if g.rxReplaceFn == nil {
 		g.rxReplace = nil
@@ -881,6 +886,38 @@ func (g *guards) regexpMethods() {
 func (g *guards) tooSlow(start time.Time) bool {
 	return !g.building && regexpClock().Sub(start) >= regexpSuspect
 }
+
+// timedCall makes a regular expression call on rx. A call slow enough
+// that its result may be the backtracking engine's silent give-up
+// (tooSlow) is refused (ok false) — unless a second try shows a match:
+// where found can tell a match from "no match" in the result, rx is a
+// plain RegExp and the text at most maxRepeatInput characters, the call
+// is made once more with lastIndex as it was, and a match it finds is
+// the answer (a give-up never finds one). So a loaded machine that only
+// paused a benign call does not fail the script, and a "no match" is
+// never trusted from a slow call. found nil: no second try.
+func (g *guards) timedCall(rx *goja.Object, n int64, found func(goja.Value) bool, do func() goja.Value) (res goja.Value, ok bool) {
+	repeatable := found != nil && n <= maxRepeatInput && rx != nil && g.plainRegExp(rx)
+	var lastIndex goja.Value
+	if repeatable {
+		lastIndex = rx.Get("lastIndex")
+	}
+	start := regexpClock()
+	res = do()
+	if !g.tooSlow(start) {
+		return res, true
+	}
+	if !repeatable {
+		return res, false
+	}
+	_ = rx.Set("lastIndex", lastIndex)
+	res = do()
+	return res, found(res)
+}
+
+// maxRepeatInput is the longest text a slow regular expression call is
+// made again on (timedCall).
+const maxRepeatInput = 4096
 
 // regexpClock times regular expression calls (a test slows it down).
 var regexpClock = time.Now
@@ -971,9 +1008,8 @@ func (g *guards) execGuard() func(goja.FunctionCall) goja.Value {
 			g.rangeError("exec: the text is %d characters, more than the %d a regular expression may scan", n, MaxRegexpInput)
 		}
 		g.checkWork("exec", rx, n)
-		start := regexpClock()
-		res := callOrig(exec, guardCall(rx, input))
-		if g.tooSlow(start) {
+		res, ok := g.timedCall(rx, n, func(v goja.Value) bool { return !goja.IsNull(v) }, func() goja.Value { return callOrig(exec, guardCall(rx, input)) })
+		if !ok {
 			g.rangeError("exec: the regular expression ran for more than %v on %d characters; simplify it (nested repetition such as (a+)+ and look-arounds can take exponential time)", regexpSuspect, n)
 		}
 		return res

@@ -372,10 +372,60 @@ func TestSlowMachineBuildsTheSandbox(t *testing.T) {
 	regexpClock = func() time.Time { calls += time.Second; return time.Unix(0, 0).Add(calls) }
 	defer func() { regexpClock = time.Now }()
 	newVM() // panicked before: the prelude's own matchAll "ran for more than 25ms"
-	p := compile(t, `say(String(/a/.test(event.text)))`)
+	p := compile(t, `say(String(/x/.test(event.text)))`)
 	_, err := (&Host{Timeout: time.Second}).Run(context.Background(), p, Input{Event: map[string]any{"text": "abc"}, Vars: map[string]string{}})
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != "exception" || !strings.Contains(e.Msg, "ran for more than") {
 		t.Fatalf("want the slow-call RangeError from a script's own call, got %v", err)
 	}
+}
+
+// TestPausedRegexpCallIsMadeAgain plays a machine that pauses one regular
+// expression call past regexpSuspect: a call whose second try finds a
+// match (lastIndex as it was) answers with it instead of a RangeError —
+// an exec loop and test(), as in ordinary flows — while a paused "no
+// match" is still refused (it cannot be told from a give-up).
+func TestPausedRegexpCallIsMadeAgain(t *testing.T) {
+	h := &Host{Timeout: time.Second}
+	scripts := map[string]string{
+		"exec loop": `const re = /(\d+)/g; let m, sum = 0; while ((m = re.exec("a1 b22 c333")) !== null) sum += Number(m[1]); say(String(sum))`,
+		"test":      `say(String(/b\d/.test("a1 b22")))`,
+	}
+	want := map[string]string{"exec loop": "356", "test": "true"}
+	for name, src := range scripts {
+		t.Run(name, func(t *testing.T) {
+			p := compile(t, src)
+			if _, err := h.Run(context.Background(), p, Input{Vars: map[string]string{}}); err != nil {
+				t.Fatal(err) // warm: the runtime is built with the real clock
+			}
+			for pause := 2; pause <= 6; pause += 2 { // pause the 1st, 2nd, 3rd call
+				reads := 0
+				regexpClock = func() time.Time {
+					reads++
+					if reads >= pause {
+						return time.Unix(1, 0) // one second after every earlier read
+					}
+					return time.Unix(0, 0)
+				}
+				out, err := h.Run(context.Background(), p, Input{Vars: map[string]string{}})
+				regexpClock = time.Now
+				if err != nil || len(out.Say) != 1 || out.Say[0] != want[name] {
+					t.Fatalf("pause at read %d: got %v, %v; want %q", pause, out.Say, err, want[name])
+				}
+			}
+		})
+	}
+	t.Run("no match", func(t *testing.T) {
+		p := compile(t, `say(String(/x/.test("abc")))`)
+		if _, err := h.Run(context.Background(), p, Input{Vars: map[string]string{}}); err != nil {
+			t.Fatal(err)
+		}
+		reads := 0
+		regexpClock = func() time.Time { reads++; return time.Unix(int64(reads), 0) }
+		defer func() { regexpClock = time.Now }()
+		_, err := h.Run(context.Background(), p, Input{Vars: map[string]string{}})
+		if err == nil || !strings.Contains(err.Error(), "ran for more than") {
+			t.Fatalf("a paused no-match: want the RangeError, got %v", err)
+		}
+	})
 }

@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/flowbot/flowbot/runtime/dialect"
 	"github.com/flowbot/flowbot/runtime/store"
 )
 
@@ -72,14 +73,17 @@ func Body(d store.Delivery) []byte {
 			SentAt:  d.CreatedAt.Unix(),
 		},
 	}
-	if d.MediaURL != "" {
-		b.Message.AttachedMedia = &bodyMedia{URL: d.MediaURL}
+	if url := dialect.Media(d.MediaURL); url != "" {
+		b.Message.AttachedMedia = &bodyMedia{URL: url}
 	}
 	return encode(b)
 }
 
 // gptbots is the body of a GPTBots-style reply (seed 002): the message as
-// an ANSWER, its text also as the flow output of one component.
+// an ANSWER, or a QUESTION when the user's next message answers it (an
+// ask's prompt, a choice); its text as the flow output of one component,
+// followed for a choice by one output per option, whose branch is the
+// option's id.
 type gptbots struct {
 	MessageID      string          `json:"message_id"`
 	MessageType    string          `json:"message_type"`
@@ -95,14 +99,37 @@ type gptbotsOutput struct {
 	FromComponentName string `json:"from_component_name"`
 }
 
+// The GPTBots message types.
+const (
+	gptbotsAnswer   = "ANSWER"
+	gptbotsQuestion = "QUESTION"
+)
+
+// gptbotsComponent names flowbot as the component of every flow output;
+// gptbotsOptionComponent the options of a choice.
+const (
+	gptbotsComponent       = "flowbot"
+	gptbotsOptionComponent = "flowbot.option"
+)
+
 func gptbotsBody(d store.Delivery) gptbots {
+	rep := dialect.Decode(d.MediaURL)
 	text := d.Text
-	if d.MediaURL != "" {
-		text = strings.TrimSpace(text + "\n" + d.MediaURL) // GPTBots replies carry text only
+	if rep.MediaURL != "" {
+		text = strings.TrimSpace(text + "\n" + rep.MediaURL) // GPTBots replies carry text only
 	}
-	return gptbots{MessageID: d.MessageID, MessageType: "ANSWER", Text: text,
-		FlowOutput: []gptbotsOutput{{Content: text, Branch: "1", FromComponentName: "flowbot"}},
+	b := gptbots{MessageID: d.MessageID, MessageType: gptbotsAnswer, Text: text,
+		FlowOutput: []gptbotsOutput{{Content: text, Branch: "1", FromComponentName: gptbotsComponent}},
 		CreateTime: d.CreatedAt.Unix(), ConversationID: d.ConversationID}
+	if rep.Question {
+		b.MessageType = gptbotsQuestion
+	}
+	if rep.Choice != nil {
+		for _, o := range rep.Choice.Options {
+			b.FlowOutput = append(b.FlowOutput, gptbotsOutput{Content: o.Label, Branch: o.ID, FromComponentName: gptbotsOptionComponent})
+		}
+	}
+	return b
 }
 
 // botpress is the body of a reply to a Botpress-style conversation (seed
@@ -116,12 +143,49 @@ type botpress struct {
 	BotpressConversationID string         `json:"botpressConversationId"`
 }
 
+// botpressMediaKeys are the payload keys of the Botpress media types.
+var botpressMediaKeys = map[string]string{"image": "imageUrl", "video": "videoUrl", "audio": "audioUrl", "file": "fileUrl"}
+
 func botpressBody(d store.Delivery) botpress {
+	conv, user := dialect.BotpressUser(d.UserID)
 	b := botpress{Type: "text", Payload: map[string]any{"text": d.Text},
-		ConversationID: strings.TrimPrefix(d.UserID, store.BotpressUserPrefix), BotpressUserID: d.UserID,
+		ConversationID: conv, BotpressUserID: user,
 		BotpressMessageID: d.MessageID, BotpressConversationID: d.ConversationID}
-	if d.MediaURL != "" {
-		b.Type, b.Payload = "image", map[string]any{"imageUrl": d.MediaURL, "title": d.Text}
+	rep := dialect.Decode(d.MediaURL)
+	switch {
+	case rep.MediaURL != "":
+		typ := rep.MediaType
+		if botpressMediaKeys[typ] == "" {
+			typ = dialect.MediaTypeOf(rep.MediaURL)
+		}
+		b.Type, b.Payload = typ, map[string]any{botpressMediaKeys[typ]: rep.MediaURL}
+		if d.Text != "" {
+			b.Payload["title"] = d.Text
+		}
+	case rep.Choice != nil && rep.Choice.Form == "carousel":
+		items := make([]map[string]any, len(rep.Choice.Options))
+		for i, o := range rep.Choice.Options {
+			card := map[string]any{"title": o.Label,
+				"actions": []map[string]string{{"action": "postback", "label": o.Label, "value": o.ID}}}
+			if o.Description != "" {
+				card["subtitle"] = o.Description
+			}
+			if o.Image != "" {
+				card["imageUrl"] = o.Image
+			}
+			items[i] = card
+		}
+		if len(items) == 1 {
+			b.Type, b.Payload = "card", items[0]
+		} else {
+			b.Type, b.Payload = "carousel", map[string]any{"items": items}
+		}
+	case rep.Choice != nil:
+		opts := make([]map[string]string, len(rep.Choice.Options))
+		for i, o := range rep.Choice.Options {
+			opts[i] = map[string]string{"label": o.Label, "value": o.ID}
+		}
+		b.Type, b.Payload = "choice", map[string]any{"text": rep.Choice.Text, "options": opts}
 	}
 	return b
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/flowbot/flowbot/runtime/schema"
 )
 
 // SQLStore keeps flow versions in an SQLite or PostgreSQL database (the
@@ -17,7 +17,8 @@ type SQLStore struct {
 	postgres bool
 }
 
-// NewSQLStore creates the versions table of an SQLite database if needed.
+// NewSQLStore keeps flow versions in an SQLite database, migrating its
+// schema (runtime/schema) if needed.
 func NewSQLStore(ctx context.Context, db *sql.DB) (*SQLStore, error) {
 	return newSQLStore(ctx, db, false)
 }
@@ -28,32 +29,15 @@ func NewPostgresStore(ctx context.Context, db *sql.DB) (*SQLStore, error) {
 }
 
 func newSQLStore(ctx context.Context, db *sql.DB, postgres bool) (*SQLStore, error) {
-	bytes := "BLOB"
-	if postgres {
-		bytes = "BYTEA"
-	}
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS flow_versions (
-		name TEXT NOT NULL,
-		hash TEXT NOT NULL,
-		file TEXT NOT NULL,
-		source `+bytes+` NOT NULL,
-		first_served INTEGER NOT NULL,
-		PRIMARY KEY (name, hash))`)
-	if err != nil {
-		return nil, fmt.Errorf("create flow_versions: %w", err)
+	if err := schema.Migrate(ctx, db, postgres); err != nil {
+		return nil, fmt.Errorf("flow versions: %w", err)
 	}
 	return &SQLStore{db: db, postgres: postgres}, nil
 }
 
 // q spells query's placeholders for the database.
 func (s *SQLStore) q(query string) string {
-	if !s.postgres {
-		return query
-	}
-	for n := 1; strings.Contains(query, "?"); n++ {
-		query = strings.Replace(query, "?", "$"+strconv.Itoa(n), 1)
-	}
-	return query
+	return schema.Spell(query, s.postgres)
 }
 
 // SaveVersion records a version once; its first-served order is kept.

@@ -62,7 +62,7 @@ func TestCoverageCommandTakesAnOptionsClicks(t *testing.T) {
 		t.Fatal(err)
 	}
 	fc := cov.Flows()[0]
-	if fc.Options != (Count{1, 1}) || len(fc.Missed) != 0 {
+	if fc.Options != (Count{2, 2}) || len(fc.Missed) != 0 { // start, on both welcomes
 		t.Errorf("campaign-signup: %+v", fc)
 	}
 }

@@ -55,6 +55,7 @@ var Fields = []Field{
 	{"test", "state", Scalar, "", "start in this state instead of the flow's start"},
 	{"test", "vars", Map, "", "… with these variables set"},
 	{"test", "contact", Map, "", "the contact's fields the flow reads as `{{ contact.NAME }}`"},
+	{"test", "conversation", Map, "", "the platform's metadata the flow reads as `{{ conversation.NAME }}` (e.g. `approach_mode: proactive`)"},
 	{"test", "now", Scalar, "", "the clock the flow sees, RFC 3339 (default 2026-01-01T12:00:00Z)"},
 	{"test", "http", StructSeq, "mock", "mocked answers to HTTP and llm requests"},
 	{"test", "turns", StructSeq, "turn", "what the contact does, and what the bot must answer"},

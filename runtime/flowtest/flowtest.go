@@ -68,9 +68,12 @@ type Test struct {
 	State    string            `yaml:"state,omitempty"`
 	Vars     map[string]string `yaml:"vars,omitempty"`
 	Contact  map[string]string `yaml:"contact,omitempty"`
-	Now      string            `yaml:"now,omitempty"` // RFC 3339; the clock scripts see
-	HTTP     []Mock            `yaml:"http,omitempty"`
-	Turns    []Turn            `yaml:"turns,omitempty"`
+	// Conversation is the platform's metadata every event carries
+	// (conversation.NAME in flows, e.g. approach_mode: proactive).
+	Conversation map[string]string `yaml:"conversation,omitempty"`
+	Now          string            `yaml:"now,omitempty"` // RFC 3339; the clock scripts see
+	HTTP         []Mock            `yaml:"http,omitempty"`
+	Turns        []Turn            `yaml:"turns,omitempty"`
 }
 
 // Mock answers an HTTP step (URL set) or an llm step (LLM set).
@@ -496,6 +499,10 @@ func runTest(bot *engine.Bot, t Test, ch string, env func(string) string, cov *C
 		ev, err := turn.event(now, ch, t.Contact)
 		if err != nil {
 			return fail("%v", err)
+		}
+		ev.Conversation = t.Conversation
+		if l := t.Conversation["locale"]; l != "" {
+			ev.Locale = l // the platform's locale: the conversation's, else the contact's
 		}
 		if turn.Silence != nil {
 			if timer == nil {

@@ -3,9 +3,10 @@ package outbox
 import (
 	"context"
 	"database/sql"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/flowbot/flowbot/runtime/schema"
 )
 
 // dialect is what differs between SQLite and PostgreSQL in the outbox's
@@ -32,21 +33,7 @@ func (d *dialect) rebind(query string) string {
 	if d.postgres {
 		lock, skip = " FOR UPDATE", " FOR UPDATE SKIP LOCKED"
 	}
-	r := strings.NewReplacer("{{lock}}", lock, "{{skip}}", skip).Replace(query)
-	if d.postgres {
-		var b strings.Builder
-		n := 0
-		for i := 0; i < len(r); i++ {
-			if r[i] != '?' {
-				b.WriteByte(r[i])
-				continue
-			}
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-		}
-		r = b.String()
-	}
+	r := schema.Spell(strings.NewReplacer("{{lock}}", lock, "{{skip}}", skip).Replace(query), d.postgres)
 	if d.cache == nil {
 		d.cache = map[string]string{}
 	}

@@ -16,7 +16,9 @@
 //	timers         one follow-up (on_silence) per conversation: when it is due (and when its
 //	               rule was due before quiet hours moved it), the rule, the sealed context
 //	               it was set for and that context's hash
-//	schema_version the schema's version; Open migrates older files
+//
+// Open migrates the database with flowbot's one schema (runtime/schema),
+// which also holds platform mode's tables and the flow versions.
 //
 // # States
 //

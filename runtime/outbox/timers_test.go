@@ -4,7 +4,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,7 +212,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{sqliteMigrations[0], `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1)`,
+	for _, q := range []string{legacySQL(t, 1),
 		`INSERT INTO pushes (push_id, bot, cid, events, n_events, state, next_at, created_at, updated_at) VALUES ('p-old', 'b', 'c1', '[]', 0, 'pending', 0, 0, 0)`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
@@ -223,8 +225,8 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	defer s.Close()
 	var v int
-	s.db.QueryRow(`SELECT version FROM schema_version`).Scan(&v)
-	if v != SchemaVersion || SchemaVersion != 5 {
+	s.db.QueryRow(`SELECT MAX(version) FROM flowbot_migrations`).Scan(&v)
+	if v != SchemaVersion {
 		t.Fatalf("version %d of %d", v, SchemaVersion)
 	}
 	ps, err := s.Pushes(ctx, "c1")
@@ -274,7 +276,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 		t.Fatal(err)
 	}
 	due := ms(t0.Add(10 * time.Minute))
-	for _, q := range []string{sqliteMigrations[0], sqliteMigrations[1], `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2)`,
+	for _, q := range []string{legacySQL(t, 2),
 		fmt.Sprintf(`INSERT INTO timers (bot, cid, flow_version, channel, state, rule, due_at, base, context, context_hash, created_at, updated_at)
 VALUES ('remind', 'c1', 'v1', 'web', 'ask', 0, %d, %d, X'7B7D', %q, 0, 0)`, due, ms(t0), turn.ContextHash([]byte("{}")))} {
 		if _, err := db.Exec(q); err != nil {
@@ -291,4 +293,20 @@ VALUES ('remind', 'c1', 'v1', 'web', 'ask', 0, %d, %d, X'7B7D', %q, 0, 0)`, due,
 	if err != nil || len(rows) != 1 || !rows[0].Planned.Equal(rows[0].DueAt) || !rows[0].DueAt.Equal(t0.Add(10*time.Minute)) {
 		t.Fatalf("old timer %+v %v", rows, err)
 	}
+}
+
+// legacySQL is a data file of the outbox's schema version as flowbot
+// wrote it before runtime/schema (runtime/schema/testdata/legacy).
+func legacySQL(t *testing.T, version int) string {
+	t.Helper()
+	var b strings.Builder
+	for v := 1; v <= version; v++ {
+		q, err := os.ReadFile(filepath.Join("..", "schema", "testdata", "legacy", fmt.Sprintf("outbox-sqlite-%d.sql", v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(q)
+	}
+	fmt.Fprintf(&b, "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (%d);", version)
+	return b.String()
 }

@@ -143,6 +143,10 @@ type Options struct {
 	// Turns, when set, is told of every turn (turn.Request.Observe): the
 	// funnel metrics, the turn log.
 	Turns turn.Observer
+	// InstallTest, when set, replaces the installation test of a bot's
+	// response_endpoint (TestResponseEndpoint over the Network policy):
+	// a non-nil error refuses the bot with 422 and the error's text.
+	InstallTest func(ctx context.Context, endpoint string) error
 }
 
 // DefaultMaxPending is the default of Options.MaxPending.
@@ -168,6 +172,7 @@ type API struct {
 	obs      Observer
 	llm      bool
 	turns    turn.Observer // nil: no one is told of turns
+	install  func(ctx context.Context, endpoint string) error
 	jobWake  chan struct{}
 	// botCache keeps the bots read from the store by id: a bot never
 	// changes once created, so each message need not read it again.
@@ -193,7 +198,11 @@ func New(opts Options) (*API, error) {
 	}
 	a := &API{store: opts.Store, bots: opts.Bots, insecure: opts.InsecureNoAuth, wake: opts.Deliveries, network: opts.Network, jobs: opts.Jobs,
 		clock: opts.Clock, newID: opts.NewID, log: opts.Logger, owner: opts.Owner, lease: opts.JobLease, poll: opts.JobPoll,
-		workers: opts.JobWorkers, pending: opts.MaxPending, llm: opts.LLM, turns: opts.Turns, jobWake: make(chan struct{}, 1)}
+		workers: opts.JobWorkers, pending: opts.MaxPending, llm: opts.LLM, turns: opts.Turns, install: opts.InstallTest, jobWake: make(chan struct{}, 1)}
+	if a.install == nil {
+		client := opts.Network.Client(netguard.ClientWebhook, installTimeout)
+		a.install = func(ctx context.Context, endpoint string) error { return TestResponseEndpoint(ctx, client, endpoint) }
+	}
 	if a.pending <= 0 {
 		a.pending = DefaultMaxPending
 	}
@@ -249,10 +258,11 @@ func (a *API) Register(r *mux.Router) {
 	api.HandleFunc("/conversations/{id}/messages", a.postMessage).Methods(http.MethodPost)
 	api.HandleFunc("/conversations/{id}/messages", a.history).Methods(http.MethodGet)
 	api.HandleFunc("/conversations/{id}/messages/{message_id}", a.getMessage).Methods(http.MethodGet)
+	api.HandleFunc("/conversations/{id}/generate-response", a.generateResponse).Methods(http.MethodPost)
 	api.HandleFunc("/botpress/{bot_id}", a.botpressMessage).Methods(http.MethodPost)
 	// The same paths with any other method: 405 with the allowed ones.
 	for path, allowed := range map[string]string{"/bots": "POST", "/bots/{id}": "GET", "/conversations": "POST",
-		"/conversations/{id}": "GET", "/conversations/{id}/messages": "GET, POST", "/conversations/{id}/messages/{message_id}": "GET", "/botpress/{bot_id}": "POST"} {
+		"/conversations/{id}": "GET", "/conversations/{id}/messages": "GET, POST", "/conversations/{id}/messages/{message_id}": "GET", "/conversations/{id}/generate-response": "POST", "/botpress/{bot_id}": "POST"} {
 		api.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allowed)
 			writeError(w, http.StatusMethodNotAllowed, "", r.Method+" is not allowed on "+r.URL.Path+"; use "+allowed)

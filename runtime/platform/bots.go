@@ -66,6 +66,12 @@ func (a *API) createBot(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if bot.ResponseEndpoint != "" {
+		if err := a.install(r.Context(), bot.ResponseEndpoint); err != nil {
+			a.fail(w, r, invalid("response_endpoint", "%s", err.Error()))
+			return
+		}
+	}
 	if err := a.store.CreateBot(r.Context(), bot); err != nil {
 		a.fail(w, r, err)
 		return

@@ -25,6 +25,7 @@ import (
 
 	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/runtime/clock"
+	"github.com/flowbot/flowbot/runtime/dialect"
 	"github.com/flowbot/flowbot/runtime/platform"
 	"github.com/flowbot/flowbot/runtime/store"
 	"github.com/flowbot/flowbot/runtime/store/storetest"
@@ -85,6 +86,8 @@ func newChatFuzz(tb testing.TB) *chatFuzz {
 		NewID:      func() string { return fmt.Sprintf("id-%d", n.Add(1)) },
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxPending: fuzzMaxPending,
+		// The response endpoints are app.example: installed without a test.
+		InstallTest: func(context.Context, string) error { return nil },
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -271,7 +274,7 @@ func FuzzChatAPI(f *testing.F) {
 		{fzBotpress, "\xff", "", `{"userId":"u1","messageId":"m1","conversationId":"c1","type":"text","text":"hi","payload":{}}`},
 		{fzBotpress, "", "", `{}`},
 		{fzBotpress | fzGet, "id-2", "", ``},
-		{fzOpen, "", "", `{"bot_id":"id-2","user_id":"botpress:c1"}`},
+		{fzOpen, "", "", `{"bot_id":"id-2","user_id":"botpress:[\"c1\",\"u1\"]"}`},
 		{fzOpen | fzGet, "", "", ``},
 	}
 	for _, s := range seeds {
@@ -449,6 +452,37 @@ func fzAuth(a string) bool {
 		!strings.ContainsAny(a, "\r\n\x00") && len(a) <= platform.MaxURLChars
 }
 
+// fzBotpressPayload: the payload a Botpress message of the type needs —
+// none for text and unknown types; {imageUrl|audioUrl|videoUrl|fileUrl}
+// with an http(s) URL for media; latitude and longitude in range for a
+// location; a value for a postback.
+func fzBotpressPayload(typ string, raw json.RawMessage) bool {
+	key := map[string]string{"image": "imageUrl", "audio": "audioUrl", "video": "videoUrl", "file": "fileUrl"}[typ]
+	if key == "" && typ != "location" && typ != "postback" {
+		return true
+	}
+	var p map[string]json.RawMessage
+	if json.Unmarshal(raw, &p) != nil || p == nil {
+		return false
+	}
+	str := func(name string) (string, bool) { var v string; return v, json.Unmarshal(p[name], &v) == nil }
+	switch typ {
+	case "location":
+		var lat, lon float64
+		addr, _ := str("address")
+		if addr == "" {
+			addr, _ = str("title")
+		}
+		return json.Unmarshal(p["latitude"], &lat) == nil && json.Unmarshal(p["longitude"], &lon) == nil &&
+			lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 && fzText(addr, platform.MaxTextChars, false)
+	case "postback":
+		v, ok := str("value")
+		return ok && fzText(v, platform.MaxIDChars, true)
+	}
+	u, ok := str(key)
+	return ok && fzURL(u)
+}
+
 // expectBotpress predicts POST /api/botpress/{bot}.
 func (fx *chatFuzz) expectBotpress(route uint8, bot string, body []byte) (int, string) {
 	switch {
@@ -471,8 +505,8 @@ func (fx *chatFuzz) expectBotpress(route uint8, bot string, body []byte) (int, s
 			return http.StatusBadRequest, "a bad Botpress field"
 		}
 	}
-	if p := strings.TrimSpace(string(r.Payload)); p == "" || p == "null" {
-		return http.StatusBadRequest, "no payload"
+	if !fzBotpressPayload(*r.Type, r.Payload) {
+		return http.StatusBadRequest, "a bad payload for the type"
 	}
 	endpoint, ok := fx.bots[bot]
 	switch {
@@ -625,7 +659,7 @@ func (fx *chatFuzz) learn(t *testing.T, where string, route uint8, convID, key s
 		if bp == "" || out["conversationId"] != *r.ConversationID || out["messageId"] != *r.MessageID {
 			fail("the answer is not the request's")
 		}
-		k := [2]string{convID, "botpress:" + *r.ConversationID}
+		k := [2]string{convID, dialect.BotpressUserID(*r.ConversationID, *r.UserID)} // one conversation per app conversation and user
 		if old := fx.convOf[k]; old != "" && old != bp {
 			fail("a second conversation %s of the bot and app conversation (first %s)", bp, old)
 		}

@@ -51,6 +51,11 @@ type conversationJSON struct {
 	Timing    json.RawMessage   `json:"timing,omitempty"`
 	Delivery  *backlogJSON      `json:"delivery,omitempty"`
 	Timers    *timersJSON       `json:"timers,omitempty"`
+	// Messages is the history as GET /api/conversations/{id} shows it
+	// (seed 000's SDK polls it and watches the array grow): the first
+	// MaxPage messages, MoreMessages when there are more.
+	Messages     *[]messageJSON `json:"messages,omitempty"`
+	MoreMessages bool           `json:"more_messages,omitempty"`
 }
 
 // timersJSON says when the conversation's armed timers fire (Unix
@@ -231,5 +236,18 @@ func (a *API) getConversation(w http.ResponseWriter, r *http.Request) {
 			out.Delivery.LastStatus, out.Delivery.LastError, out.Delivery.NextAttemptAt = head.LastStatus, head.LastError, &next
 		}
 	}
+	msgs, err := a.store.History(r.Context(), c.ID, 0, MaxPage+1, a.clock.Now())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if out.MoreMessages = len(msgs) > MaxPage; out.MoreMessages {
+		msgs = msgs[:MaxPage]
+	}
+	list := make([]messageJSON, len(msgs))
+	for i, m := range msgs {
+		list[i] = toMessageJSON(m)
+	}
+	out.Messages = &list
 	writeJSON(w, http.StatusOK, map[string]any{"conversation": out})
 }

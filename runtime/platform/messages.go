@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/flowbot/flowbot/runtime/dialect"
 	"github.com/flowbot/flowbot/runtime/store"
 )
 
@@ -37,13 +38,25 @@ type messageJSON struct {
 
 func toMessageJSON(m store.Message) messageJSON {
 	out := messageJSON{ID: m.ID, Text: m.Text, FromBot: m.FromBot, SentAt: m.CreatedAt.Unix(), Position: m.Seq}
-	if m.MediaURL != "" {
-		out.AttachedMedia = &mediaJSON{URL: m.MediaURL}
+	if url := dialect.Media(m.MediaURL); url != "" {
+		out.AttachedMedia = &mediaJSON{URL: url}
 	}
 	return out
 }
 
-func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
+// postMessage is POST /api/conversations/{id}/messages: the user's message,
+// answered 202; the replies follow on the webhook or in the history.
+func (a *API) postMessage(w http.ResponseWriter, r *http.Request) { a.userMessage(w, r, false) }
+
+// generateResponse is POST /api/conversations/{id}/generate-response, seed
+// 000's "generate a response" pattern: the user's message, answered 200
+// with the bot's replies to it, for a conversation without a webhook.
+func (a *API) generateResponse(w http.ResponseWriter, r *http.Request) { a.userMessage(w, r, true) }
+
+// userMessage runs the turn of a user's message; with generate it answers
+// with the bot's replies of the turn (or, for a repeated Idempotency-Key,
+// those the first call made that are due).
+func (a *API) userMessage(w http.ResponseWriter, r *http.Request, generate bool) {
 	var req messageRequest
 	if !decode(w, r, &req) {
 		return
@@ -76,6 +89,10 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	c, ok := a.conversation(w, r)
 	if !ok {
+		return
+	}
+	if generate && c.Webhook != "" {
+		writeError(w, http.StatusConflict, "", fmt.Sprintf("conversation %s has a webhook, where its replies go: send with POST /api/conversations/%s/messages, or open a conversation without a webhook to be answered here", c.ID, c.ID))
 		return
 	}
 	if c.Webhook != "" {
@@ -121,7 +138,18 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 		if old, _, _, err := a.store.Message(r.Context(), c.ID, res.UserMessageID); err == nil {
 			user = old
 		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"message": toMessageJSON(user), "duplicate": true})
+		out := map[string]any{"message": toMessageJSON(user), "duplicate": true}
+		if generate {
+			replies, err := a.repliesTo(r, c.ID, user.Seq)
+			if err != nil {
+				a.fail(w, r, err)
+				return
+			}
+			out["messages"] = replies
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, out)
 		return
 	}
 	a.wakeWorkers(res.Deliveries, res.Jobs)
@@ -133,7 +161,33 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) {
 	for _, e := range st.res.Errors {
 		a.log.Warn("the flow took an error path", "conversation", c.ID, "state", st.state, "error", e.Error())
 	}
+	if generate {
+		replies := make([]messageJSON, len(st.out.BotMessages))
+		for i, m := range st.out.BotMessages {
+			m.FromBot = true
+			replies[i] = toMessageJSON(m)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"message": toMessageJSON(user), "messages": replies})
+		return
+	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"message": toMessageJSON(user)})
+}
+
+// repliesTo returns the bot messages of a conversation's history that
+// follow the user message at position seq, up to the next user message.
+func (a *API) repliesTo(r *http.Request, conv string, seq int64) ([]messageJSON, error) {
+	msgs, err := a.store.History(r.Context(), conv, seq, MaxPage, a.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := []messageJSON{}
+	for _, m := range msgs {
+		if !m.FromBot {
+			break
+		}
+		out = append(out, toMessageJSON(m))
+	}
+	return out, nil
 }
 
 // wakeWorkers tells the delivery worker and the job runner about queued work.

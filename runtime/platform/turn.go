@@ -115,6 +115,9 @@ func (a *API) step(ctx context.Context, bot store.Bot, c store.Conversation, ev 
 			}
 		}
 	}
+	if speaksDialect(c.WebhookFormat) {
+		markDialect(st.out.BotMessages, dialectReplies(o.Rendered.Packets, res.Actions, asks(o.Bot.Flow(), res)))
+	}
 	st.out.Contact, st.out.Status = effects(res.Actions)
 	if res.Session.Done && st.out.Status == "" {
 		st.out.Status = StatusEnded

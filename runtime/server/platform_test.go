@@ -415,6 +415,9 @@ func TestBotpressStyleRoundTrip(t *testing.T) {
 			return nil
 		}
 	}
+	if install := next(); install["type"] != "test" || install["payload"] != "test" {
+		t.Fatalf("the bot's creation made no installation test POST, but %v", install)
+	}
 	first := send("m-1", "hi")
 	welcome := next()
 	if welcome["type"] != "text" || welcome["conversationId"] != "conv-42" || welcome["botpressConversationId"] != first["botpressConversationId"] ||
@@ -435,9 +438,10 @@ func TestBotpressStyleRoundTrip(t *testing.T) {
 	if b := next(); !strings.HasPrefix(b["payload"].(map[string]any)["text"].(string), "**Returns are free") {
 		t.Fatalf("after the duplicate, the next reply is %v: the duplicate made a turn", b)
 	}
-	// A request with every field missing lists every problem.
+	// A request with every field missing lists every problem (payload is
+	// optional for text).
 	bad := c.do(400, "POST", "/api/botpress/"+bot, map[string]any{"text": "hi"})
-	if errs, _ := bad["error"].(map[string]any)["errors"].([]any); len(errs) != 5 {
+	if errs, _ := bad["error"].(map[string]any)["errors"].([]any); len(errs) != 4 {
 		t.Fatalf("no list of problems: %v", bad)
 	}
 }

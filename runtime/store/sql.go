@@ -9,11 +9,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/flowbot/flowbot/runtime/schema"
 	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // the database/sql driver "sqlite"
 )
@@ -30,8 +30,7 @@ type Options struct {
 
 // dialect is what differs between SQLite and PostgreSQL.
 type dialect struct {
-	name       string
-	migrations []string
+	name string
 	// forUpdate locks the selected rows until the transaction ends
 	// (PostgreSQL); SQLite's write transactions lock the whole file.
 	forUpdate string
@@ -42,8 +41,8 @@ type dialect struct {
 }
 
 var (
-	sqliteDialect   = dialect{name: "sqlite", migrations: sqliteMigrations}
-	postgresDialect = dialect{name: "postgres", migrations: postgresMigrations, forUpdate: " FOR UPDATE", skipLocked: " FOR UPDATE SKIP LOCKED", dollar: true}
+	sqliteDialect   = dialect{name: "sqlite"}
+	postgresDialect = dialect{name: "postgres", forUpdate: " FOR UPDATE", skipLocked: " FOR UPDATE SKIP LOCKED", dollar: true}
 )
 
 // sqlStore implements Store on database/sql for both dialects.
@@ -172,62 +171,17 @@ func (s *sqlStore) q(query string) string {
 	if r, ok := s.rebound[query]; ok {
 		return r
 	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
+	r := schema.Spell(query, true)
 	if s.rebound == nil {
 		s.rebound = map[string]string{}
 	}
-	s.rebound[query] = b.String()
-	return b.String()
+	s.rebound[query] = r
+	return r
 }
 
-// migrate brings the schema to the newest version. On PostgreSQL an
-// advisory lock keeps two instances starting at once from racing.
+// migrate brings the schema to the newest version (runtime/schema).
 func (s *sqlStore) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if s.d.name == "postgres" {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7243100163)`); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS flowbot_schema (version INTEGER NOT NULL)`); err != nil {
-		return err
-	}
-	version := 0
-	err = tx.QueryRowContext(ctx, `SELECT version FROM flowbot_schema`).Scan(&version)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO flowbot_schema (version) VALUES (0)`); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	}
-	if version > len(s.d.migrations) {
-		return fmt.Errorf("the database has schema version %d, newer than this flowbot knows (%d): upgrade flowbot", version, len(s.d.migrations))
-	}
-	for v := version; v < len(s.d.migrations); v++ {
-		if _, err := tx.ExecContext(ctx, s.d.migrations[v]); err != nil {
-			return fmt.Errorf("migration %d: %w", v+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE flowbot_schema SET version = ?`), len(s.d.migrations)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return schema.Migrate(ctx, s.db, s.d.name == "postgres")
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -8,7 +8,8 @@
 // flowbot serve processes share conversations and queues; workers claim
 // with FOR UPDATE SKIP LOCKED). Open picks one from the address:
 // "postgres://…" or "postgresql://…" is PostgreSQL, anything else a SQLite
-// file path. The schema is migrated when the store opens.
+// file path. The schema is migrated when the store opens, by flowbot's
+// one list of migrations for both modes (runtime/schema).
 //
 // # Messages and delivery
 //

@@ -130,13 +130,35 @@ func TestCampaignSignup(t *testing.T) {
 			t.Fatalf("message %q", got)
 		}
 	})
-	t.Run("campaign_unsubscribe is accepted", func(t *testing.T) {
+	t.Run("campaign_unsubscribe is accepted without a second confirmation", func(t *testing.T) {
+		// Userlike matches the keyword and confirms it itself (seed 003):
+		// the answer only carries the new context.
 		c := p.Conversation("c-unsub", "whatsapp_business")
 		must(t)(c.Start(""))
 		subscribed(t, must(t)(c.Click("start")))
 		r := must(t)(c.Send("campaign_unsubscribe", map[string]any{}))
-		if len(r.Packets) == 0 || !strings.Contains(r.Texts()[0], "unsubscribed") {
+		if len(r.Texts()) != 0 || !slices.Equal(r.Names(), []string{"delay"}) {
 			t.Fatalf("unsubscribe answer %v: %s", r.Names(), r.Body)
+		}
+		subscribed(t, must(t)(c.Say("start")))
+	})
+	t.Run("a proactive chat is greeted differently", func(t *testing.T) {
+		bodies := map[string]string{}
+		for _, mode := range []string{"normal", "proactive"} {
+			c := p.Conversation("c-"+mode, "web")
+			c.Info = map[string]any{"approach_mode": mode}
+			r := must(t)(c.Start(""))
+			wantNames(t, r, "button_template")
+			pl := r.Packets[0].Payload
+			if !reflect.DeepEqual(pl["options"], []any{map[string]any{"id": "start", "label": "start"}}) {
+				t.Fatalf("%s: options %v", mode, pl["options"])
+			}
+			bodies[mode] = pl["body"].(string)
+			subscribed(t, must(t)(c.Click("start")))
+		}
+		if bodies["normal"] != "Welcome! Please click 'start' to subscribe to our campaign." ||
+			!strings.HasPrefix(bodies["proactive"], "Hi! Sorry to pop up") {
+			t.Fatalf("greetings %q", bodies)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package userlike
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -22,6 +23,8 @@ const maxFastDepth = 200
 type fastEnvelope struct {
 	cid, name, channel string
 	context, contact   []byte
+	approach, widget   []byte // info.approach_mode and info.widget, raw
+	conversation       []byte // info.conversation, raw
 	payload            []byte // the packet's payload, raw (nil when absent)
 }
 
@@ -354,7 +357,7 @@ func (s *fastScanner) stringField(dst *string) bool {
 
 var (
 	topKeys            = []string{"info", "packet"}
-	infoKeys           = []string{"cid", "context", "contact", "conversation"}
+	infoKeys           = []string{"cid", "context", "contact", "conversation", "approach_mode", "widget"}
 	conversationKeys   = []string{"contact_channel"}
 	contactChannelKeys = []string{"type"}
 	packetKeys         = []string{"name", "payload"}
@@ -380,10 +383,20 @@ func fastDecode(body []byte, e *fastEnvelope) bool {
 				case 2:
 					e.contact, ok = s.raw()
 					return ok
+				case 4:
+					e.approach, ok = s.raw()
+					return ok
+				case 5:
+					e.widget, ok = s.raw()
+					return ok
 				}
-				return s.object(conversationKeys, func(int) bool {
+				s.ws()
+				from := s.i
+				ok = s.object(conversationKeys, func(int) bool {
 					return s.object(contactChannelKeys, func(int) bool { return s.internedField(&e.channel, channelNames) })
 				})
+				e.conversation = s.b[from:s.i]
+				return ok
 			})
 		}
 		return s.object(packetKeys, func(k int) bool { // packet
@@ -442,4 +455,107 @@ func fastPayload(raw []byte, p *anyPayload) bool {
 			return s.stringField(&v.Label)
 		})
 	})
+}
+
+// maxFastFields bounds the keys of one object fastObjectFields reads (it
+// compares them pairwise to find duplicates).
+const maxFastFields = 16
+
+// fastObjectFields is objectFields for the usual object — plain keys, no
+// key twice, values that are plain strings, numbers, booleans, nulls or
+// objects of those — without encoding/json's maps; false (out untouched)
+// means "use objectFields". FuzzObjectFieldsFast proves the two agree.
+func fastObjectFields(raw []byte, prefix string, out map[string]string) bool {
+	if len(raw) == 0 || raw[0] != '{' {
+		return true // objectFields adds nothing either
+	}
+	var n int
+	if !fastFields(raw, 0, nil, "", &n) || len(out)+n > maxContactFields {
+		return false
+	}
+	return fastFields(raw, 0, out, prefix, &n)
+}
+
+// fastFields walks the object raw (depth 0: its objects are read one level
+// deep) and, when out is not nil, adds its fields; n counts them. It gives
+// up on anything fastObjectFields does not handle.
+func fastFields(raw []byte, depth int, out map[string]string, prefix string, n *int) bool {
+	s := fastScanner{b: raw}
+	if s.peek() != '{' {
+		return false
+	}
+	s.i++
+	var keys [maxFastFields][2]int
+	nk := 0
+	if s.peek() == '}' {
+		s.i++
+		s.ws()
+		return s.i == len(raw)
+	}
+	for {
+		if s.peek() != '"' {
+			return false
+		}
+		start, end, plain, ok := s.str()
+		if !ok || !plain || nk == maxFastFields || bytes.IndexByte(raw[start:end], '.') >= 0 {
+			return false // a dotted key may meet a nested field's name
+		}
+		for _, k := range keys[:nk] {
+			if string(raw[k[0]:k[1]]) == string(raw[start:end]) {
+				return false // encoding/json keeps the last of a duplicate
+			}
+		}
+		keys[nk] = [2]int{start, end}
+		nk++
+		if s.peek() != ':' {
+			return false
+		}
+		s.i++
+		c := s.peek()
+		from := s.i
+		switch {
+		case c == '{' && depth == 0:
+			if !s.skip() {
+				return false
+			}
+			if !fastFields(raw[from:s.i], 1, out, prefix+string(raw[start:end])+".", n) {
+				return false
+			}
+		case c == '{' || c == '[':
+			if depth == 0 || !s.skip() { // a list at the top: objectFields joins it
+				return false
+			}
+		case c == '"':
+			_, vend, vplain, ok := s.str()
+			if !ok || !vplain {
+				return false
+			}
+			*n++
+			if out != nil {
+				out[prefix+string(raw[start:end])] = string(raw[from+1 : vend])
+			}
+		case c == 'n':
+			if !s.literal("null") {
+				return false
+			}
+		default:
+			if !s.skip() {
+				return false
+			}
+			*n++
+			if out != nil {
+				out[prefix+string(raw[start:end])] = string(raw[from:s.i])
+			}
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			s.ws()
+			return s.i == len(raw)
+		default:
+			return false
+		}
+	}
 }

@@ -73,6 +73,18 @@ func monolingual(b *testing.B) *flows.Flow {
 	return f
 }
 
+// Userlike's conversation locale (info.conversation.locale) wins over the
+// contact's.
+func TestMultilingualConversationLocale(t *testing.T) {
+	srv := serveHTTP(t, newHandler(t, userlike.Options{}))
+	c := platformFor(srv, "multilingual").Conversation("chatbot::1:conv", "")
+	c.Contact = map[string]any{"locale": "en"}
+	c.Info = map[string]any{"conversation": map[string]any{"contact_channel": map[string]any{"type": "sms"}, "locale": "de_DE"}}
+	if got := must(t)(c.Start("")).Texts(); len(got) != 1 || !strings.HasPrefix(got[0], "Willkommen!") {
+		t.Fatalf("not German with a German conversation locale: %q", got)
+	}
+}
+
 // multilingualClick is campaignClick for the multilingual flow at path, in
 // German: the click on "start" after the contact picked German.
 func multilingualClick(b *testing.B, h http.Handler, path string) []byte {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -16,8 +17,9 @@ import (
 )
 
 // Webhook is the body of one inbound webhook call, as Userlike sends it.
-// Fields flowbot does not read (widget, approach_mode, most of
-// conversation) are skipped.
+// Besides what it needs itself (cid, context, the channel), flowbot reads
+// the platform's metadata for flows that use it (approach_mode, widget, the
+// conversation object, the contact: see conversationFields).
 type Webhook struct {
 	Info   Info   `json:"info"`
 	Packet Packet `json:"packet"`
@@ -35,6 +37,15 @@ type Info struct {
 	// Contact is the contact object; its scalar fields become contact.NAME
 	// in templates (see contactFields).
 	Contact json.RawMessage `json:"contact,omitempty"`
+	// ApproachMode ("proactive" when the messenger opened by itself, else
+	// "normal") and Widget (the widget the chat started from) become
+	// conversation.approach_mode and conversation.widget.NAME in flows.
+	ApproachMode json.RawMessage `json:"approach_mode,omitempty"`
+	Widget       json.RawMessage `json:"widget,omitempty"`
+	// ConversationRaw is the whole info.conversation object (subject,
+	// topics, locale, custom fields…), read only for flows that use
+	// platform data; its fields become conversation.NAME.
+	ConversationRaw json.RawMessage `json:"-"`
 }
 
 // Conversation is the part of info.conversation flowbot reads.
@@ -128,7 +139,7 @@ var knownEvents = map[string]bool{
 func DecodeWebhook(body []byte) (Inbound, error) {
 	var d decoder
 	var in Inbound
-	err := d.decode(body, &in, true)
+	err := d.decode(body, &in, true, true)
 	in.Context = bytes.Clone(in.Context)
 	return in, err
 }
@@ -156,14 +167,15 @@ type decoder struct {
 // decode reads body into in: in one pass with the fast decoder when it
 // can, else with encoding/json, which also gives the precise error.
 // in.Context aliases body or the decoder's memory. wantContact false skips
-// reading the contact's fields (for flows that use none).
-func (d *decoder) decode(body []byte, in *Inbound, wantContact bool) error {
-	return d.decodeWith(body, in, wantContact, true)
+// reading the contact's fields (for flows that use none), wantMeta false
+// the conversation's metadata (approach_mode, widget, conversation).
+func (d *decoder) decode(body []byte, in *Inbound, wantContact, wantMeta bool) error {
+	return d.decodeWith(body, in, wantContact, wantMeta, true)
 }
 
 // decodeWith is decode; fast false skips the fast decoder (for tests that
 // compare the two).
-func (d *decoder) decodeWith(body []byte, in *Inbound, wantContact, fast bool) error {
+func (d *decoder) decodeWith(body []byte, in *Inbound, wantContact, wantMeta, fast bool) error {
 	*in = Inbound{}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -180,31 +192,47 @@ func (d *decoder) decodeWith(body []byte, in *Inbound, wantContact, fast bool) e
 		var p *anyPayload
 		if knownEvents[e.name] {
 			if !fastPayload(e.payload, &d.pay) {
-				return d.decodeSlow(body, in, wantContact)
+				return d.decodeSlow(body, in, wantContact, wantMeta)
 			}
 			p = &d.pay
 		}
-		info := Info{CID: e.cid, Context: e.context, Contact: e.contact}
+		info := Info{CID: e.cid, Context: e.context, Contact: e.contact, ApproachMode: e.approach, Widget: e.widget}
+		if wantMeta {
+			info.ConversationRaw = e.conversation
+		}
 		info.Conversation.ContactChannel.Type = e.channel
-		return finish(in, &info, e.name, nil, p, wantContact)
+		return finish(in, &info, e.name, nil, p, wantContact, wantMeta)
 	}
-	return d.decodeSlow(body, in, wantContact)
+	return d.decodeSlow(body, in, wantContact, wantMeta)
 }
 
 // decodeSlow decodes the envelope, then the payload by the event's name.
-func (d *decoder) decodeSlow(body []byte, in *Inbound, wantContact bool) error {
+func (d *decoder) decodeSlow(body []byte, in *Inbound, wantContact, wantMeta bool) error {
 	w := &d.slow
 	w.Info.CID, w.Info.Conversation, w.Packet.Name = "", Conversation{}, ""
 	w.Info.Context, w.Info.Contact, w.Packet.Payload = w.Info.Context[:0], w.Info.Contact[:0], w.Packet.Payload[:0]
+	w.Info.ApproachMode, w.Info.Widget, w.Info.ConversationRaw = w.Info.ApproachMode[:0], w.Info.Widget[:0], nil
 	if err := json.Unmarshal(body, w); err != nil {
 		return fieldError("", err)
 	}
-	return finish(in, &w.Info, w.Packet.Name, w.Packet.Payload, nil, wantContact)
+	if wantMeta {
+		// The conversation object as sent, for its metadata (a second
+		// pass: this path is the rare one).
+		var aux struct {
+			Info struct {
+				Conversation json.RawMessage `json:"conversation"`
+			} `json:"info"`
+		}
+		if json.Unmarshal(body, &aux) == nil {
+			w.Info.ConversationRaw = aux.Info.Conversation
+		}
+	}
+	return finish(in, &w.Info, w.Packet.Name, w.Packet.Payload, nil, wantContact, wantMeta)
 }
 
 // finish checks the envelope and fills in. The payload is either raw (to
 // decode by the event's name) or already decoded.
-func finish(in *Inbound, info *Info, name string, raw json.RawMessage, p *anyPayload, wantContact bool) error {
+func finish(in *Inbound, info *Info, name string, raw json.RawMessage, p *anyPayload, wantContact, wantMeta bool) error {
 	if info.CID == "" {
 		return badf("info.cid is missing: every webhook event names its chatbot session")
 	}
@@ -226,6 +254,9 @@ func finish(in *Inbound, info *Info, name string, raw json.RawMessage, p *anyPay
 	}
 	if wantContact {
 		ev.Contact = contactFields(info.Contact)
+	}
+	if wantMeta {
+		ev.Conversation = conversationFields(info.ApproachMode, info.Widget, info.ConversationRaw)
 	}
 	if p == nil {
 		var err error
@@ -537,4 +568,104 @@ func scalar(v json.RawMessage) (string, bool) {
 		return string(v), true
 	}
 	return "", false
+}
+
+// conversationFields are the platform's metadata of the chat, as flows read
+// them under conversation.: approach_mode (from info.approach_mode), the
+// widget's fields as widget.NAME, and the fields of info.conversation as
+// NAME (subject, locale, topics, contact_channel.type, custom_fields.NAME…).
+// Strings are kept as they are, numbers and booleans as written in JSON;
+// objects are read one level deep (NAME.FIELD), and a list of strings or
+// numbers, or of objects with a name (topics), is the values (names)
+// joined by ", ". Nulls and anything deeper are skipped; at most
+// maxContactFields fields are read.
+func conversationFields(approach, widget, conversation []byte) map[string]string {
+	out := map[string]string{}
+	if v, ok := scalar(approach); ok {
+		out["approach_mode"] = v
+	}
+	objectFields(widget, "widget.", out)
+	objectFields(conversation, "", out)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// objectFields adds the fields of a JSON object to out, each under prefix
+// (see conversationFields); anything but an object adds nothing.
+func objectFields(raw []byte, prefix string, out map[string]string) {
+	if len(raw) == 0 || raw[0] != '{' || fastObjectFields(raw, prefix, out) {
+		return
+	}
+	slowObjectFields(raw, prefix, out)
+}
+
+// slowObjectFields is objectFields through encoding/json, for any object.
+func slowObjectFields(raw []byte, prefix string, out map[string]string) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return
+	}
+	for _, k := range sortedKeys(fields) {
+		if len(out) >= maxContactFields {
+			return
+		}
+		v := fields[k]
+		switch {
+		case len(v) > 0 && v[0] == '{':
+			var sub map[string]json.RawMessage
+			if json.Unmarshal(v, &sub) != nil {
+				continue
+			}
+			for _, sk := range sortedKeys(sub) {
+				if s, ok := scalar(sub[sk]); ok && len(out) < maxContactFields {
+					out[prefix+k+"."+sk] = s
+				}
+			}
+		case len(v) > 0 && v[0] == '[':
+			if s, ok := listText(v); ok {
+				out[prefix+k] = s
+			}
+		default:
+			if s, ok := scalar(v); ok {
+				out[prefix+k] = s
+			}
+		}
+	}
+}
+
+// listText joins a list of scalars, or of objects' names, with ", ".
+func listText(raw []byte) (string, bool) {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return "", false
+	}
+	parts := make([]string, 0, len(items))
+	for _, it := range items {
+		if len(it) > 0 && it[0] == '{' {
+			var named struct {
+				Name json.RawMessage `json:"name"`
+			}
+			if json.Unmarshal(it, &named) != nil {
+				continue
+			}
+			it = named.Name
+		}
+		if s, ok := scalar(it); ok {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ", "), true
+}
+
+// sortedKeys returns the keys of m in order, so that the field limit
+// keeps the same fields every time.
+func sortedKeys(m map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

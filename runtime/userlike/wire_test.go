@@ -22,9 +22,11 @@ func TestDecodeWebhook(t *testing.T) {
 	}{
 		{"start on web", `{"info":{"approach_mode":"proactive","cid":"chatbot::258:a5","contact":{},"context":{},"conversation":{"contact_channel":{"state":"valid","type":"web"}},"widget":{"id":1}},"packet":{"name":"start","payload":{}}}`,
 			Inbound{CID: "chatbot::258:a5", Context: json.RawMessage(`{}`), Channel: "web", Known: true,
-				Event: engine.Event{Name: "start", Channel: "web"}}},
+				Event: engine.Event{Name: "start", Channel: "web", Conversation: map[string]string{"approach_mode": "proactive",
+					"contact_channel.state": "valid", "contact_channel.type": "web", "widget.id": "1"}}}},
 		{"start with a first message", `{"info":{"cid":"c","conversation":{"contact_channel":{"type":"whatsapp_business"}}},"packet":{"name":"start","payload":{"body":"start"}}}`,
-			Inbound{CID: "c", Channel: "whatsapp_business", Known: true, Event: engine.Event{Name: "start", Text: "start", Channel: "whatsapp_business"}}},
+			Inbound{CID: "c", Channel: "whatsapp_business", Known: true, Event: engine.Event{Name: "start", Text: "start", Channel: "whatsapp_business",
+				Conversation: map[string]string{"contact_channel.type": "whatsapp_business"}}}},
 		{"start with an upload", `{"info":{"cid":"c"},"packet":{"name":"start","payload":{"url":"https://x/y.png"}}}`,
 			Inbound{CID: "c", Channel: "web", Known: true, Event: engine.Event{Name: "start", MediaURL: "https://x/y.png", Channel: "web"}}},
 		{"message", `{"info":{"cid":"c","context":{"fb":1}},"packet":{"name":"message","payload":{"body":"Ada \"the\" Countess"}}}`,
@@ -42,15 +44,26 @@ func TestDecodeWebhook(t *testing.T) {
 		{"forward_failed", `{"info":{"cid":"c"},"packet":{"name":"forward_failed","payload":{}}}`,
 			Inbound{CID: "c", Channel: "web", Known: true, Event: engine.Event{Name: "forward_failed", Channel: "web"}}},
 		{"campaign_unsubscribe", `{"info":{"cid":"c","conversation":{"contact_channel":{"type":" WhatsApp_Business "}}},"packet":{"name":"campaign_unsubscribe","payload":{"keyword":"STOP"}}}`,
-			Inbound{CID: "c", Channel: "whatsapp_business", Known: true, Event: engine.Event{Name: "campaign_unsubscribe", Channel: "whatsapp_business"}}},
+			Inbound{CID: "c", Channel: "whatsapp_business", Known: true, Event: engine.Event{Name: "campaign_unsubscribe", Channel: "whatsapp_business",
+				Conversation: map[string]string{"contact_channel.type": " WhatsApp_Business "}}}},
 		{"unknown event: payload unread", `{"info":{"cid":"c","contact":"not read"},"packet":{"name":"typing","payload":[1,2]}}`,
 			Inbound{CID: "c", Channel: "web", Event: engine.Event{Name: "typing", Channel: "web"}}},
 		{"unknown channel", `{"info":{"cid":"c","conversation":{"contact_channel":{"type":"pigeon"}}},"packet":{"name":"message","payload":{"body":"hi"}}}`,
-			Inbound{CID: "c", Channel: "custom", Known: true, Event: engine.Event{Name: "message", Text: "hi", Channel: "custom"}}},
+			Inbound{CID: "c", Channel: "custom", Known: true, Event: engine.Event{Name: "message", Text: "hi", Channel: "custom",
+				Conversation: map[string]string{"contact_channel.type": "pigeon"}}}},
 		{"contact fields", `{"info":{"cid":"c","contact":{"id":42,"name":"Ada","email":"ada@example.com","mobile_number":"+49 1","is_mobile":true,"note":null,"tags":["a"],"custom_fields":{"tier":"gold","score":7,"deep":{"x":1}},"locale":"caf\u00e9"}},"packet":{"name":"message","payload":{"body":"x"}}}`,
 			Inbound{CID: "c", Channel: "web", Known: true, Event: engine.Event{Name: "message", Text: "x", Channel: "web",
 				Contact: map[string]string{"id": "42", "name": "Ada", "email": "ada@example.com", "mobile_number": "+49 1", "is_mobile": "true",
 					"custom_fields.tier": "gold", "custom_fields.score": "7", "locale": "café"}}}},
+		{"conversation metadata", `{"info":{"cid":"c","approach_mode":"proactive","widget":{"id":7,"name":"Shop widget","colors":{"primary":"#f00"},"tags":[1,2]},` +
+			`"conversation":{"contact_channel":{"type":"whatsapp_business"},"subject":"Order","locale":"de_DE","topics":[{"id":3,"name":"Billing"},{"id":4,"name":"Returns"}],` +
+			`"custom_fields":{"order_id":"A-1","vip":true},"url":"https://userlike.example/c/1","note":null}},"packet":{"name":"message","payload":{"body":"x"}}}`,
+			Inbound{CID: "c", Channel: "whatsapp_business", Known: true, Event: engine.Event{Name: "message", Text: "x", Channel: "whatsapp_business",
+				Conversation: map[string]string{"approach_mode": "proactive", "widget.id": "7", "widget.name": "Shop widget", "widget.colors.primary": "#f00",
+					"widget.tags": "1, 2", "contact_channel.type": "whatsapp_business", "subject": "Order", "locale": "de_DE", "topics": "Billing, Returns",
+					"custom_fields.order_id": "A-1", "custom_fields.vip": "true", "url": "https://userlike.example/c/1"}}}},
+		{"approach mode not a string is skipped", `{"info":{"cid":"c","approach_mode":[1],"widget":"w"},"packet":{"name":"message","payload":{"body":"x"}}}`,
+			Inbound{CID: "c", Channel: "web", Known: true, Event: engine.Event{Name: "message", Text: "x", Channel: "web"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -73,10 +86,10 @@ func TestDecodeWebhook(t *testing.T) {
 func TestDecodeReusesScratch(t *testing.T) {
 	var d decoder
 	var in Inbound
-	if err := d.decode([]byte(`{"info":{"cid":"a","context":{"fb":1},"contact":{"name":"A"},"conversation":{"contact_channel":{"type":"sms"}}},"packet":{"name":"location","payload":{"body":"x","latitude":1,"longitude":2,"value":{"id":"z"}}}}`), &in, true); err != nil {
+	if err := d.decode([]byte(`{"info":{"cid":"a","context":{"fb":1},"contact":{"name":"A"},"conversation":{"contact_channel":{"type":"sms"}}},"packet":{"name":"location","payload":{"body":"x","latitude":1,"longitude":2,"value":{"id":"z"}}}}`), &in, true, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.decode([]byte(`{"info":{"cid":"b"},"packet":{"name":"click","payload":{"value":{"id":"o"}}}}`), &in, true); err != nil {
+	if err := d.decode([]byte(`{"info":{"cid":"b"},"packet":{"name":"click","payload":{"value":{"id":"o"}}}}`), &in, true, true); err != nil {
 		t.Fatal(err)
 	}
 	want := Inbound{CID: "b", Context: in.Context, Channel: "web", Known: true, Event: engine.Event{Name: "click", ClickID: "o", Channel: "web"}}
@@ -309,14 +322,17 @@ func FuzzFastDecodeMatches(f *testing.F) {
 		`{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],"info":{"cid":"a"},"packet":{"name":"start"}}`,
 		`{"info":{"cid":"a"},"packet":{"name":"start","payload":{"body":01}}}`,
 		`{"info":{"cid":"a"},"packet":{"name":"start","payload":{"ſ":1,"K":2}}}`,
+		`{"info":{"cid":"a","approach_mode":"proactive","widget":{"id":1,"n":{"a":"b"}},"conversation":{"contact_channel":{"type":"web"},"topics":["a",{"name":"b"}],"locale":"de"}},"packet":{"name":"start"}}`,
+		`{"info":{"cid":"a","approach_mode":null,"Widget":{"id":1}},"packet":{"name":"message","payload":{"body":"x"}}}`,
+		`{"info":{"cid":"a","conversation":{"contact_channel":{"type":"web"},"custom_fields":{"x":1}},"conversation":{"subject":"s"}},"packet":{"name":"start"}}`,
 	} {
 		f.Add([]byte(b))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fd, sd decoder
 		var fin, sin Inbound
-		ferr := fd.decodeWith(body, &fin, true, true)
-		serr := sd.decodeWith(body, &sin, true, false)
+		ferr := fd.decodeWith(body, &fin, true, true, true)
+		serr := sd.decodeWith(body, &sin, true, true, false)
 		if (ferr == nil) != (serr == nil) || ferr != nil && ferr.Error() != serr.Error() {
 			t.Fatalf("errors differ for %q:\nfast: %v\nslow: %v", body, ferr, serr)
 		}
@@ -328,6 +344,33 @@ func FuzzFastDecodeMatches(f *testing.F) {
 		}
 		if !reflect.DeepEqual(fin, sin) {
 			t.Fatalf("results differ for %q:\nfast: %+v\nslow: %+v", body, fin, sin)
+		}
+	})
+}
+
+// FuzzObjectFieldsFast: whenever the allocation-light reader of metadata
+// objects answers, it gives what encoding/json's gives.
+func FuzzObjectFieldsFast(f *testing.F) {
+	for _, b := range []string{
+		`{"contact_channel":{"state":"valid","type":"web"}}`,
+		`{"subject":"Order","locale":"de_DE","custom_fields":{"tier":"gold","n":7,"x":null,"deep":{"a":1},"l":[1]},"ok":true,"no":null}`,
+		`{"a.b":1,"a":{"b":2}}`, `{"a":1,"a":{"b":2}}`, `{"a":{"b":1,"b":null}}`, `{"t":"caf\u00e9"}`, `{"k":-1.5e3, "w" : "x" }`,
+		`{"topics":["a",{"name":"b"}]}`, `{}`, `{"a":{}}`, `{"a":"\xff"}`, `{"A":1,"a":2}`,
+	} {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return // both see only values the envelope's decoders accepted
+		}
+		fast := map[string]string{"approach_mode": "normal"}
+		if !fastObjectFields(raw, "p.", fast) {
+			return
+		}
+		slow := map[string]string{"approach_mode": "normal"}
+		slowObjectFields(raw, "p.", slow)
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("for %s:\nfast %v\nslow %v", raw, fast, slow)
 		}
 	})
 }

@@ -168,6 +168,9 @@ type Conversation struct {
 	CID     string
 	Channel string         // info.conversation.contact_channel.type
 	Contact map[string]any // info.contact; nil sends none
+	// Info holds more info fields, sent over the defaults: approach_mode
+	// ("normal" unless set), widget, or a whole conversation object.
+	Info map[string]any
 }
 
 // Conversation starts talking as session cid on channel (web,
@@ -223,6 +226,9 @@ func (c *Conversation) Send(name string, payload any) (Reply, error) {
 	}
 	if c.Contact != nil {
 		info["contact"] = c.Contact
+	}
+	for k, v := range c.Info {
+		info[k] = v
 	}
 	body, err := json.Marshal(map[string]any{"info": info, "packet": map[string]any{"name": name, "payload": payload}})
 	if err != nil {

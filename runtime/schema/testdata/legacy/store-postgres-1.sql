@@ -1,15 +1,5 @@
-package store
+-- store-postgres-1.sql: a migration as flowbot wrote it before runtime/schema (main at ad4c80a), verbatim.
 
-import "strings"
-
-// The schema, written once for both dialects: {{autoid}} and {{bytes}}
-// are the two column types they spell differently. Times are Unix
-// milliseconds (BIGINT) and flags 0/1 integers, so that every query is the
-// same SQL text. migrations[i] takes the schema from version i to i+1;
-// never change one that was released, add another.
-
-var migrations = []string{
-	`
 CREATE TABLE bots (
 	id         TEXT   PRIMARY KEY,
 	name       TEXT   NOT NULL,
@@ -28,7 +18,7 @@ CREATE TABLE conversations (
 	user_id       TEXT   NOT NULL REFERENCES users (id),
 	channel       TEXT   NOT NULL,
 	webhook       TEXT   NOT NULL,
-	context       {{bytes}} NOT NULL,
+	context       BYTEA  NOT NULL,
 	status        TEXT   NOT NULL,
 	contact       TEXT   NOT NULL,
 	next_seq      BIGINT NOT NULL,
@@ -63,7 +53,7 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_head ON deliveries (conversation_id, seq) WHERE state = 'pending';
 CREATE INDEX deliveries_due ON deliveries (due_at) WHERE state = 'pending';
 CREATE TABLE attempts (
-	id          {{autoid}},
+	id          BIGSERIAL PRIMARY KEY,
 	message_id  TEXT      NOT NULL,
 	at          BIGINT    NOT NULL,
 	status      INTEGER   NOT NULL,
@@ -74,7 +64,7 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_message ON attempts (message_id, id);
 CREATE TABLE jobs (
-	id              {{autoid}},
+	id              BIGSERIAL PRIMARY KEY,
 	conversation_id TEXT      NOT NULL,
 	spec            TEXT      NOT NULL,
 	due_at          BIGINT    NOT NULL,
@@ -91,37 +81,4 @@ CREATE TABLE idempotency_keys (
 	created_at      BIGINT NOT NULL,
 	PRIMARY KEY (conversation_id, key)
 );
-`,
-	// 2: the webhook's body format and Authorization header.
-	`
-ALTER TABLE conversations ADD COLUMN webhook_format TEXT NOT NULL DEFAULT 'chat';
-ALTER TABLE conversations ADD COLUMN webhook_auth TEXT NOT NULL DEFAULT '';
-`,
-	// 3: where a bot's Botpress-style conversations get their replies.
-	`
-ALTER TABLE bots ADD COLUMN response_endpoint TEXT NOT NULL DEFAULT '';
-`,
-	// 4: timing settings of bots and conversations (JSON), and timers:
-	// jobs with a name, at most one of each name per conversation.
-	`
-ALTER TABLE bots ADD COLUMN timing TEXT NOT NULL DEFAULT '';
-ALTER TABLE conversations ADD COLUMN timing TEXT NOT NULL DEFAULT '';
-ALTER TABLE jobs ADD COLUMN timer TEXT NOT NULL DEFAULT '';
-CREATE UNIQUE INDEX jobs_timer ON jobs (conversation_id, timer) WHERE timer <> '';
-`,
-}
-
-var (
-	sqliteMigrations   = spell(migrations, "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB")
-	postgresMigrations = spell(migrations, "BIGSERIAL PRIMARY KEY", "BYTEA")
-)
-
-// spell writes the migrations in one dialect.
-func spell(ms []string, autoid, bytes string) []string {
-	out := make([]string, len(ms))
-	r := strings.NewReplacer("{{autoid}}", autoid, "{{bytes}}", bytes+" ")
-	for i, m := range ms {
-		out[i] = r.Replace(m)
-	}
-	return out
-}
+;

@@ -1,0 +1,8 @@
+-- flow_versions-postgres.sql: the table as runtime/flowset created it before runtime/schema (main at ad4c80a), verbatim.
+CREATE TABLE IF NOT EXISTS flow_versions (
+		name TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		file TEXT NOT NULL,
+		source BYTEA NOT NULL,
+		first_served INTEGER NOT NULL,
+		PRIMARY KEY (name, hash));
