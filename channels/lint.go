@@ -26,12 +26,11 @@ func LintFlow(f *flows.Flow) flows.Lints {
 		if st.Choice == nil {
 			continue
 		}
-		c := choiceAsWritten(st.Choice)
 		for _, ch := range Types {
 			if !Table[ch].Clickable() {
 				continue
 			}
-			form, reason := Plan(c, ch)
+			form, reason, in := planIn(f, st.Choice, ch)
 			if reason == "" {
 				continue
 			}
@@ -44,18 +43,39 @@ func LintFlow(f *flows.Flow) flows.Lints {
 				advice = "; give the choice a `fallback` text for the numbered list to accept it"
 			}
 			out = append(out, flows.Lint{File: f.File, Line: st.Choice.Pos.Line, Column: st.Choice.Pos.Column, Level: flows.Warning,
-				What: fmt.Sprintf("state %q: on %s the choice is shown as %s (%s)%s", name, ch, shown, strings.TrimSuffix(reason, "; shown as "+form), advice)})
+				What: fmt.Sprintf("state %q: on %s%s the choice is shown as %s (%s)%s", name, ch, in, shown, strings.TrimSuffix(reason, "; shown as "+form), advice)})
 		}
 	}
 	return out
 }
 
-// choiceAsWritten builds the engine's choice from a flow's, texts as written.
-func choiceAsWritten(fc *flows.Choice) engine.Choice {
-	c := engine.Choice{Form: fc.Form, Body: fc.Body.Source, Fallback: fc.Fallback.Source,
-		Header: fc.Header.Source, Footer: fc.Footer.Source, Button: fc.Button.Source}
+// planIn plans a choice for channel ch in the flow's first language, then
+// in each other one: the first that does not fit is reported, with in
+// naming its locale (empty for the flow's own language).
+func planIn(f *flows.Flow, fc *flows.Choice, ch string) (form, reason, in string) {
+	locales := f.Locales
+	if len(locales) == 0 {
+		locales = []string{""}
+	}
+	for i, loc := range locales {
+		if form, reason = Plan(choiceAsWritten(fc, loc), ch); reason != "" {
+			if i > 0 {
+				in = fmt.Sprintf(" in locale %q", loc)
+			}
+			return form, reason, in
+		}
+	}
+	return form, "", ""
+}
+
+// choiceAsWritten builds the engine's choice from a flow's, texts as
+// written in locale (a tag of the flow's `locales`, or "").
+func choiceAsWritten(fc *flows.Choice, locale string) engine.Choice {
+	src := func(t flows.Template) string { return t.In(locale).Source }
+	c := engine.Choice{Form: fc.Form, Body: src(fc.Body), Fallback: src(fc.Fallback),
+		Header: src(fc.Header), Footer: src(fc.Footer), Button: src(fc.Button)}
 	for _, o := range fc.Options {
-		c.Options = append(c.Options, engine.Option{ID: o.ID, Label: o.Label.Source, Description: o.Description.Source, Image: o.Image.Source})
+		c.Options = append(c.Options, engine.Option{ID: o.ID, Label: src(o.Label), Description: src(o.Description), Image: o.Image.Source})
 	}
 	return c
 }

@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -54,5 +55,28 @@ func TestExamplesHaveNoChannelWarnings(t *testing.T) {
 		if ls := LintFlow(f); len(ls) > 0 {
 			t.Errorf("%s:\n%s", f.Name, ls)
 		}
+	}
+}
+
+// A label that fits in the flow's own language but not in a translation
+// is warned for that language (golden: testdata/locale/menu.golden).
+func TestLintFlowWarnsPerLocale(t *testing.T) {
+	f, err := flows.Load("testdata/locale/menu.yaml", flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := LintFlow(f).String()
+	golden := "testdata/locale/menu.golden"
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("missing golden file (run go test ./channels -update): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("lints differ from %s\n--- want\n%s--- got\n%s", golden, want, got)
 	}
 }

@@ -1,6 +1,10 @@
 package engine
 
-import "testing"
+import (
+	"os"
+	"strings"
+	"testing"
+)
 
 // BenchmarkStep measures one turn of the engine alone: decode the context,
 // step the campaign flow's start click, encode the new context.
@@ -64,5 +68,36 @@ func benchTurn(b *testing.B, src string) {
 		if len(r.Actions) != 2 {
 			b.Fatalf("actions: %v", texts(r.Actions))
 		}
+	}
+}
+
+// BenchmarkStepMultilingual is BenchmarkStep on the multilingual example
+// (the campaign signup asking for the language first): "two-languages" is
+// the flow as it is, in German; "one-language" the same flow without
+// `locales` (its `locale` variable an ordinary one), so that their ratio is
+// the cost of a second language.
+func BenchmarkStepMultilingual(b *testing.B) {
+	src, err := os.ReadFile("../examples/multilingual.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"one-language", "two-languages"} {
+		b.Run(mode, func(b *testing.B) {
+			bot := loadFile(b, "../examples/multilingual.yaml")
+			if mode == "one-language" {
+				bot = load(b, strings.Replace(string(src), "locales: [en, de]\n", "", 1))
+			}
+			c := &convo{t: b, bot: bot}
+			c.send(start())
+			c.send(click("de"))
+			b.ReportAllocs()
+			for b.Loop() {
+				s, _ := DecodeContext(c.ctx)
+				r := bot.Step(s, click("start"))
+				if _, err := EncodeContext(r.Session); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

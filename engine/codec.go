@@ -41,6 +41,7 @@ type wireContext struct {
 	Jobs    int               `json:"jn,omitempty"`
 	Await   int               `json:"jw,omitempty"`
 	Recent  string            `json:"rc,omitempty"`
+	Locale  string            `json:"l,omitempty"`
 	// Sealed contexts only (ContextKeys); the encoder appends them itself,
 	// in this order, after the fields above.
 	Enc string `json:"e,omitempty"` // base64url(nonce ‖ AES-256-GCM(x, p))
@@ -80,7 +81,7 @@ func EncodeContext(s Session) ([]byte, error) {
 // newWire is the wire form of s, before sealing.
 func newWire(s Session) wireContext {
 	w := wireContext{Format: contextFormat, Flow: s.Flow, Version: s.Version, State: s.State,
-		Vars: s.Vars, Retries: s.Retries, Done: s.Done, Jobs: s.JobSeq, Await: s.AwaitSeq, Recent: s.Recent}
+		Vars: s.Vars, Retries: s.Retries, Done: s.Done, Jobs: s.JobSeq, Await: s.AwaitSeq, Recent: s.Recent, Locale: s.Locale}
 	if len(w.Vars) == 0 {
 		w.Vars = nil
 	}
@@ -133,8 +134,8 @@ func DecodeContext(raw []byte) (Session, error) {
 
 // session checks the wire form's numbers and returns its Session.
 func (w *wireContext) session() (Session, error) {
-	s := Session{Flow: w.Flow, Version: w.Version, State: w.State, Vars: w.Vars, Retries: w.Retries, Done: w.Done, JobSeq: w.Jobs, AwaitSeq: w.Await, Recent: w.Recent}
-	if s.Retries < 0 || s.Retries > 1000 || s.JobSeq < 0 || s.AwaitSeq < 0 || s.AwaitSeq > s.JobSeq || strings.Count(s.Recent, " ") >= LateTapDepth {
+	s := Session{Flow: w.Flow, Version: w.Version, State: w.State, Vars: w.Vars, Retries: w.Retries, Done: w.Done, JobSeq: w.Jobs, AwaitSeq: w.Await, Recent: w.Recent, Locale: w.Locale}
+	if s.Retries < 0 || s.Retries > 1000 || s.JobSeq < 0 || s.AwaitSeq < 0 || s.AwaitSeq > s.JobSeq || strings.Count(s.Recent, " ") >= LateTapDepth || len(s.Locale) > 16 {
 		return Session{Foreign: true}, ErrForeignContext
 	}
 	if w.Pending != nil {

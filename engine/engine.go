@@ -252,6 +252,11 @@ func (b *Bot) StepSealed(ctx context.Context, s Session, ev Event, keys *Context
 	restored, rec, ok := b.restore(s)
 	r.res.Recovery = rec
 	r.s = restored.clone()
+	if len(b.flow.Locales) > 1 {
+		if l := b.flow.MatchLocale(ev.Locale); l != "" {
+			r.s.Locale = l
+		}
+	}
 	switch {
 	case !ok:
 		// The reply belonged to a conversation we lost: greet, don't guess.
@@ -329,7 +334,7 @@ type run struct {
 // command or an option of the first choice may answer at once.
 func (r *run) begin(withInput bool) {
 	vars := r.s.Vars
-	r.s = Session{Vars: vars}
+	r.s = Session{Vars: vars, Locale: r.s.Locale} // the platform's locale outlives a restart
 	if r.res.Recovery == RecoveryRestarted {
 		r.s.Vars = nil
 	}
@@ -493,6 +498,9 @@ func (r *run) answerChoice(st *flows.State) {
 		ok = r.s.Pending.Has(id)
 	case EvMessage:
 		id, ok = r.s.Pending.Read(r.ev.Text)
+		if !ok && len(r.flow.Locales) > 1 {
+			id, ok = r.anyLocaleLabel(st.Choice)
+		}
 	case EvMedia, EvLocation:
 		if r.on(r.ev.Name) {
 			return
@@ -533,6 +541,21 @@ func (r *run) pendingOf(c *flows.Choice) *Pending {
 		p.Options = append(p.Options, PendingOption{ID: o.ID, Label: label})
 	}
 	return p
+}
+
+// anyLocaleLabel reads the event's text as an option's label in another of
+// the flow's locales (the contact switched language after the choice was sent).
+func (r *run) anyLocaleLabel(c *flows.Choice) (string, bool) {
+	text := strings.TrimSpace(r.ev.Text)
+	if text == "" {
+		return "", false
+	}
+	for _, o := range c.Options {
+		if r.labelIn(o, text) {
+			return o.ID, true
+		}
+	}
+	return "", false
 }
 
 func optionOf(c *flows.Choice, id string) *flows.Option {
@@ -1011,8 +1034,7 @@ func (r *run) lateTap() bool {
 		for _, o := range st.Choice.Options {
 			hit := r.ev.Name == EvClick && o.ID == r.ev.ClickID
 			if r.ev.Name == EvMessage && text != "" {
-				label, _ := o.Label.Render(r.lookup)
-				hit = strings.EqualFold(strings.TrimSpace(label), text)
+				hit = r.labelIn(o, text)
 			}
 			if hit {
 				r.res.Trace = append(r.res.Trace, Transition{From: r.s.State, Trigger: "late_tap", To: name})
@@ -1056,6 +1078,10 @@ func (r *run) lookup(path string) (string, bool) {
 		return "", false
 	case "channel":
 		return r.ev.Channel, !dotted
+	case flows.LocaleVar:
+		if !dotted && len(r.flow.Locales) > 0 {
+			return r.locale(), true
+		}
 	case "bot":
 		v, ok := r.ev.Bot[rest]
 		return v, ok
@@ -1065,6 +1091,39 @@ func (r *run) lookup(path string) (string, bool) {
 	}
 	v, ok := r.s.Vars[path]
 	return v, ok
+}
+
+// locale is the contact's language in a multilingual flow: the `locale`
+// variable when it names one of the flow's locales, else the platform's
+// locale (this event's, or the last one seen: Session.Locale), else the
+// flow's first locale.
+func (r *run) locale() string {
+	if l := r.flow.MatchLocale(r.s.Vars[flows.LocaleVar]); l != "" {
+		return l
+	}
+	if l := r.flow.MatchLocale(r.s.Locale); l != "" {
+		return l
+	}
+	return r.flow.Locales[0]
+}
+
+// labelIn reports whether text is o's label in any of the flow's locales,
+// so that a label typed in one language is the same click in every other.
+func (r *run) labelIn(o *flows.Option, text string) bool {
+	label, _ := o.Label.Render(r.lookup)
+	if strings.EqualFold(strings.TrimSpace(label), text) {
+		return true
+	}
+	for _, alt := range o.Label.Translations() {
+		if l, _ := alt.Render(r.lookup); strings.EqualFold(strings.TrimSpace(l), text) {
+			return true
+		}
+	}
+	if len(r.flow.Locales) > 0 {
+		l, _ := o.Label.In(r.flow.Locales[0]).Render(nil)
+		return strings.EqualFold(strings.TrimSpace(l), text)
+	}
+	return false
 }
 
 // holds evaluates a condition.

@@ -28,6 +28,7 @@ type Event struct {
 	MediaURL string    // media (or start with an upload): the file's URL
 	Location *Location // location
 	Channel  string    // the contact's channel type: web, whatsapp_business, …
+	Locale   string    // the platform's locale for the conversation (de, de_DE, …), if it sends one
 	Contact  map[string]string
 	// Conversation is the platform's metadata of the chat, read in flows
 	// as conversation.NAME (Userlike: approach_mode, widget.NAME, and the

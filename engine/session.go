@@ -17,6 +17,10 @@ type Session struct {
 	// newest first, separated by spaces (at most LateTapDepth), so that a
 	// late tap on an earlier choice's button can still be read as its click.
 	Recent string
+	// Locale is the platform's locale last seen, as one of the flow's
+	// locales (multilingual flows only), so that turns without one (a
+	// job's result, a timer) answer in the same language.
+	Locale string
 }
 
 // LateTapDepth is how many earlier choices a late tap may answer: a click,

@@ -84,9 +84,9 @@ func date(q *flows.Question, text string, now time.Time) (string, bool) {
 	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	var day time.Time
 	switch t := strings.ToLower(strings.TrimSpace(strings.Trim(text, ".!"))); t {
-	case "today":
+	case "today", "heute":
 		day = today
-	case "tomorrow":
+	case "tomorrow", "morgen":
 		day = today.AddDate(0, 0, 1)
 	default:
 		t = strings.Join(strings.Fields(strings.ReplaceAll(text, ",", " ")), " ")

@@ -450,7 +450,7 @@ func carriesSets(trigger string) bool {
 // than a flow variable.
 func builtinRoot(path string) bool {
 	root, _, _ := strings.Cut(path, ".")
-	return reservedVar(root)
+	return reservedVar(root) || path == LocaleVar
 }
 
 func checkVars(p *parser, f *Flow) {
@@ -663,6 +663,13 @@ func ContextBound(f *Flow) (int, []VarBound) {
 	}
 	total += longestState
 	total += (lateTapStates) * (longestState + 3) // the recent choices (engine.Session.Recent)
+	if len(f.Locales) > 1 {
+		longest := 0
+		for _, l := range f.Locales {
+			longest = max(longest, len(l))
+		}
+		total += longest + 7 // the platform's locale (engine.Session.Locale)
+	}
 	for _, v := range size {
 		v.Bytes += len(v.Name) + 6
 		vars = append(vars, v)

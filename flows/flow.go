@@ -35,6 +35,10 @@ type Flow struct {
 	On          map[string]Target // flow-wide handlers: event name or "error" → state
 	Migrate     map[string]Target // old state name → state, for conversations on earlier versions
 	Texts       Texts
+	Locales     []string // the flow's languages (`locales`); the first is its texts' own; nil: one language
+	localesPos  Pos
+	localePos   []Pos          // where each of Locales is written
+	textsPos    Pos            // where `texts` is written
 	Scripts     ScriptLimits   // limits of script steps the flow asks for (zero: the server's defaults)
 	Sizes       map[string]int // declared longest values of variables, in characters (`sizes`)
 	Defaults    []Assignment   // variables set when a conversation starts, before anything else (`defaults`)

@@ -23,14 +23,15 @@ func Load(path string, opts Options) (*Flow, error) {
 }
 
 // IsFlowFile reports whether a file name looks like a flow (.yaml or .yml,
-// and not a conversation test ending in _test.yaml).
+// and not a conversation test ending in _test.yaml, nor a translation file
+// such as webshop.de.yaml).
 func IsFlowFile(name string) bool {
 	ext := filepath.Ext(name)
 	if ext != ".yaml" && ext != ".yml" {
 		return false
 	}
 	base := strings.TrimSuffix(filepath.Base(name), ext)
-	return !strings.HasSuffix(base, "_test") && !strings.HasSuffix(base, ".test")
+	return !strings.HasSuffix(base, "_test") && !strings.HasSuffix(base, ".test") && !IsTranslationFile(name)
 }
 
 // LoadDir loads every flow file in dir (not its subfolders). Flows with

@@ -53,6 +53,7 @@ func Parse(file string, src []byte, opts Options) (*Flow, Lints) {
 		sum := sha256.Sum256(src)
 		f.Hash = hex.EncodeToString(sum[:])
 		f.Source = append([]byte(nil), src...)
+		p.translate(f)
 		check(p, f)
 	}
 	p.lints.Sort()
@@ -328,7 +329,11 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 		f.Start = v.Value
 		f.StartPos = posOf(v)
 	}
+	if v := vals["locales"]; v != nil {
+		p.locales(f, v)
+	}
 	if v := vals["texts"]; v != nil {
+		f.textsPos = posOf(v)
 		tv, _, ok := p.fields(v, "texts", "texts")
 		if ok {
 			if n := tv["invalid"]; n != nil {
@@ -365,16 +370,16 @@ func (p *parser) flow(root *yaml.Node) *Flow {
 		}
 	}
 	if f.Texts.Invalid.IsZero() {
-		f.Texts.Invalid, _, _ = compileTemplate("Sorry, I didn't get that.", nil)
+		f.Texts.Invalid, _, _ = compileTemplate(defaultInvalid, nil)
 	}
 	if f.Texts.Error.IsZero() {
-		f.Texts.Error, _, _ = compileTemplate("Sorry, something went wrong on my side. Let's try that again.", nil)
+		f.Texts.Error, _, _ = compileTemplate(defaultError, nil)
 	}
 	if f.Texts.Busy.IsZero() {
-		f.Texts.Busy, _, _ = compileTemplate("One moment please, I'm still working on your request…", nil)
+		f.Texts.Busy, _, _ = compileTemplate(defaultBusy, nil)
 	}
 	if f.Texts.Restart.IsZero() {
-		f.Texts.Restart, _, _ = compileTemplate("Sorry, I lost track of our conversation. Let's start again.", nil)
+		f.Texts.Restart, _, _ = compileTemplate(defaultRestart, nil)
 	}
 	if v := vals["states"]; v != nil {
 		for i := 0; i+1 < len(v.Content); i += 2 {

@@ -58,6 +58,7 @@ var Language = map[string][]Field{
 		{Name: "on", Kind: KStateMap, Doc: "Flow-wide handlers: forward_failed, campaign_unsubscribe, media, location or error → state."},
 		{Name: "migrate", Kind: KStateMap, Doc: "For redeploys: states of earlier versions that were renamed or removed → the state their conversations continue in."},
 		{Name: "texts", Kind: KObject, Object: "texts", Doc: "The messages flowbot itself says."},
+		{Name: "locales", Kind: KStrings, Doc: "The flow's languages, e.g. [en, de]; the first is the language its texts are written in, each other one has a translation file beside the flow (webshop.de.yaml). The contact's language is the `locale` variable, else the platform's locale, else the first."},
 		{Name: "scripts", Kind: KObject, Object: "scripts", Doc: "Limits of this flow's script steps (each within what the server allows)."},
 		{Name: "defaults", Kind: KVarMap, Doc: "Variables set when a conversation starts, before anything else runs (even a global command): variable: value (a template)."},
 		{Name: "sizes", Kind: KVarMap, Doc: "The longest value of variables, in characters (1–5000), for the context budget: variable: 40. A longer value takes the error path."},

@@ -15,6 +15,7 @@ import (
 type Template struct {
 	Source string
 	parts  []part
+	tr     *translations // the text in the flow's other locales; nil in a single-language flow
 }
 
 type partKind uint8
@@ -98,6 +99,13 @@ func (t Template) MissingEnv() []string {
 
 // Render fills in the variables. Unknown variables render as "".
 func (t Template) Render(lookup Lookup) (string, error) {
+	if t.tr != nil && lookup != nil {
+		if loc, _ := lookup(LocaleVar); loc != "" {
+			if alt, ok := t.tr.get(loc); ok {
+				return alt.Render(lookup)
+			}
+		}
+	}
 	if len(t.parts) == 1 && t.parts[0].kind == partText {
 		return t.parts[0].text, nil
 	}
@@ -166,14 +174,21 @@ func clipText(s string, n int) string {
 }
 
 // MaxLiteralLen is the number of bytes of literal text in the template.
+// In a multilingual flow it is the longest of the template's locales.
 func (t Template) MaxLiteralLen() int {
 	n := 0
-	for _, p := range t.parts {
-		if p.kind == partText {
-			n += len(p.text)
+	if t.tr != nil {
+		for _, alt := range t.tr.texts {
+			n = max(n, alt.MaxLiteralLen())
 		}
 	}
-	return n
+	m := 0
+	for _, p := range t.parts {
+		if p.kind == partText {
+			m += len(p.text)
+		}
+	}
+	return max(n, m)
 }
 
 // EnvFunc looks up an environment variable; os.LookupEnv fits.

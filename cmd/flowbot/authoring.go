@@ -171,7 +171,7 @@ with a first line in each flow:
 }
 
 func newChatCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
-	var channel, mocksFile, record string
+	var channel, mocksFile, record, locale string
 	var trace bool
 	cmd := &cobra.Command{
 		Use:   "chat FLOW",
@@ -205,7 +205,7 @@ the only one typing is you.`,
 			if ch != channel {
 				return usagef("unknown channel %q (one of %s)", channel, strings.Join(channels.Types, ", "))
 			}
-			s := &chatSession{flowPath: args[0], ch: ch, trace: trace, record: record, out: stdout}
+			s := &chatSession{flowPath: args[0], ch: ch, locale: locale, trace: trace, record: record, out: stdout}
 			s.newRecording()
 			env := func(name string) (string, bool) { return s.rec.Env(os.LookupEnv)(name) }
 			bot, _, err := compile.File(args[0], compile.Options{Flows: flows.Options{Env: env}})
@@ -224,6 +224,7 @@ the only one typing is you.`,
 	cmd.Flags().StringVar(&record, "record", "", "write the conversation as a test file (after every turn)")
 	cmd.Flags().StringVar(&channel, "channel", "web", "the channel to show: "+strings.Join(channels.Types, ", "))
 	cmd.Flags().BoolVar(&trace, "trace", false, "print each transition and the context size")
+	cmd.Flags().StringVar(&locale, "locale", "", "the platform's locale to send (de, de_DE, …): a multilingual flow answers in it until the conversation picks a language")
 	cmd.Flags().StringVar(&mocksFile, "mocks", "", "answer HTTP steps from this YAML file instead of the network")
 	return cmd
 }
@@ -258,6 +259,7 @@ type chatSession struct {
 	flowPath string
 	bot      *engine.Bot
 	ch       string
+	locale   string // --locale: the platform's locale sent with every event
 	trace    bool
 	record   string // --record: the file written after every turn
 	answer   flowtest.Answerer
@@ -297,7 +299,7 @@ func (s *chatSession) write(path string) error {
 }
 
 func (s *chatSession) send(ev engine.Event) {
-	ev.Channel, ev.Now = s.ch, time.Now()
+	ev.Channel, ev.Locale, ev.Now = s.ch, s.locale, time.Now()
 	ex, err := flowtest.Exchange(s.bot, s.ctx, ev, s.answer)
 	if err != nil {
 		fmt.Fprintf(s.out, "! %v\n", err)

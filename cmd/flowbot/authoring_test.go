@@ -129,6 +129,28 @@ func TestTestCommandBrokenFiles(t *testing.T) {
 // replays green with flowbot test; with the flow's text edited, the
 // replay fails with a diff of the text. A chat with the coach records its
 // llm requests as mocks, and replays green too.
+// chat --locale sends the platform's locale: a multilingual flow answers
+// in it until the conversation picks a language.
+func TestChatLocale(t *testing.T) {
+	cmd := exec.Command(binary, "chat", filepath.Join(examples(t), "multilingual.yaml"), "--channel", "sms", "--locale", "de_DE")
+	cmd.Stdin = strings.NewReader("x\n1\n/quit\n")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"bot: Willkommen! Welche Sprache möchten Sie?",
+		"bot: Entschuldigung, das habe ich nicht verstanden.",
+		`conversation_update {"locale":"en"}`,
+		"bot: Please click 'start' to subscribe to our campaign.",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in\n%s", want, out.String())
+		}
+	}
+}
+
 func TestChatRecordReplays(t *testing.T) {
 	dir := t.TempDir()
 	src, err := os.ReadFile(filepath.Join(examples(t), "webshop.yaml"))
@@ -222,8 +244,8 @@ func TestTestCommandCoverage(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 4 {
-		t.Fatalf("want the 4 example flows, got %d:\n%s", len(got), b)
+	if len(got) != 5 {
+		t.Fatalf("want the 5 example flows, got %d:\n%s", len(got), b)
 	}
 	for _, fc := range got {
 		f, err := flows.Load(fc.File, flows.Options{Env: func(string) (string, bool) { return "http://x.test", true }})

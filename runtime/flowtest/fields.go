@@ -51,6 +51,7 @@ var Fields = []Field{
 
 	{"test", "name", Scalar, "", "what the conversation shows; printed with its failures"},
 	{"test", "channels", List, "", "the channels to run it on, each a separate run (default: `[web]`)"},
+	{"test", "locales", List, "", "platform locales to run it in, each a separate run with `contact.locale` set to it (default: none)"},
 	{"test", "state", Scalar, "", "start in this state instead of the flow's start"},
 	{"test", "vars", Map, "", "… with these variables set"},
 	{"test", "contact", Map, "", "the contact's fields the flow reads as `{{ contact.NAME }}`"},

@@ -34,6 +34,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -63,6 +64,7 @@ type File struct {
 type Test struct {
 	Name     string            `yaml:"name,omitempty"`
 	Channels []string          `yaml:"channels,omitempty"`
+	Locales  []string          `yaml:"locales,omitempty"` // platform locales to run the test in, each as contact.locale (none: the contact's own)
 	State    string            `yaml:"state,omitempty"`
 	Vars     map[string]string `yaml:"vars,omitempty"`
 	Contact  map[string]string `yaml:"contact,omitempty"`
@@ -392,16 +394,39 @@ func run(path string, opts flows.Options, cov *Coverage) (Report, *engine.Bot, e
 		if len(chans) == 0 {
 			chans = []string{channels.Web}
 		}
-		for _, ch := range chans {
-			if f := runTest(bot, t, ch, env, cov); f != nil {
-				f.File = path
-				rep.Failures = append(rep.Failures, *f)
-			} else {
-				rep.Passed++
+		for _, lt := range inLocales(t) {
+			for _, ch := range chans {
+				if f := runTest(bot, lt, ch, env, cov); f != nil {
+					f.File = path
+					rep.Failures = append(rep.Failures, *f)
+				} else {
+					rep.Passed++
+				}
 			}
 		}
 	}
 	return rep, bot, nil
+}
+
+// inLocales is the test once per locale it names, the platform's locale
+// given as contact.locale and named in the test's name; the test itself
+// when it names none.
+func inLocales(t Test) []Test {
+	if len(t.Locales) == 0 {
+		return []Test{t}
+	}
+	out := make([]Test, 0, len(t.Locales))
+	for _, loc := range t.Locales {
+		lt := t
+		lt.Name = fmt.Sprintf("%s [%s]", t.Name, loc)
+		lt.Contact = maps.Clone(t.Contact)
+		if lt.Contact == nil {
+			lt.Contact = map[string]string{}
+		}
+		lt.Contact["locale"] = loc
+		out = append(out, lt)
+	}
+	return out
 }
 
 // turnLines records each turn's line for failure messages.
@@ -476,6 +501,9 @@ func runTest(bot *engine.Bot, t Test, ch string, env func(string) string, cov *C
 			return fail("%v", err)
 		}
 		ev.Conversation = t.Conversation
+		if l := t.Conversation["locale"]; l != "" {
+			ev.Locale = l // the platform's locale: the conversation's, else the contact's
+		}
 		if turn.Silence != nil {
 			if timer == nil {
 				return fail("silence: %s", noTimer(flow, state, done))
@@ -523,7 +551,7 @@ func noTimer(flow *flows.Flow, state string, done bool) string {
 }
 
 func (turn Turn) event(now time.Time, ch string, contact map[string]string) (engine.Event, error) {
-	ev := engine.Event{Channel: ch, Contact: contact, Now: now}
+	ev := engine.Event{Channel: ch, Contact: contact, Locale: contact["locale"], Now: now}
 	n := 0
 	if turn.Send != nil {
 		ev.Name, ev.Text = engine.EvMessage, *turn.Send

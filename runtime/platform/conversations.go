@@ -24,6 +24,9 @@ type conversationRequest struct {
 	CreateUser bool   `json:"create_user_if_not_exists"`
 	Webhook    string `json:"webhook"`
 	Channel    string `json:"channel"`
+	// Locale is the user's language (de, de_DE, …): a multilingual flow
+	// starts in it; the conversation's context keeps it.
+	Locale string `json:"locale"`
 	// WebhookFormat is "chat" (default) or "gptbots" (seed 002's reply
 	// format); WebhookAuth the Authorization header sent with deliveries.
 	WebhookFormat string `json:"webhook_format"`
@@ -119,7 +122,7 @@ func (a *API) openConversation(w http.ResponseWriter, r *http.Request) {
 	c, created, err := a.store.OpenConversation(r.Context(), store.OpenRequest{ID: a.newID(), BotID: bot.ID, UserID: req.UserID,
 		CreateUser: req.CreateUser, Webhook: req.Webhook, Channel: req.Channel, WebhookFormat: req.WebhookFormat, WebhookAuth: req.WebhookAuth, Timing: timing, Now: now},
 		func(c store.Conversation) (store.TurnOutput, error) {
-			st, err := a.step(r.Context(), bot, c, engine.Event{Name: engine.EvStart, Now: now}, turnOpts{})
+			st, err := a.step(r.Context(), bot, c, engine.Event{Name: engine.EvStart, Locale: req.Locale, Now: now}, turnOpts{})
 			if c.Webhook != "" {
 				queued = len(st.out.BotMessages)
 			}

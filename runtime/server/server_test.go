@@ -218,7 +218,7 @@ func TestHealthzMetricsAndRoutes(t *testing.T) {
 		`flowbot_http_requests_total{code="200",handler="webhook"} 2`,
 		`flowbot_http_requests_total{code="401",handler="webhook"} 1`,
 		`flowbot_http_requests_total{code="200",handler="healthz"} 1`,
-		`flowbot_flows_loaded 4`,
+		`flowbot_flows_loaded 5`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {

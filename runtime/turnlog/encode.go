@@ -277,6 +277,7 @@ func (e *enc) event(ev *engine.Event) {
 		e.end()
 	}
 	e.optStr("Channel", ev.Channel)
+	e.optStr("Locale", ev.Locale)
 	if ev.Contact != nil {
 		e.field("Contact").strMap(ev.Contact)
 	}

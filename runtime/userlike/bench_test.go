@@ -61,12 +61,18 @@ func campaignClick(b *testing.B, h http.Handler) []byte {
 // BenchmarkWebhookTurn is one full webhook turn through the handler: the
 // campaign flow, a click on "start" with the context echoed from the start
 // turn (decode, context, engine step, render, encode), with Prometheus
-// metrics. "logs" adds a text log line per turn (to io.Discard); "signed"
+// metrics. "two-languages" is the same turn in the multilingual example
+// (the campaign signup asking for the language first), in German, the
+// platform's locale in info.contact; "one-language" the same flow without
+// `locales`: their ratio is the cost of a second language. "logs" adds a text log line per turn (to io.Discard); "signed"
 // and "encrypted" seal the context (Options.ContextKeys), without logs.
 func BenchmarkWebhookTurn(b *testing.B) {
-	for _, mode := range []string{"nolog", "logs", "signed", "encrypted", "funnel", "turnlog", "turnlog-personal"} {
+	for _, mode := range []string{"nolog", "one-language", "two-languages", "logs", "signed", "encrypted", "funnel", "turnlog", "turnlog-personal"} {
 		b.Run(mode, func(b *testing.B) {
 			fl := loadExamples(b)
+			if mode == "one-language" {
+				fl = append(fl, monolingual(b))
+			}
 			m, err := metrics.New(prometheus.NewRegistry(), fl)
 			if err != nil {
 				b.Fatal(err)
@@ -103,8 +109,16 @@ func BenchmarkWebhookTurn(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			body := campaignClick(b, h)
-			req := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/bots/campaign-signup/webhook"},
+			body, path := campaignClick(b, h), "/bots/campaign-signup/webhook"
+			switch mode {
+			case "one-language":
+				path = "/bots/monolingual/webhook"
+				body = multilingualClick(b, h, path)
+			case "two-languages":
+				path = "/bots/multilingual/webhook"
+				body = multilingualClick(b, h, path)
+			}
+			req := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: path},
 				Header: http.Header{"Content-Type": {"application/json"}}, ContentLength: int64(len(body))}
 			rb := &benchBody{}
 			req.Body = rb

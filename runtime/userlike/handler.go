@@ -389,10 +389,20 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, s *scratch, star
 		return
 	}
 	in := &s.in
-	if err := s.dec.decode(body, in, h.logBodies || dep.UsesContact(), dep.UsesConversation()); err != nil {
+	wantContact, wantConv := h.logBodies || dep.UsesContact(), dep.UsesConversation()
+	if err := s.dec.decode(body, in, wantContact, wantConv); err != nil {
 		h.reject(w, r, s, http.StatusBadRequest, name, err.Error())
 		return
 	}
+	if in.Event.Name == engine.EvStart && !(wantContact && wantConv) && len(dep.Current().Flow().Locales) > 1 {
+		// A multilingual flow reads the platform's locale at the start
+		// (the engine keeps it in the context), so its other turns skip
+		// decoding the conversation and the contact, as single-language
+		// flows do.
+		_ = s.dec.decode(body, in, true, true)
+	}
+	// The platform's locale (docs/flows.md, Languages): the conversation's, else the contact's.
+	in.Event.Locale = firstNonEmpty(in.Event.Conversation["locale"], in.Event.Contact["locale"])
 	if !in.Known {
 		s.out = append(s.out[:0], "[]"...)
 		h.write(w, s, http.StatusOK)
