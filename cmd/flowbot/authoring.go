@@ -28,6 +28,7 @@ import (
 func newTestCmd(stdout io.Writer) *cobra.Command {
 	var coverage bool
 	var coverageJSON string
+	var locales []string
 	cmd := &cobra.Command{
 		Use:   "test [PATH...]",
 		Short: "Run conversation tests (*_test.yaml) against their flows",
@@ -41,10 +42,14 @@ variable is an error at file:line:col (docs/testing.md lists every key).
 
 --coverage prints, per flow, how many of its states, options, transitions,
 error paths and give-ups the tests reached, then what they did not reach;
---coverage-json FILE writes the same as JSON.`,
+--coverage-json FILE writes the same as JSON.
+
+--locale de (or --locale en,de) runs every test that names no locales: of its
+own once in each of these platform locales, as a test's locales: does.`,
 		Example: `  flowbot test examples
   flowbot test examples/webshop_test.yaml
-  flowbot test --coverage --coverage-json coverage.json examples`,
+  flowbot test --coverage --coverage-json coverage.json examples
+  flowbot test --locale en,de examples/multilingual_test.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{"."}
@@ -63,7 +68,7 @@ error paths and give-ups the tests reached, then what they did not reach;
 				cov = &flowtest.Coverage{}
 			}
 			for _, f := range files {
-				rep, err := flowtest.RunFileCoverage(f, flows.Options{Env: os.LookupEnv}, cov)
+				rep, err := flowtest.Run(f, flowtest.RunOptions{Flows: flows.Options{Env: os.LookupEnv}, Coverage: cov, Locales: locales})
 				if err != nil {
 					fmt.Fprintf(stdout, "FAIL %s: %v\n", f, err)
 					failed++
@@ -104,6 +109,7 @@ error paths and give-ups the tests reached, then what they did not reach;
 		},
 	}
 	cmd.Flags().BoolVar(&coverage, "coverage", false, "print what the tests reached of each flow")
+	cmd.Flags().StringSliceVar(&locales, "locale", nil, "run each test without locales: of its own in these platform locales (e.g. de, or en,de)")
 	cmd.Flags().StringVar(&coverageJSON, "coverage-json", "", "write what the tests reached of each flow to this JSON file")
 	return cmd
 }

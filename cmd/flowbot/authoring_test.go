@@ -265,3 +265,24 @@ func TestTestCommandCoverage(t *testing.T) {
 		}
 	}
 }
+
+// TestTestCommandLocale: --locale runs a test that names no locales in the
+// given platform locale — its German expectations fail without the flag.
+func TestTestCommandLocale(t *testing.T) {
+	dir := t.TempDir()
+	flow := filepath.Join(examples(t), "multilingual.yaml")
+	test := filepath.Join(dir, "german_test.yaml")
+	src := "flow: " + flow + "\ntests:\n  - name: greeted in German\n    channels: [sms]\n    turns:\n      - send: start\n        expect:\n          - match: \"^Willkommen! Welche Sprache\"\n"
+	if err := os.WriteFile(test, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := flowbot(t, nil, "test", "--locale", "de", test); code != 0 || !strings.Contains(out, "1 passed, 0 failed") {
+		t.Fatalf("--locale de: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := flowbot(t, nil, "test", "--locale", "de,en", test); code != 1 || !strings.Contains(out, "greeted in German [en]") || !strings.Contains(out, "1 passed, 1 failed") {
+		t.Fatalf("--locale de,en: want the English run to fail, exit %d\n%s", code, out)
+	}
+	if code, _, _ := flowbot(t, nil, "test", test); code != 1 {
+		t.Fatalf("without --locale the flow's own language greets: want exit 1, got %d", code)
+	}
+}

@@ -37,7 +37,7 @@ func transitionKey(from, trigger string) string { return from + " --" + trigger 
 // RunFileCoverage runs a test file as RunFile does and adds what its
 // conversations reached to cov.
 func RunFileCoverage(path string, opts flows.Options, cov *Coverage) (Report, error) {
-	rep, _, err := run(path, opts, cov)
+	rep, _, err := run(path, RunOptions{Flows: opts, Coverage: cov})
 	return rep, err
 }
 

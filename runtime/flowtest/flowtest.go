@@ -335,12 +335,29 @@ func FlowPath(testPath string, tf File) string {
 // RunFile runs one test file. Load problems (a broken test file or flow) are
 // returned as an error listing each; failing conversations are in the report.
 func RunFile(path string, opts flows.Options) (Report, error) {
-	rep, _, err := run(path, opts, nil)
+	rep, _, err := run(path, RunOptions{Flows: opts})
 	return rep, err
 }
 
-// run runs one test file, telling cov (if not nil) what each run reached.
-func run(path string, opts flows.Options, cov *Coverage) (Report, *engine.Bot, error) {
+// RunOptions says how Run runs a test file.
+type RunOptions struct {
+	Flows flows.Options // parsing the flow: ${env.NAME} lookups
+	// Coverage, when not nil, is told what each conversation reached.
+	Coverage *Coverage
+	// Locales runs every test that names no `locales:` once in each of
+	// these platform locales (flowbot test --locale), as if it named them.
+	Locales []string
+}
+
+// Run runs one test file as RunFile does, with more options.
+func Run(path string, o RunOptions) (Report, error) {
+	rep, _, err := run(path, o)
+	return rep, err
+}
+
+// run runs one test file, telling o.Coverage (if not nil) what each run reached.
+func run(path string, o RunOptions) (Report, *engine.Bot, error) {
+	opts, cov := o.Flows, o.Coverage
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return Report{}, nil, err
@@ -393,6 +410,9 @@ func run(path string, opts flows.Options, cov *Coverage) (Report, *engine.Bot, e
 		chans := t.Channels
 		if len(chans) == 0 {
 			chans = []string{channels.Web}
+		}
+		if len(t.Locales) == 0 {
+			t.Locales = o.Locales
 		}
 		for _, lt := range inLocales(t) {
 			for _, ch := range chans {
