@@ -141,7 +141,8 @@ func New(r *turn.Request, o *turn.Outcome, at time.Time) Record {
 	rec := Record{Kind: KindTurn, At: at, Conversation: r.Binding, Flow: f.Name, Version: f.ShortHash(), Now: r.Event.Now,
 		Text: r.Text, Carry: r.Carry, QueueAsync: r.QueueAsync, LeaveJobs: r.Jobs == nil, Chain: r.Chain, Keys: keysOf(r.Keys),
 		From: SessionOf(o.From), Event: r.Event, To: SessionOf(res.Session), Actions: res.Actions, Queued: res.Job,
-		Timer: res.Timer, Trace: res.Trace, Errors: o.Kinds(), Digest: Digest(o)}
+		Timer: res.Timer, Trace: res.Trace, Errors: o.Kinds()}
+	rec.Digest = digest(o, rec.Errors)
 	if !r.Event.Now.IsZero() {
 		rec.TookNS = int64(at.Sub(r.Event.Now))
 	}
@@ -217,7 +218,10 @@ func keysOf(k *engine.ContextKeys) string {
 // it made and left to queue, the follow-up, its outcome and problems. The
 // rendering is not hashed: it follows from the actions and the channel.
 // It is taken without reflection, as it runs for every turn logged.
-func Digest(o *turn.Outcome) string {
+func Digest(o *turn.Outcome) string { return digest(o, o.Kinds()) }
+
+// digest is Digest, with the turn's problems by kind.
+func digest(o *turn.Outcome, kinds []string) string {
 	d := digesters.Get().(*digester)
 	defer digesters.Put(d)
 	d.b = d.b[:0]
@@ -242,7 +246,7 @@ func Digest(o *turn.Outcome) string {
 	d.bool(o.Dropped)
 	d.bool(o.TooBig)
 	d.bool(o.Result.Ignored)
-	for _, k := range o.Kinds() {
+	for _, k := range kinds {
 		d.str(k)
 	}
 	return hashBytes(d.b)

@@ -24,8 +24,9 @@ import "encoding/json"
 func Redact(rec *Record) {
 	line, _ := rec.appendJSON(nil, &redactor{}) // an error (a NaN) leaves a 0 in its place
 	var out Record
-	if err := json.Unmarshal(line, &out); err != nil {
-		panic("turnlog: a redacted line does not read back: " + err.Error()) // TestMarshalReadsBack keeps this from happening
+	if err := json.Unmarshal(line, &out); err != nil { // TestMarshalReadsBack keeps this from happening
+		out = Record{Kind: rec.Kind, ID: rec.ID, At: rec.At, Conversation: rec.Conversation, Flow: rec.Flow, Version: rec.Version,
+			Now: rec.Now, Redacted: true, InputsRedacted: true, Outcome: rec.Outcome, Digest: rec.Digest} // nothing personal
 	}
 	*rec = out
 }
