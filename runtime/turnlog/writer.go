@@ -97,9 +97,9 @@ type item struct {
 // through again and again.
 const wakeAt = 256
 
-// writeBuffer is how many bytes of lines are written to the file at once
-// (and at each tick): a write is a system call, whose cost is per call
-// more than per byte.
+// writeBuffer is how many bytes of lines may be written to the file at
+// once: a batch of waiting turns (wakeAt lines of about 1 KiB) is one
+// system call, not one per line.
 const writeBuffer = 1 << 20
 
 // FlushEvery is how often the writing goroutine takes the queued turns
@@ -156,7 +156,7 @@ func (w *Writer) Failed() int64 { return w.failed.Load() }
 // Observe logs a completed turn: it is queued, and its line made and
 // written by the writing goroutine; a full queue drops it (Dropped). The
 // turn never waits for the disk, nor wakes the writing goroutine (but
-// when the queue is half full).
+// when wakeAt turns, or half the queue, wait).
 func (w *Writer) Observe(r *turn.Request, o *turn.Outcome) {
 	if o.Bot == nil {
 		return
