@@ -3,6 +3,7 @@ package turnlog
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -17,18 +18,33 @@ import (
 func (rec *Record) Marshal() ([]byte, error) { return rec.AppendJSON(nil) }
 
 // AppendJSON appends the record's line (Marshal) to b.
-func (rec *Record) AppendJSON(b []byte) ([]byte, error) {
-	e := enc{b: append(b, '{')}
+func (rec *Record) AppendJSON(b []byte) ([]byte, error) { return rec.appendJSON(b, nil) }
+
+// appendJSON appends the record's line to b, redacted by r (Redact) as it
+// is written when r is not nil: the record itself is not changed, nor
+// copied. This is the one place that knows which values are personal.
+func (rec *Record) appendJSON(b []byte, r *redactor) ([]byte, error) {
+	e := enc{b: b, red: r}
+	e.record(rec)
+	return e.b, e.err
+}
+
+// record appends the record's line.
+func (e *enc) record(rec *Record) {
+	e.nowText = nil
+	e.b = append(e.b, '{')
 	e.field("kind").str(rec.Kind)
 	e.field("id").str(rec.ID)
 	e.field("at").time(rec.At)
 	e.field("conversation").str(rec.Conversation)
 	e.field("flow").str(rec.Flow)
 	e.field("version").str(rec.Version)
-	e.field("now").time(rec.Now)
+	e.field("now")
+	at := len(e.b)
+	e.time(rec.Now)
+	e.now, e.nowText = rec.Now, e.b[at:] // the event's Now is the same: formatted once
 	e.field("took_ns").int(rec.TookNS)
-	e.flag("redacted", rec.Redacted)
-	e.flag("inputs_redacted", rec.InputsRedacted)
+	e.flag("redacted", rec.Redacted || e.red != nil)
 	e.flag("text", rec.Text)
 	e.flag("carry", rec.Carry)
 	e.flag("queue_async", rec.QueueAsync)
@@ -44,7 +60,9 @@ func (rec *Record) AppendJSON(b []byte) ([]byte, error) {
 		e.field("jobs").list(false, len(rec.Jobs), func(i int) {
 			j := &rec.Jobs[i]
 			e.b = append(e.b, '{')
-			e.field("job").job(&j.Job)
+			inputs := e.red.hashed()
+			e.field("job").job(&j.Job) // an output: it does not make the inputs redacted
+			e.red.restore(inputs)
 			e.field("result").result(&j.Result)
 			if j.TookNS != 0 {
 				e.field("took_ns").int(j.TookNS)
@@ -52,6 +70,9 @@ func (rec *Record) AppendJSON(b []byte) ([]byte, error) {
 			e.end()
 		})
 	}
+	// The inputs (from, event, the jobs' results) are written: did they
+	// hold personal data?
+	e.flag("inputs_redacted", rec.InputsRedacted || e.red.hashed())
 	e.field("to").session(&rec.To)
 	if len(rec.Trace) > 0 {
 		e.field("trace").list(false, len(rec.Trace), func(i int) {
@@ -83,13 +104,20 @@ func (rec *Record) AppendJSON(b []byte) ([]byte, error) {
 	}
 	e.field("digest").str(rec.Digest)
 	e.end()
-	return e.b, e.err
 }
 
 // enc appends JSON.
 type enc struct {
 	b   []byte
 	err error
+	// red, when not nil, redacts the personal values (p, pbytes) as they
+	// are written.
+	red  *redactor
+	keys []string // a map's keys, reused
+	// now and its text, written as the record's now (the old backing
+	// array of e.b still holds it after e.b grows)
+	now     time.Time
+	nowText []byte
 }
 
 // field starts an object's field (after '{' or a previous field).
@@ -123,14 +151,6 @@ func (e *enc) list(isNil bool, n int, item func(i int)) {
 	e.b = append(e.b, ']')
 }
 
-// pair appends an object of two string fields.
-func (e *enc) pair(k1, v1, k2, v2 string) {
-	e.b = append(e.b, '{')
-	e.field(k1).str(v1)
-	e.field(k2).str(v2)
-	e.end()
-}
-
 func (e *enc) comma(i int) {
 	if i > 0 {
 		e.b = append(e.b, ',')
@@ -149,12 +169,27 @@ func (e *enc) optStr(name, v string) {
 	}
 }
 
-func (e *enc) int(n int64) { e.b = strconv.AppendInt(e.b, n, 10) }
+func (e *enc) int(n int64) { e.b = appendInt(e.b, n) }
+
+// appendInt is strconv.AppendInt(b, n, 10), quicker for the small numbers
+// lines are full of (lengths, sequence numbers).
+func appendInt(b []byte, n int64) []byte {
+	switch {
+	case n >= 0 && n < 10:
+		return append(b, byte('0'+n))
+	case n >= 10 && n < 100:
+		return append(b, byte('0'+n/10), byte('0'+n%10))
+	}
+	return strconv.AppendInt(b, n, 10)
+}
 
 func (e *enc) float(f float64) {
 	b, err := json.Marshal(f) // encoding/json's float form (and its refusal of NaN)
-	if err != nil && e.err == nil {
-		e.err = err
+	if err != nil {
+		if e.err == nil {
+			e.err = err
+		}
+		b = []byte{'0'} // the line stays JSON
 	}
 	e.b = append(e.b, b...)
 }
@@ -225,13 +260,45 @@ func (e *enc) str(s string) {
 	e.b = append(e.b, '"')
 }
 
-func (e *enc) strMap(m map[string]string) {
+// p appends a personal value: s, or its hash when redacting.
+func (e *enc) p(s string) {
+	if e.red == nil || s == "" || IsHash(s) {
+		e.str(s)
+		return
+	}
+	e.b = append(append(append(e.b, '"'), e.red.str(s)...), '"') // a hash needs no escaping
+}
+
+// pOpt is p for a field left out when empty.
+func (e *enc) pOpt(name, v string) {
+	if v != "" {
+		e.field(name).p(v)
+	}
+}
+
+// pbytes appends personal bytes: b, or its hash (as bytes) when redacting.
+func (e *enc) pbytes(b []byte) {
+	if e.red != nil && len(b) > 0 {
+		e.red.changed = true
+		var h [hashLen]byte
+		b = appendHash(h[:0], b)
+	}
+	e.bytes(b)
+}
+
+// strMap appends m; its values are personal when personal is set.
+func (e *enc) strMap(m map[string]string, personal bool) {
 	e.b = append(e.b, '{')
-	for i, k := range sortedKeys(m) {
+	e.keys = appendSortedKeys(e.keys[:0], m)
+	for i, k := range e.keys {
 		e.comma(i)
 		e.str(k)
 		e.b = append(e.b, ':')
-		e.str(m[k])
+		if personal {
+			e.p(m[k])
+		} else {
+			e.str(m[k])
+		}
 	}
 	e.end()
 }
@@ -242,11 +309,16 @@ func (e *enc) session(s *Session) {
 	e.optStr("version", s.Version)
 	e.optStr("state", s.State)
 	if len(s.Vars) > 0 {
-		e.field("vars").strMap(s.Vars)
+		e.field("vars").strMap(s.Vars, true)
 	}
 	if p := s.Pending; p != nil {
 		e.open("pending", '{')
-		e.field("Options").list(p.Options == nil, len(p.Options), func(i int) { e.pair("ID", p.Options[i].ID, "Label", p.Options[i].Label) })
+		e.field("Options").list(p.Options == nil, len(p.Options), func(i int) {
+			e.b = append(e.b, '{')
+			e.field("ID").str(p.Options[i].ID)
+			e.field("Label").p(p.Options[i].Label)
+			e.end()
+		})
 		e.field("Numbered").bool(p.Numbered)
 		e.end()
 	}
@@ -266,23 +338,29 @@ func (e *enc) session(s *Session) {
 func (e *enc) event(ev *engine.Event) {
 	e.b = append(e.b, '{')
 	e.field("Name").str(ev.Name)
-	e.optStr("Text", ev.Text)
+	e.pOpt("Text", ev.Text)
 	e.optStr("ClickID", ev.ClickID)
-	e.optStr("MediaURL", ev.MediaURL)
+	e.pOpt("MediaURL", ev.MediaURL)
 	if l := ev.Location; l != nil {
 		e.open("Location", '{')
-		e.field("Latitude").float(l.Latitude)
-		e.field("Longitude").float(l.Longitude)
-		e.field("Address").str(l.Address)
+		if e.red != nil { // the place as a whole is personal
+			e.field("Latitude").int(0)
+			e.field("Longitude").int(0)
+			e.field("Address").p(fmt.Sprintf("%v,%v,%s", l.Latitude, l.Longitude, l.Address))
+		} else {
+			e.field("Latitude").float(l.Latitude)
+			e.field("Longitude").float(l.Longitude)
+			e.field("Address").str(l.Address)
+		}
 		e.end()
 	}
 	e.optStr("Channel", ev.Channel)
 	e.optStr("Locale", ev.Locale)
 	if ev.Contact != nil {
-		e.field("Contact").strMap(ev.Contact)
+		e.field("Contact").strMap(ev.Contact, true)
 	}
 	if ev.Bot != nil {
-		e.field("Bot").strMap(ev.Bot)
+		e.field("Bot").strMap(ev.Bot, false)
 	}
 	if ev.HTTP != nil {
 		e.field("HTTP").result(ev.HTTP)
@@ -293,7 +371,11 @@ func (e *enc) event(ev *engine.Event) {
 		e.field("Rule").int(int64(s.Rule))
 		e.end()
 	}
-	e.field("Now").time(ev.Now)
+	if e.nowText != nil && ev.Now == e.now {
+		e.field("Now").b = append(e.b, e.nowText...)
+	} else {
+		e.field("Now").time(ev.Now)
+	}
 	e.end()
 }
 
@@ -302,7 +384,7 @@ func (e *enc) result(r *engine.HTTPResult) {
 	e.field("Seq").int(int64(r.Seq))
 	e.field("Status").int(int64(r.Status))
 	if r.Body != nil {
-		e.field("Body").bytes(r.Body)
+		e.field("Body").pbytes(r.Body)
 	}
 	e.optStr("Err", r.Err)
 	e.end()
@@ -313,18 +395,18 @@ func (e *enc) job(j *engine.Job) {
 	e.field("Seq").int(int64(j.Seq))
 	e.field("State").str(j.State)
 	e.optStr("Method", j.Method)
-	e.optStr("URL", j.URL)
+	e.pOpt("URL", j.URL)
 	if j.Headers != nil {
 		e.field("Headers").list(false, len(j.Headers), func(i int) {
 			e.b = append(e.b, '[')
 			e.str(j.Headers[i][0])
 			e.b = append(e.b, ',')
-			e.str(j.Headers[i][1])
+			e.p(j.Headers[i][1])
 			e.b = append(e.b, ']')
 		})
 	}
 	if j.Body != nil {
-		e.field("Body").bytes(j.Body)
+		e.field("Body").pbytes(j.Body)
 	}
 	if j.Timeout != 0 {
 		e.field("Timeout").int(int64(j.Timeout))
@@ -332,8 +414,13 @@ func (e *enc) job(j *engine.Job) {
 	e.flag("Async", j.Async)
 	if l := j.LLM; l != nil {
 		e.open("LLM", '{')
-		e.field("System").str(l.System)
-		e.field("Messages").list(l.Messages == nil, len(l.Messages), func(i int) { e.pair("Role", l.Messages[i].Role, "Content", l.Messages[i].Content) })
+		e.field("System").p(l.System)
+		e.field("Messages").list(l.Messages == nil, len(l.Messages), func(i int) {
+			e.b = append(e.b, '{')
+			e.field("Role").str(l.Messages[i].Role)
+			e.field("Content").p(l.Messages[i].Content)
+			e.end()
+		})
 		if l.MaxTokens != 0 {
 			e.field("MaxTokens").int(int64(l.MaxTokens))
 		}
@@ -348,37 +435,42 @@ func (e *enc) job(j *engine.Job) {
 func (e *enc) action(a *engine.Action) {
 	e.b = append(e.b, '{')
 	e.field("Kind").str(string(a.Kind))
-	e.optStr("Text", a.Text)
+	e.pOpt("Text", a.Text)
 	e.flag("Markdown", a.Markdown)
 	if m := a.Media; m != nil {
 		e.open("Media", '{')
 		e.field("Type").str(m.Type)
-		e.field("URL").str(m.URL)
-		e.field("Caption").str(m.Caption)
+		e.field("URL").p(m.URL)
+		e.field("Caption").p(m.Caption)
 		e.end()
 	}
 	if a.Buttons != nil {
-		e.field("Buttons").list(false, len(a.Buttons), func(i int) { e.pair("Label", a.Buttons[i].Label, "URL", a.Buttons[i].URL) })
+		e.field("Buttons").list(false, len(a.Buttons), func(i int) {
+			e.b = append(e.b, '{')
+			e.field("Label").p(a.Buttons[i].Label)
+			e.field("URL").p(a.Buttons[i].URL)
+			e.end()
+		})
 	}
-	e.optStr("URL", a.URL)
+	e.pOpt("URL", a.URL)
 	if a.Seconds != 0 {
 		e.field("Seconds").float(a.Seconds)
 	}
 	if c := a.Choice; c != nil {
 		e.open("Choice", '{')
 		e.optStr("Form", c.Form)
-		e.field("Body").str(c.Body)
-		e.optStr("Fallback", c.Fallback)
-		e.optStr("Header", c.Header)
-		e.optStr("Footer", c.Footer)
-		e.optStr("Button", c.Button)
+		e.field("Body").p(c.Body)
+		e.pOpt("Fallback", c.Fallback)
+		e.pOpt("Header", c.Header)
+		e.pOpt("Footer", c.Footer)
+		e.pOpt("Button", c.Button)
 		e.field("Options").list(c.Options == nil, len(c.Options), func(i int) {
 			o := &c.Options[i]
 			e.b = append(e.b, '{')
 			e.field("ID").str(o.ID)
-			e.field("Label").str(o.Label)
-			e.optStr("Description", o.Description)
-			e.optStr("Image", o.Image)
+			e.field("Label").p(o.Label)
+			e.pOpt("Description", o.Description)
+			e.pOpt("Image", o.Image)
 			e.end()
 		})
 		e.end()
@@ -386,12 +478,24 @@ func (e *enc) action(a *engine.Action) {
 	e.optStr("Name", a.Name)
 	if a.Payload != nil {
 		e.open("Payload", '{')
-		for i, k := range sortedKeys(a.Payload) {
+		e.keys = appendSortedKeys(e.keys[:0], a.Payload)
+		for i, k := range e.keys {
 			e.comma(i)
 			e.str(k)
 			e.b = append(e.b, ':')
 			if s, ok := a.Payload[k].(string); ok {
-				e.str(s)
+				e.p(s)
+				continue
+			}
+			if v, ok := a.Payload[k].(bool); ok && e.red == nil { // without reflection
+				e.bool(v)
+				continue
+			} else if ok {
+				e.p(strconv.FormatBool(v)) // what fmt.Sprint gives
+				continue
+			}
+			if e.red != nil { // a number, a list: its text's hash
+				e.p(fmt.Sprint(a.Payload[k]))
 				continue
 			}
 			b, err := json.Marshal(a.Payload[k]) // rare: numbers, booleans, lists

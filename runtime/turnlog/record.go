@@ -23,7 +23,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,7 +141,8 @@ func New(r *turn.Request, o *turn.Outcome, at time.Time) Record {
 	rec := Record{Kind: KindTurn, At: at, Conversation: r.Binding, Flow: f.Name, Version: f.ShortHash(), Now: r.Event.Now,
 		Text: r.Text, Carry: r.Carry, QueueAsync: r.QueueAsync, LeaveJobs: r.Jobs == nil, Chain: r.Chain, Keys: keysOf(r.Keys),
 		From: SessionOf(o.From), Event: r.Event, To: SessionOf(res.Session), Actions: res.Actions, Queued: res.Job,
-		Timer: res.Timer, Trace: res.Trace, Errors: o.Kinds(), Digest: Digest(o)}
+		Timer: res.Timer, Trace: res.Trace, Errors: o.Kinds()}
+	rec.Digest = digest(o, rec.Errors)
 	if !r.Event.Now.IsZero() {
 		rec.TookNS = int64(at.Sub(r.Event.Now))
 	}
@@ -169,17 +169,30 @@ func New(r *turn.Request, o *turn.Outcome, at time.Time) Record {
 // turnID is the turn's ID: the same for the same conversation, flow,
 // clock, event and place in the chain.
 func turnID(rec *Record) string {
-	h := fnv.New64a()
-	for _, s := range []string{rec.Conversation, rec.Flow, rec.Event.Name, rec.From.State} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+	h := uint64(fnvOffset)
+	for _, s := range [...]string{rec.Conversation, rec.Flow, rec.Event.Name, rec.From.State} {
+		h = fnvAdd(fnvAdd(h, s), "\x00")
 	}
-	var b [24]byte
+	var b [48]byte
 	n := strconv.AppendInt(b[:0], rec.Now.UnixNano(), 36)
 	n = strconv.AppendInt(append(n, 0), int64(rec.From.JobSeq), 36)
 	n = strconv.AppendInt(append(n, 0), int64(rec.Chain), 36)
-	h.Write(n)
-	return strconv.FormatUint(h.Sum64()|1<<63, 16) // always 16 digits
+	h = fnvAdd(h, n)
+	return string(strconv.AppendUint(n[:0], h|1<<63, 16)) // always 16 digits
+}
+
+// FNV-1a, 64 bits (hash/fnv's New64a), without its allocations.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// fnvAdd hashes s into h.
+func fnvAdd[S string | []byte](h uint64, s S) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
 }
 
 // keysOf describes the key ring's sealing key as the log keeps it: its
@@ -205,7 +218,10 @@ func keysOf(k *engine.ContextKeys) string {
 // it made and left to queue, the follow-up, its outcome and problems. The
 // rendering is not hashed: it follows from the actions and the channel.
 // It is taken without reflection, as it runs for every turn logged.
-func Digest(o *turn.Outcome) string {
+func Digest(o *turn.Outcome) string { return digest(o, o.Kinds()) }
+
+// digest is Digest, with the turn's problems by kind.
+func digest(o *turn.Outcome, kinds []string) string {
 	d := digesters.Get().(*digester)
 	defer digesters.Put(d)
 	d.b = d.b[:0]
@@ -230,7 +246,7 @@ func Digest(o *turn.Outcome) string {
 	d.bool(o.Dropped)
 	d.bool(o.TooBig)
 	d.bool(o.Result.Ignored)
-	for _, k := range o.Kinds() {
+	for _, k := range kinds {
 		d.str(k)
 	}
 	return hashBytes(d.b)
@@ -240,9 +256,12 @@ func Digest(o *turn.Outcome) string {
 var digesters = sync.Pool{New: func() any { return &digester{b: make([]byte, 0, 1024)} }}
 
 // digester writes values unambiguously (each with its length) for Digest.
-type digester struct{ b []byte }
+type digester struct {
+	b    []byte
+	keys []string // a map's keys, reused
+}
 
-func (d *digester) int(n int) { d.b = strconv.AppendInt(append(d.b, 'i'), int64(n), 10) }
+func (d *digester) int(n int) { d.b = appendInt(append(d.b, 'i'), int64(n)) }
 
 func (d *digester) str(s string) {
 	d.int(len(s))
@@ -259,7 +278,8 @@ func (d *digester) bool(v bool) {
 
 func (d *digester) strMap(m map[string]string) {
 	d.int(len(m))
-	for _, k := range sortedKeys(m) {
+	d.keys = appendSortedKeys(d.keys[:0], m)
+	for _, k := range d.keys {
 		d.str(k)
 		d.str(m[k])
 	}
@@ -319,11 +339,14 @@ func (d *digester) action(a *engine.Action) {
 	}
 	d.str(a.Name)
 	d.int(len(a.Payload))
-	for _, k := range sortedKeys(a.Payload) {
+	d.keys = appendSortedKeys(d.keys[:0], a.Payload)
+	for _, k := range d.keys {
 		d.str(k)
 		switch v := a.Payload[k].(type) {
 		case string:
 			d.str(v)
+		case bool: // as JSON writes it, without reflection
+			d.str(strconv.FormatBool(v))
 		default:
 			b, _ := json.Marshal(v) // rare: numbers, booleans, lists
 			d.str(string(b))
@@ -362,11 +385,20 @@ func (d *digester) job(j *engine.Job) {
 	}
 }
 
+// hashLen is the length of a hash a log shows ("h:" and 16 hex digits).
+const hashLen = 18
+
 // hashBytes is the hash a log shows for b.
 func hashBytes(b []byte) string {
+	var h [hashLen]byte
+	return string(appendHash(h[:0], b))
+}
+
+// appendHash appends the hash a log shows for b to dst.
+func appendHash(dst, b []byte) []byte {
 	sum := sha256.Sum256(b)
-	return "h:" + hex.EncodeToString(sum[:8])
+	return hex.AppendEncode(append(dst, "h:"...), sum[:8])
 }
 
 // IsHash reports whether s is a value redaction replaced.
-func IsHash(s string) bool { return strings.HasPrefix(s, "h:") && len(s) == 18 }
+func IsHash(s string) bool { return len(s) == hashLen && strings.HasPrefix(s, "h:") }

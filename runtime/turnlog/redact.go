@@ -1,10 +1,6 @@
 package turnlog
 
-import (
-	"fmt"
-
-	"github.com/flowbot/flowbot/engine"
-)
+import "encoding/json"
 
 // Redact replaces the record's personal data by hashes (see SECURITY.md):
 //
@@ -21,55 +17,39 @@ import (
 // equal hashes: they can be compared, and a short one guessed by trying
 // values, so a redacted log is pseudonymous, not anonymous. Bytes are
 // dropped and their hash kept in their place's string form.
-func Redact(rec *Record) { redactWith(rec, nil) }
-
-// redactWith is Redact, remembering the hashes of recent values in cache
-// (nil: none); a Writer keeps one, as a flow's own texts recur in every
-// conversation.
-func redactWith(rec *Record, cache map[string]string) {
-	r := redactor{cache: cache}
-	rec.From = r.session(rec.From)
-	r.event(&rec.Event)
-	for i := range rec.Jobs {
-		r.result(&rec.Jobs[i].Result)
+//
+// The record becomes what a redacted line reads back as: a Writer
+// redacts while it writes the line (the encoder knows which values are
+// personal, encode.go), and Redact reads that line back.
+func Redact(rec *Record) {
+	line, _ := rec.appendJSON(nil, &redactor{}) // an error (a NaN) leaves a 0 in its place
+	var out Record
+	if err := json.Unmarshal(line, &out); err != nil { // TestMarshalReadsBack keeps this from happening
+		out = Record{Kind: rec.Kind, ID: rec.ID, At: rec.At, Conversation: rec.Conversation, Flow: rec.Flow, Version: rec.Version,
+			Now: rec.Now, Redacted: true, InputsRedacted: true, Outcome: rec.Outcome, Digest: rec.Digest} // nothing personal
 	}
-	rec.InputsRedacted = r.changed
-	for i := range rec.Jobs {
-		rec.Jobs[i].Job = r.job(rec.Jobs[i].Job)
-	}
-	rec.To = r.session(rec.To)
-	if rec.Queued != nil {
-		q := r.job(*rec.Queued)
-		rec.Queued = &q
-	}
-	if len(rec.Actions) > 0 {
-		acts := make([]engine.Action, len(rec.Actions))
-		for i, a := range rec.Actions {
-			acts[i] = r.action(a)
-		}
-		rec.Actions = acts
-	}
-	rec.Redacted = true
+	*rec = out
 }
 
-// redactor hashes values; changed says whether it hashed any.
+// redactor hashes personal values for the encoder; changed says whether
+// it hashed any. A Writer keeps one with a cache of recent hashes, as a
+// flow's own texts recur in every conversation.
 type redactor struct {
 	changed bool
-	cache   map[string]string
+	cache   map[string]string // nil: none
 }
 
 // maxCached bounds a Writer's cache of hashes (it is emptied when full).
 const maxCached = 4096
 
+// str is the hash of s (not empty, not a hash).
 func (r *redactor) str(s string) string {
-	if s == "" || IsHash(s) {
-		return s
-	}
 	r.changed = true
 	if h, ok := r.cache[s]; ok {
 		return h
 	}
-	h := hashBytes([]byte(s))
+	var b [hashLen]byte
+	h := string(appendHash(b[:0], []byte(s)))
 	if r.cache != nil {
 		if len(r.cache) >= maxCached {
 			clear(r.cache)
@@ -79,110 +59,12 @@ func (r *redactor) str(s string) string {
 	return h
 }
 
-func (r *redactor) bytes(b []byte) []byte {
-	if len(b) == 0 {
-		return b
-	}
-	r.changed = true
-	return []byte(hashBytes(b))
-}
+// hashed says whether r hashed a value so far (false for no redactor).
+func (r *redactor) hashed() bool { return r != nil && r.changed }
 
-func (r *redactor) strMap(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return m
+// restore sets back what hashed said before an output was written.
+func (r *redactor) restore(hashed bool) {
+	if r != nil {
+		r.changed = hashed
 	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = r.str(v)
-	}
-	return out
-}
-
-func (r *redactor) session(s Session) Session {
-	s.Vars = r.strMap(s.Vars)
-	if s.Pending != nil {
-		p := *s.Pending
-		p.Options = make([]engine.PendingOption, len(s.Pending.Options))
-		for i, o := range s.Pending.Options {
-			p.Options[i] = engine.PendingOption{ID: o.ID, Label: r.str(o.Label)}
-		}
-		s.Pending = &p
-	}
-	return s
-}
-
-func (r *redactor) event(ev *engine.Event) {
-	ev.Text = r.str(ev.Text)
-	ev.MediaURL = r.str(ev.MediaURL)
-	if ev.Location != nil {
-		l := engine.Location{Address: r.str(fmt.Sprintf("%v,%v,%s", ev.Location.Latitude, ev.Location.Longitude, ev.Location.Address))}
-		ev.Location = &l
-	}
-	ev.Contact = r.strMap(ev.Contact)
-	if ev.HTTP != nil {
-		h := *ev.HTTP
-		r.result(&h)
-		ev.HTTP = &h
-	}
-}
-
-func (r *redactor) result(h *engine.HTTPResult) {
-	h.Body = r.bytes(h.Body)
-}
-
-func (r *redactor) job(j engine.Job) engine.Job {
-	j.URL = r.str(j.URL)
-	j.Body = r.bytes(j.Body)
-	if len(j.Headers) > 0 {
-		hs := make([][2]string, len(j.Headers))
-		for i, h := range j.Headers {
-			hs[i] = [2]string{h[0], r.str(h[1])}
-		}
-		j.Headers = hs
-	}
-	if j.LLM != nil {
-		l := *j.LLM
-		l.System = r.str(l.System)
-		l.Messages = make([]engine.LLMMessage, len(j.LLM.Messages))
-		for i, m := range j.LLM.Messages {
-			m.Content = r.str(m.Content)
-			l.Messages[i] = m
-		}
-		j.LLM = &l
-	}
-	return j
-}
-
-func (r *redactor) action(a engine.Action) engine.Action {
-	a.Text = r.str(a.Text)
-	a.URL = r.str(a.URL)
-	if a.Media != nil {
-		m := *a.Media
-		m.URL, m.Caption = r.str(m.URL), r.str(m.Caption)
-		a.Media = &m
-	}
-	if len(a.Buttons) > 0 {
-		bs := make([]engine.URLButton, len(a.Buttons))
-		for i, b := range a.Buttons {
-			bs[i] = engine.URLButton{Label: r.str(b.Label), URL: r.str(b.URL)}
-		}
-		a.Buttons = bs
-	}
-	if a.Choice != nil {
-		c := *a.Choice
-		c.Body, c.Fallback, c.Header, c.Footer, c.Button = r.str(c.Body), r.str(c.Fallback), r.str(c.Header), r.str(c.Footer), r.str(c.Button)
-		c.Options = make([]engine.Option, len(a.Choice.Options))
-		for i, o := range a.Choice.Options {
-			c.Options[i] = engine.Option{ID: o.ID, Label: r.str(o.Label), Description: r.str(o.Description), Image: r.str(o.Image)}
-		}
-		a.Choice = &c
-	}
-	if len(a.Payload) > 0 {
-		p := make(map[string]any, len(a.Payload))
-		for k, v := range a.Payload {
-			p[k] = r.str(fmt.Sprint(v))
-		}
-		a.Payload = p
-	}
-	return a
 }

@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,12 +83,7 @@ func (a *answers) Run(_ context.Context, job *engine.Job) engine.HTTPResult {
 	}
 	logged := a.rec.Jobs[a.next]
 	a.next++
-	j := *job
-	if a.rec.Redacted {
-		j = (&redactor{}).job(j)
-	}
-	j.Timeout, logged.Job.Timeout = 0, 0
-	if !sameJSON(j, logged.Job) {
+	if !sameJob(job, &logged.Job, a.rec.Redacted) {
 		return engine.HTTPResult{Seq: job.Seq, Err: "replay: the turn made another request here: " + describeJob(&logged.Job)}
 	}
 	res := logged.Result
@@ -96,10 +91,18 @@ func (a *answers) Run(_ context.Context, job *engine.Job) engine.HTTPResult {
 	return res
 }
 
-func sameJSON(a, b any) bool {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return bytes.Equal(ja, jb)
+// sameJob: the job made is the logged one (redacted like it), its
+// timeout aside.
+func sameJob(made, logged *engine.Job, redacted bool) bool {
+	m, l := *made, *logged
+	m.Timeout, l.Timeout = 0, 0
+	a, b := enc{}, enc{}
+	if redacted {
+		a.red = &redactor{}
+	}
+	a.job(&m)
+	b.job(&l)
+	return bytes.Equal(a.b, b.b)
 }
 
 // contextErr is the logged context error as turn.Run takes it: the
@@ -275,10 +278,15 @@ func diffLines(want, got []string) []string {
 
 // sortedKeys are m's keys, sorted.
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+	return appendSortedKeys(make([]string, 0, len(m)), m)
+}
+
+// appendSortedKeys appends m's keys, sorted, to keys.
+func appendSortedKeys[V any](keys []string, m map[string]V) []string {
+	start := len(keys)
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys[start:])
 	return keys
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowbot/flowbot/channels"
 	"github.com/flowbot/flowbot/runtime/turn"
 )
 
@@ -34,7 +35,7 @@ const CurrentName = "turns.jsonl"
 // Options configure a Writer.
 type Options struct {
 	// PersonalData keeps texts, variables and bodies in the log (for
-	// debugging); false redacts them (Redact).
+	// debugging); false redacts them (the encoder redacts as it writes).
 	PersonalData bool
 	// MaxBytes rotates the file when a line would make it bigger;
 	// 0: DefaultMaxBytes.
@@ -68,23 +69,38 @@ type Writer struct {
 
 	// Owned by the writing goroutine.
 	f        *os.File
-	buf      *bufio.Writer
+	buf      *bufio.Writer // lines are written to the file in batches (writeBuffer)
 	size     int64
-	seen     map[string]bool   // flow versions whose source is in the current file
-	reported int64             // dropped lines already reported in the log
-	warned   time.Time         // when dropped lines were last logged
-	hashes   map[string]string // recent values' hashes (Redact)
-	scratch  []byte            // the line being made
+	seen     map[versionKey]bool // flow versions whose source is in the current file
+	reported int64               // dropped lines already reported in the log
+	warned   time.Time           // when dropped lines were last logged
+	enc      enc                 // makes the lines, in the buffers it keeps; its redactor (nil with PersonalData) keeps recent values' hashes
 }
+
+// versionKey names a flow version in Writer.seen.
+type versionKey struct{ flow, version string }
 
 // item is one turn to log. The turn's request and outcome are copied; the
 // data they point to is never changed once turn.Run has returned, so the
-// line is made on the writing goroutine.
+// line is made on the writing goroutine. What the line does not need (the
+// contexts, the rendering) is left out, so that the turn's garbage is not
+// kept alive while it waits.
 type item struct {
 	req turn.Request
 	out turn.Outcome
 	at  time.Time
 }
+
+// wakeAt is how many waiting turns wake the writing goroutine before its
+// tick (or half the queue, if smaller): a short wait keeps little of the
+// turns' data alive, which the garbage collector would otherwise go
+// through again and again.
+const wakeAt = 256
+
+// writeBuffer is how many bytes of lines may be written to the file at
+// once: a batch of waiting turns (wakeAt lines of about 1 KiB) is one
+// system call, not one per line.
+const writeBuffer = 1 << 20
 
 // FlushEvery is how often the writing goroutine takes the queued turns
 // and writes them: a turn's line is in the file at most this long after
@@ -116,8 +132,11 @@ func Open(path string, opts Options) (*Writer, error) {
 		}
 		file = filepath.Join(path, CurrentName)
 	}
-	w := &Writer{path: file, opts: opts, hashes: map[string]string{},
+	w := &Writer{path: file, opts: opts, queue: make([]item, 0, min(opts.Queue, 2*wakeAt)),
 		wake: make(chan struct{}, 1), flushes: make(chan chan struct{}), done: make(chan struct{}), stopped: make(chan struct{})}
+	if !opts.PersonalData {
+		w.enc.red = &redactor{cache: map[string]string{}}
+	}
 	if err := w.open(); err != nil {
 		return nil, err
 	}
@@ -137,7 +156,7 @@ func (w *Writer) Failed() int64 { return w.failed.Load() }
 // Observe logs a completed turn: it is queued, and its line made and
 // written by the writing goroutine; a full queue drops it (Dropped). The
 // turn never waits for the disk, nor wakes the writing goroutine (but
-// when the queue is half full).
+// when wakeAt turns, or half the queue, wait).
 func (w *Writer) Observe(r *turn.Request, o *turn.Outcome) {
 	if o.Bot == nil {
 		return
@@ -151,8 +170,10 @@ func (w *Writer) Observe(r *turn.Request, o *turn.Outcome) {
 		return
 	}
 	w.queue = append(w.queue, item{req: *r, out: *o, at: at})
+	it := &w.queue[n]
+	it.req.Context, it.req.Session, it.out.Context, it.out.Rendered = nil, nil, nil, channels.Rendered{}
 	w.mu.Unlock()
-	if n+1 == limit/2 {
+	if n+1 == min(limit/2, wakeAt) {
 		select {
 		case w.wake <- struct{}{}:
 		default:
@@ -160,15 +181,17 @@ func (w *Writer) Observe(r *turn.Request, o *turn.Outcome) {
 	}
 }
 
-// line is the turn's line, redacted unless PersonalData, in w.scratch.
+// line is the turn's line, redacted unless PersonalData, in a buffer
+// the next line reuses.
 func (w *Writer) line(it *item) ([]byte, error) {
 	rec := New(&it.req, &it.out, it.at)
-	if !w.opts.PersonalData {
-		redactWith(&rec, w.hashes)
+	e := &w.enc
+	e.b, e.err = e.b[:0], nil
+	if e.red != nil {
+		e.red.changed = false
 	}
-	var err error
-	w.scratch, err = rec.AppendJSON(w.scratch[:0])
-	return w.scratch, err
+	e.record(&rec)
+	return e.b, e.err
 }
 
 // Flush waits until every turn queued so far is written to the file.
@@ -258,7 +281,7 @@ func (w *Writer) handle(it *item) {
 		return
 	}
 	f := it.out.Bot.Flow()
-	if key := VersionKey(f.Name, f.ShortHash()); !w.seen[key] {
+	if key := (versionKey{f.Name, f.ShortHash()}); !w.seen[key] {
 		b, _ := json.Marshal(Version{Kind: KindVersion, Flow: f.Name, Version: f.ShortHash(), File: f.File, Source: string(f.Source)})
 		if w.size+int64(len(b)+len(line)+2) > w.opts.MaxBytes && w.size > 0 {
 			w.rotate()
@@ -297,7 +320,7 @@ func (w *Writer) open() error {
 		f.Close()
 		return fmt.Errorf("turn log: %w", err)
 	}
-	w.f, w.buf, w.size, w.seen = f, bufio.NewWriterSize(f, 64<<10), st.Size(), map[string]bool{}
+	w.f, w.buf, w.size, w.seen = f, bufio.NewWriterSize(f, writeBuffer), st.Size(), map[versionKey]bool{}
 	return nil
 }
 

@@ -135,7 +135,9 @@ func TestRedactedLogHoldsNoPersonalData(t *testing.T) {
 				turns.WriteString(line)
 			}
 		}
-		for _, secret := range []string{"ann.secret@example.com", "Z 98765", "Z-98765", "parcel-left-with-Mrs-Miller", "orders.test/orders/Z"} {
+		// An option's label, in the bot's choice and in the pending choice
+		// of the sessions before and after, is redacted like any text.
+		for _, secret := range []string{"ann.secret@example.com", "Z 98765", "Z-98765", "parcel-left-with-Mrs-Miller", "orders.test/orders/Z", "Opening hours"} {
 			if got := strings.Contains(turns.String(), secret); got != personal {
 				t.Errorf("personal data %v: %q in the log: %v", personal, secret, got)
 			}
